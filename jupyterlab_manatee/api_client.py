@@ -1,0 +1,385 @@
+"""The ManaTEE API's wire format, and the only module that knows it.
+
+Routes carry their trailing slash (the API answers 307 without it), every call but the
+attestation one sends ``Authorization: <token>`` (raw, even when empty), failures arrive as
+HTTP 200 with ``code != 0``, and non-JSON answers (307, 404/405/413 text, a 500 after a
+panic) are possible. Everything here turns those into :mod:`.errors` exceptions that keep
+the API's ``msg`` and never mention the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
+from tornado.httputil import HTTPHeaders
+from tornado.iostream import StreamClosedError
+
+from .config import redact_url
+from .errors import (
+    ApiRefused,
+    ApiTimeout,
+    ApiUnavailable,
+    BadRequest,
+    JobLimitReached,
+    NotFound,
+    WorkspaceTooLarge,
+)
+
+SUBMIT = "/v1/job/submit/"
+QUERY = "/v1/job/query/"
+DELETE = "/v1/job/delete/"
+OUTPUT = "/v1/job/output/download/"
+ATTESTATION = "/v1/job/attestation/"
+HEALTH = "/health"
+
+JOB_KEYS = ("id", "uuid", "creator", "job_status", "jupyter_file_name", "created_at", "updated_at")
+JOB_LIMIT_MESSAGE = "in progress jobs has reached the limit"
+JOB_LIMIT_CODE = 10002
+
+CHUNK = 1024 * 1024
+MAX_JSON_REPLY = 16 * 1024 * 1024
+MAX_BODY = 1 << 62  # downloads are streamed to disk; tornado's 100 MB default would cut them
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SignedFile:
+    """Where to GET a job's output or token (``url`` may be "" when storage could not sign)."""
+
+    url: str
+    filename: str = ""
+
+
+class ManateeApiClient:
+    """Calls the five POST routes and /health, and downloads signed URLs."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        connect_timeout: float = 10.0,
+        request_timeout: float = 60.0,
+        upload_timeout: float = 3600.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self.connect_timeout = connect_timeout
+        self.request_timeout = request_timeout
+        self.upload_timeout = upload_timeout
+
+    # --- the routes -------------------------------------------------------------------
+
+    async def submit(
+        self, archive: Path, *, creator: str, filename: str, envs: list[dict[str, str]]
+    ) -> dict[str, Any]:
+        """Upload a workspace archive once, streamed from disk; returns the API's reply."""
+        boundary = uuid.uuid4().hex
+        head = b"".join(
+            _form_field(boundary, name, value)
+            for name, value in (
+                ("creator", creator),
+                ("filename", filename),
+                ("envs", json.dumps(envs)),
+            )
+        )
+        head += (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="file"; filename="workspace.tar.gz"\r\n'
+            "Content-Type: application/gzip\r\n\r\n"
+        ).encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        loop = asyncio.get_running_loop()
+        archive_size = await loop.run_in_executor(None, os.path.getsize, archive)
+        size = len(head) + archive_size + len(tail)
+
+        async def produce(write: Callable[[bytes], Awaitable[None]]) -> None:
+            await write(head)
+            f = await loop.run_in_executor(None, open, archive, "rb")
+            try:
+                while chunk := await loop.run_in_executor(None, f.read, CHUNK):
+                    await write(chunk)
+            finally:
+                f.close()
+            await write(tail)
+
+        headers = {
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(size),
+        }
+        reply = await self._call(
+            SUBMIT, headers=headers, body_producer=produce, timeout=self.upload_timeout
+        )
+        if not isinstance(reply.get("uuid"), str) or not reply["uuid"]:
+            raise ApiUnavailable("The ManaTEE API accepted the job but its reply has no uuid")
+        return reply
+
+    async def query(self, *, creator: str, page: int, page_size: int) -> dict[str, Any]:
+        """One page of the creator's jobs: ``{"jobs": [JOB...], "total": N}``."""
+        reply = await self._post_json(
+            QUERY, {"page": page, "page_size": page_size, "creator": creator}
+        )
+        jobs = reply.get("jobs") or []
+        if not isinstance(jobs, list) or not all(_is_job(j) for j in jobs):
+            raise ApiUnavailable("The ManaTEE API's job list does not have the expected fields")
+        total = reply.get("total", len(jobs))
+        return {"jobs": jobs, "total": total if isinstance(total, int) else len(jobs)}
+
+    async def delete(self, *, creator: str, job_uuid: str) -> None:
+        await self._post_json(DELETE, {"uuid": job_uuid, "creator": creator})
+
+    async def output(self, *, creator: str, job_id: int) -> SignedFile:
+        reply = await self._post_json(OUTPUT, {"id": job_id, "creator": creator})
+        return SignedFile(str(reply.get("signed_url") or ""), str(reply.get("filename") or ""))
+
+    async def attestation(self, *, creator: str, job_id: int) -> SignedFile:
+        reply = await self._post_json(
+            ATTESTATION, {"id": job_id, "creator": creator}, authorize=False
+        )
+        return SignedFile(str(reply.get("signed_url") or ""))
+
+    async def health(self) -> None:
+        """Raise unless ``GET /health`` answers ``{"message": "pong"}``."""
+        request = HTTPRequest(
+            self.base_url + HEALTH,
+            connect_timeout=self.connect_timeout,
+            request_timeout=min(self.request_timeout, 10.0),
+        )
+        response = await self._fetch(request, HEALTH)
+        data = _json_or_none(response.body)
+        if response.code != 200 or not isinstance(data, dict) or data.get("message") != "pong":
+            raise ApiUnavailable(
+                f"{redact_url(self.base_url)} answered /health with HTTP {response.code}, "
+                "not ManaTEE's pong: is DATA_CLEAN_ROOM_HOST the ManaTEE API?"
+            )
+
+    # --- signed URLs ------------------------------------------------------------------
+
+    async def download(self, url: str, write: Callable[[bytes], None], *, what: str) -> int:
+        """Stream a signed URL into ``write``; returns the byte count.
+
+        ``write`` only ever sees the body of a 200 answer, so an error page never lands in
+        the caller's file.
+        """
+        _check_signed_url(url, what)
+        status: list[int] = []
+        error_head = bytearray()
+        received = 0
+
+        def on_header(line: str) -> None:
+            if line.startswith("HTTP/"):
+                status[:] = [int(line.split(" ", 2)[1])]
+
+        def on_chunk(chunk: bytes) -> None:
+            nonlocal received
+            if status == [200]:
+                received += len(chunk)
+                write(chunk)
+            elif len(error_head) < 1024:
+                error_head.extend(chunk[: 1024 - len(error_head)])
+
+        request = HTTPRequest(
+            url,
+            connect_timeout=self.connect_timeout,
+            request_timeout=self.upload_timeout,
+            header_callback=on_header,
+            streaming_callback=on_chunk,
+            follow_redirects=True,
+            decompress_response=False,
+        )
+        response = await self._fetch(request, what)
+        if response.code == 404:
+            raise NotFound(
+                f"The {what} is not in storage (HTTP 404): the job may have produced none"
+            )
+        if response.code == 403:
+            raise NotFound(
+                f"Storage refused the {what}'s signed URL (HTTP 403): it may have expired "
+                "or the file is missing; try again"
+            )
+        if response.code != 200:
+            raise ApiUnavailable(
+                f"Storage answered HTTP {response.code} for the {what}: "
+                f"{_snippet(bytes(error_head))}"
+            )
+        return received
+
+    async def fetch_text(self, url: str, *, what: str, limit: int = 1024 * 1024) -> str:
+        """A small signed file (an attestation token) as text, at most ``limit`` bytes."""
+        buf = bytearray()
+
+        def write(chunk: bytes) -> None:
+            buf.extend(chunk)
+            if len(buf) > limit:
+                raise BadRequest(f"The {what} is larger than {limit} bytes; refusing to read it")
+
+        await self.download(url, write, what=what)
+        return buf.decode("utf-8", errors="replace")
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    async def _post_json(
+        self, route: str, payload: dict[str, Any], *, authorize: bool = True
+    ) -> dict[str, Any]:
+        body = json.dumps(payload).encode()
+        return await self._call(
+            route,
+            headers={"Content-Type": "application/json"},
+            body=body,
+            timeout=self.request_timeout,
+            authorize=authorize,
+        )
+
+    async def _call(
+        self,
+        route: str,
+        *,
+        headers: dict[str, str],
+        timeout: float,
+        body: bytes | None = None,
+        body_producer: Callable[..., Awaitable[None]] | None = None,
+        authorize: bool = True,
+    ) -> dict[str, Any]:
+        """POST to a route; on 307/308 re-send once to ``Location`` resolved on the base URL."""
+        if authorize:
+            headers = {**headers, "Authorization": self._token}
+        url = self.base_url + route
+        for attempt in range(2):
+            request = HTTPRequest(
+                url,
+                method="POST",
+                headers=HTTPHeaders(headers),
+                body=body,
+                body_producer=body_producer,
+                connect_timeout=self.connect_timeout,
+                request_timeout=timeout,
+                follow_redirects=False,
+                max_redirects=0,
+            )
+            response = await self._fetch(request, route)
+            if response.code in (307, 308) and attempt == 0:
+                url = self._resolve_redirect(response.headers.get("Location", ""), route)
+                log.info("ManaTEE API redirected %s to %s; re-sending", route, redact_url(url))
+                continue
+            return _parse_reply(response, route, self.base_url)
+        raise ApiUnavailable(f"The ManaTEE API redirected {route} more than once")
+
+    def _resolve_redirect(self, location: str, route: str) -> str:
+        if not location:
+            raise ApiUnavailable(f"The ManaTEE API redirected {route} without a Location")
+        target = urlsplit(location)
+        if target.scheme or target.netloc:
+            base = urlsplit(self.base_url)
+            if (target.scheme, target.netloc) != (base.scheme, base.netloc):
+                raise ApiUnavailable(
+                    f"The ManaTEE API redirected {route} to another host; not following"
+                )
+            return location
+        if location.startswith("/"):
+            return self.base_url + location
+        return urljoin(self.base_url + route, location)
+
+    async def _fetch(self, request: HTTPRequest, what: str) -> HTTPResponse:
+        client = AsyncHTTPClient(force_instance=True, max_body_size=MAX_BODY)
+        try:
+            return await client.fetch(request, raise_error=False)
+        except HTTPClientError as e:
+            if e.code == 599 and "Timeout" in str(e):
+                raise ApiTimeout(
+                    f"{_host(request.url)} did not answer {what} within "
+                    f"{_timeout_of(request, str(e)):g} s; try again later"
+                ) from None
+            raise ApiUnavailable(
+                f"The connection to {_host(request.url)} broke during {what}: {e.message}"
+            ) from None
+        except (OSError, StreamClosedError) as e:
+            reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
+            raise ApiUnavailable(
+                f"Cannot reach {_host(request.url)} for {what}: {reason}"
+            ) from None
+        finally:
+            client.close()
+
+
+def _form_field(boundary: str, name: str, value: str) -> bytes:
+    return (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+    ).encode()
+
+
+def _parse_reply(response: HTTPResponse, route: str, base_url: str) -> dict[str, Any]:
+    """A JSON reply with ``code == 0``, or the matching domain error."""
+    body = response.body or b""
+    data = _json_or_none(body) if len(body) <= MAX_JSON_REPLY else None
+    where = f"{redact_url(base_url)}{route}"
+    if not isinstance(data, dict) or not isinstance(data.get("code"), int):
+        if response.code == 413:
+            raise WorkspaceTooLarge("The ManaTEE API refused the workspace as too large (HTTP 413)")
+        if response.code in (404, 405):
+            raise ApiUnavailable(
+                f"{where} answered HTTP {response.code}: is DATA_CLEAN_ROOM_HOST "
+                "the ManaTEE API, and is it the version this extension speaks?"
+            )
+        raise ApiUnavailable(
+            f"{where} answered HTTP {response.code} with a body that is not the API's JSON: "
+            f"{_snippet(body)}"
+        )
+    code, msg = data["code"], str(data.get("msg") or "")
+    if code == 0:
+        return data
+    if code == JOB_LIMIT_CODE or JOB_LIMIT_MESSAGE in msg.lower():
+        raise JobLimitReached(
+            "You have reached the limit of jobs in progress (3 at a time): wait for one to "
+            f"finish or delete one, then submit again. (ManaTEE API: {msg.strip(': ')})"
+        )
+    if "not found" in msg.lower() or "not exist" in msg.lower():
+        raise NotFound(f"ManaTEE API: {msg}")
+    raise ApiRefused(f"The ManaTEE API refused the request: {msg or f'code {code}'}", api_code=code)
+
+
+def _is_job(job: object) -> bool:
+    return isinstance(job, dict) and all(k in job for k in JOB_KEYS)
+
+
+def _json_or_none(body: bytes | None) -> Any:
+    try:
+        return json.loads(body or b"")
+    except ValueError:
+        return None
+
+
+def _snippet(body: bytes) -> str:
+    text = body[:200].decode("utf-8", errors="replace").strip()
+    return text or "(empty body)"
+
+
+def _host(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+
+
+def _timeout_of(request: HTTPRequest, message: str) -> float:
+    if "connect" in message.lower():
+        return request.connect_timeout or 0.0
+    return request.request_timeout or 0.0
+
+
+def _check_signed_url(url: str, what: str) -> None:
+    if not url:
+        raise NotFound(
+            f"The ManaTEE API has no {what} to hand out for this job (empty signed URL): "
+            "it may have produced none, or storage could not sign a URL"
+        )
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise ApiUnavailable(f"The ManaTEE API gave a {what} URL that is not http(s)")

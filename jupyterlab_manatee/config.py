@@ -1,0 +1,232 @@
+"""All settings of the extension on one ``Configurable``.
+
+Precedence, as in jupyterlab-git: explicit config (``jupyter_server_config.py`` or the
+command line) beats the environment, which beats the built-in default. The environment is
+read in ``@default`` methods, so traitlets applies explicit config over it by itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+from traitlets import Bool, Float, Int, List, Unicode, default
+from traitlets.config import Configurable
+
+ENV_API_URL = "DATA_CLEAN_ROOM_HOST"
+ENV_USER_TOKEN = "USER_TOKEN"
+ENV_CREATOR = "MANATEE_CREATOR"
+
+# The API's own rule (creator 1..31 characters, no "..") and the stricter shape that image
+# tags and VM names need (the creator ends up in both).
+CREATOR_MAX_LENGTH = 31
+SAFE_CREATOR_RE = re.compile(r"^[a-z0-9-]{1,26}$")
+
+DEFAULT_EXCLUDES = [
+    ".*",
+    ".ipynb_checkpoints/",
+    "__pycache__/",
+    "node_modules/",
+    "venv/",
+    "env/",
+]
+
+
+class ManateeConfig(Configurable):
+    """Settings of jupyterlab_manatee (configure as ``c.ManateeConfig.<name>``)."""
+
+    api_url = Unicode(
+        help=(
+            "Base URL of the ManaTEE API, e.g. http://manatee.example.svc.cluster.local. "
+            f"Defaults to ${ENV_API_URL}; 'http://' is added when the scheme is missing."
+        ),
+    ).tag(config=True)
+
+    @default("api_url")
+    def _api_url_default(self) -> str:
+        return os.environ.get(ENV_API_URL, "")
+
+    user_token = Unicode(
+        help=(
+            "Value of the Authorization header sent to the API (sent as is, even when "
+            f"empty). Defaults to ${ENV_USER_TOKEN}. Never logged nor returned."
+        ),
+    ).tag(config=True)
+
+    @default("user_token")
+    def _user_token_default(self) -> str:
+        return os.environ.get(ENV_USER_TOKEN, "")
+
+    creator = Unicode(
+        None,
+        allow_none=True,
+        help=(
+            "Creator name sent to the API instead of the logged-in user's name. Set it on "
+            "standalone servers, whose anonymous user names are random 32-character ids "
+            f"that the API rejects. Defaults to ${ENV_CREATOR}, else the user's name."
+        ),
+    ).tag(config=True)
+
+    @default("creator")
+    def _creator_default(self) -> str | None:
+        return os.environ.get(ENV_CREATOR) or None
+
+    extra_env_prefix = Unicode(
+        "MANATEE_EXTRA_ENV_",
+        help=(
+            "Environment variables of the server whose names start with this prefix are "
+            "forwarded to the stage-2 run as envs entries {key: <name without prefix>, value}."
+        ),
+    ).tag(config=True)
+
+    extra_env_allow = List(
+        Unicode(),
+        default_value=None,
+        allow_none=True,
+        help=(
+            "If set, only these keys (names without the prefix) are forwarded from the "
+            "extra-env variables; None forwards every one."
+        ),
+    ).tag(config=True)
+
+    connect_timeout = Float(
+        10.0, help="Seconds to wait for a connection to the API or a signed URL."
+    ).tag(config=True)
+
+    request_timeout = Float(
+        60.0, help="Seconds a JSON call to the API (list, delete, output, attestation) may take."
+    ).tag(config=True)
+
+    upload_timeout = Float(
+        3600.0,
+        help="Seconds the workspace upload, or an output download, may take in total.",
+    ).tag(config=True)
+
+    max_workspace_size = Int(
+        5 * 1024**3,
+        help=(
+            "Largest total size in bytes of the files shipped with a notebook (before "
+            "compression). Checked before anything is sent; larger workspaces get HTTP 413."
+        ),
+    ).tag(config=True)
+
+    exclude = List(
+        Unicode(),
+        default_value=DEFAULT_EXCLUDES,
+        help=(
+            "gitignore-style patterns of files never shipped with a notebook (hidden files, "
+            "checkpoints, caches, virtual environments, node_modules). Folders holding a "
+            "pyvenv.cfg are always left out."
+        ),
+    ).tag(config=True)
+
+    ignore_file = Unicode(
+        ".manateeignore",
+        help="Name of the per-folder file whose gitignore-style patterns are also left out.",
+    ).tag(config=True)
+
+    compression_level = Int(
+        6, min=0, max=9, help="gzip level of the workspace archive (that of `gzip`/`tar -z`)."
+    ).tag(config=True)
+
+    output_dir = Unicode(
+        "manatee-outputs",
+        help=(
+            "Folder, relative to the contents root, that receives outputs of jobs this "
+            "server did not submit (those it did go beside their notebook)."
+        ),
+    ).tag(config=True)
+
+    state_dir = Unicode(
+        help=(
+            "Folder for the extension's own small records (which notebook each job came "
+            "from). Defaults to <jupyter data dir>/manatee."
+        ),
+    ).tag(config=True)
+
+    @default("state_dir")
+    def _state_dir_default(self) -> str:
+        from jupyter_core.paths import jupyter_data_dir
+
+        return os.path.join(jupyter_data_dir(), "manatee")
+
+    temp_dir = Unicode(
+        None,
+        allow_none=True,
+        help="Folder for temporary workspace archives; None uses the system's temp folder.",
+    ).tag(config=True)
+
+    check_health = Bool(
+        True, help="Whether GET manatee/config probes the API's /health route."
+    ).tag(config=True)
+
+    # --- derived values -------------------------------------------------------------
+
+    @property
+    def api_base_url(self) -> str | None:
+        """The API URL normalised (scheme added, no trailing slash), or None if unusable."""
+        url, problem = normalise_api_url(self.api_url)
+        return None if problem else url
+
+    @property
+    def api_url_problem(self) -> str | None:
+        """Why the API URL cannot be used, in words for the operator, or None."""
+        return normalise_api_url(self.api_url)[1]
+
+
+def normalise_api_url(raw: str) -> tuple[str, str | None]:
+    """Return (normalised URL, problem); problem is None when the URL is usable."""
+    raw = (raw or "").strip()
+    if not raw:
+        return "", (
+            "ManaTEE API is not configured: set DATA_CLEAN_ROOM_HOST or c.ManateeConfig.api_url"
+        )
+    if "://" not in raw:
+        raw = "http://" + raw
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return raw, (
+            f"ManaTEE API URL {redact_url(raw)!r} is not a valid http(s) URL: fix "
+            "DATA_CLEAN_ROOM_HOST or c.ManateeConfig.api_url"
+        )
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return raw, (
+            f"ManaTEE API URL {redact_url(raw)!r} has an invalid port: fix "
+            "DATA_CLEAN_ROOM_HOST or c.ManateeConfig.api_url"
+        )
+    path = parts.path.rstrip("/")
+    return urlunsplit((parts.scheme, parts.netloc, path, "", "")), None
+
+
+def redact_url(url: str) -> str:
+    """The URL without user info or query, safe to log and to show in a reply."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def creator_problem(name: str) -> str | None:
+    """Why the API would refuse ``name`` as creator, or None."""
+    if not name:
+        return "the creator name is empty"
+    if len(name) > CREATOR_MAX_LENGTH:
+        return f"the creator name is {len(name)} characters long (the API allows 31)"
+    if ".." in name:
+        return "the creator name contains '..'"
+    return None
+
+
+def creator_warning(name: str) -> str | None:
+    """A warning when ``name`` is valid for the API but unsafe in image tags and VM names."""
+    if SAFE_CREATOR_RE.match(name):
+        return None
+    return (
+        f"creator {name!r} is not lowercase letters, digits and '-' of at most 26 "
+        "characters; image builds and TEE VM names may fail for it"
+    )

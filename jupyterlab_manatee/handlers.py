@@ -1,0 +1,190 @@
+"""HTTP routes of the shield panel. Thin: parse, call the manager, reply JSON.
+
+The four upstream routes (``GET/POST manatee/jobs``, ``POST manatee/output``,
+``GET manatee/attestation``) keep the reply keys the upstream frontend reads (``code``,
+``msg``, ...); errors carry an HTTP status plus ``code``/``msg`` and ``message``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from .errors import BadRequest, ManateeError
+from .manager import MANIFEST_FILE_LIMIT, ManateeManager
+
+AUTH_RESOURCE = "manatee"
+UUID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+MAX_PAGE_SIZE = 100
+
+
+class ManateeHandler(APIHandler):
+    """Base handler: the manager, the user name, JSON bodies and JSON errors."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def manager(self) -> ManateeManager:
+        return self.settings["manatee_manager"]
+
+    @property
+    def username(self) -> str:
+        return self.current_user.username
+
+    def reply(self, data: dict[str, Any]) -> None:
+        """One small JSON body (the upstream frontend parses only the first chunk)."""
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"code": 0, "msg": "Success", **data}))
+
+    def json_body(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.request.body or b"")
+        except ValueError:
+            raise BadRequest("The request body must be a JSON object") from None
+        if not isinstance(data, dict):
+            raise BadRequest("The request body must be a JSON object")
+        return data
+
+    def job_id(self, value: Any) -> int:
+        """A positive job id from a query argument or a JSON field; never a default."""
+        if value is None or value == "":
+            raise BadRequest("Missing job 'id'")
+        if isinstance(value, bool):
+            raise BadRequest("Job 'id' must be a positive integer")
+        try:
+            job_id = int(value)
+        except (TypeError, ValueError):
+            raise BadRequest(f"Job 'id' must be a positive integer, not {value!r}") from None
+        if job_id <= 0 or (isinstance(value, float) and value != job_id):
+            raise BadRequest(f"Job 'id' must be a positive integer, not {value!r}")
+        return job_id
+
+    def int_argument(self, name: str, default: int, lowest: int, highest: int) -> int:
+        raw = self.get_query_argument(name, str(default))
+        try:
+            value = int(raw)
+        except ValueError:
+            raise BadRequest(f"'{name}' must be an integer, not {raw!r}") from None
+        if not lowest <= value <= highest:
+            raise BadRequest(f"'{name}' must be between {lowest} and {highest}, not {value}")
+        return value
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if not isinstance(exc, ManateeError):
+            super().write_error(status_code, **kwargs)
+            return
+        self.set_header("Content-Type", "application/json")
+        self.finish(
+            json.dumps(
+                {
+                    "code": status_code,
+                    "msg": exc.message,
+                    "message": exc.message,
+                    "reason": type(exc).__name__,
+                }
+            )
+        )
+
+
+def _submission(body: dict[str, Any]) -> tuple[str, str | None]:
+    path, filename = body.get("path"), body.get("filename")
+    if not isinstance(path, str) or not path:
+        raise BadRequest("Missing 'path': the notebook's path from the contents root")
+    if filename is not None and not isinstance(filename, str):
+        raise BadRequest("'filename' must be the notebook's file name")
+    return path, filename
+
+
+class JobsHandler(ManateeHandler):
+    """``GET manatee/jobs?page=&page_size=`` lists, ``POST manatee/jobs`` submits."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        page = self.int_argument("page", 1, 1, 1_000_000)
+        page_size = self.int_argument("page_size", 10, 1, MAX_PAGE_SIZE)
+        self.reply(await self.manager.list_jobs(self.username, page, page_size))
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        path, filename = _submission(self.json_body())
+        self.reply(await self.manager.submit(self.username, path, filename))
+
+
+class JobHandler(ManateeHandler):
+    """``DELETE manatee/jobs/<uuid>``."""
+
+    @web.authenticated
+    @authorized
+    async def delete(self, job_uuid: str) -> None:
+        if not UUID_RE.match(job_uuid):
+            raise BadRequest(f"{job_uuid!r} is not a job uuid")
+        await self.manager.delete_job(self.username, job_uuid)
+        self.reply({"uuid": job_uuid})
+
+
+class ManifestHandler(ManateeHandler):
+    """``POST manatee/manifest``: what a submission would ship, without uploading."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        path, filename = _submission(self.json_body())
+        manifest = (await self.manager.manifest(path, filename)).to_json()
+        files = manifest["files"]
+        manifest["files"] = files[:MANIFEST_FILE_LIMIT]
+        manifest["files_truncated"] = len(files) > MANIFEST_FILE_LIMIT
+        self.reply(manifest)
+
+
+class OutputHandler(ManateeHandler):
+    """``POST manatee/output`` with ``{"id": 7}``: save the executed notebook."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        job_id = self.job_id(self.json_body().get("id"))
+        self.reply(await self.manager.save_output(self.username, job_id))
+
+
+class AttestationHandler(ManateeHandler):
+    """``GET manatee/attestation?id=7``: the token text and, for a JWT, its claims."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        job_id = self.job_id(self.get_query_argument("id", None))
+        self.reply(await self.manager.attestation(self.username, job_id))
+
+
+class ConfigHandler(ManateeHandler):
+    """``GET manatee/config``: configured? reachable? who am I? (for the panel's banner)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.manager.status(self.username))
+
+
+def setup_handlers(web_app: web.Application, manager: ManateeManager) -> None:
+    web_app.settings["manatee_manager"] = manager
+    base = url_path_join(web_app.settings["base_url"], "manatee")
+    web_app.add_handlers(
+        ".*$",
+        [
+            (url_path_join(base, "jobs"), JobsHandler),
+            (url_path_join(base, "jobs", r"([^/]+)"), JobHandler),
+            (url_path_join(base, "manifest"), ManifestHandler),
+            (url_path_join(base, "output"), OutputHandler),
+            (url_path_join(base, "attestation"), AttestationHandler),
+            (url_path_join(base, "config"), ConfigHandler),
+        ],
+    )

@@ -1,0 +1,128 @@
+"""Saving a job's output into the user's contents root.
+
+The bytes are streamed to a hidden temporary file beside the destination and only then
+linked into place under a name that does not exist yet, so a broken transfer leaves
+nothing behind and an existing file is never overwritten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path, PurePosixPath
+
+from .errors import ApiUnavailable, BadRequest
+
+TEMP_PREFIX = ".manatee-download-"
+MAX_NAME_LENGTH = 200
+_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+Download = Callable[[Callable[[bytes], None]], Awaitable[int]]
+
+
+def safe_output_name(api_filename: str, fallback: str) -> str:
+    """The base name of the API's ``filename``, or ``fallback`` when it has none usable.
+
+    Only the last path component is kept, so ``../../etc/passwd`` or ``/abs/x`` can never
+    choose where the file goes.
+    """
+    name = PurePosixPath(api_filename.replace("\\", "/")).name
+    if not name or name in (".", "..") or name.startswith(".") or _UNSAFE_CHARS.search(name):
+        name = fallback
+    if len(name) > MAX_NAME_LENGTH:
+        stem, dot, suffix = name.rpartition(".")
+        name = stem[: MAX_NAME_LENGTH - len(suffix) - 1] + dot + suffix if dot else name[:200]
+    return name
+
+
+def candidate_names(name: str):
+    """``name``, then ``stem-1.ext``, ``stem-2.ext``, ..."""
+    yield name
+    path = PurePosixPath(name)
+    stem, suffix = path.stem, path.suffix
+    n = 1
+    while True:
+        yield f"{stem}-{n}{suffix}"
+        n += 1
+
+
+def resolve_folder(root_dir: Path, folder: str) -> Path:
+    """The absolute folder for a contents path, refusing anything that leaves the root."""
+    relative = PurePosixPath(folder.strip("/"))
+    if ".." in relative.parts or "\x00" in folder:
+        raise BadRequest(f"Output folder {folder!r} leaves the contents root")
+    target = (root_dir / relative).resolve()
+    if target != root_dir and root_dir not in target.parents:
+        raise BadRequest(f"Output folder {folder!r} leads outside the contents root")
+    return target
+
+
+async def save_output(
+    download: Download, root_dir: Path, folder: str, name: str, *, create: bool = False
+) -> str:
+    """Stream ``download`` into ``folder/name`` (renamed if taken); return the contents path.
+
+    ``download(write)`` must call ``write`` with the bytes in order and raise on failure.
+    """
+    loop = asyncio.get_running_loop()
+    target, fd, temp = await loop.run_in_executor(None, _open_temp, root_dir, folder, create)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            await download(f.write)
+            await loop.run_in_executor(None, _flush, f)
+        final = await loop.run_in_executor(None, _place_without_overwrite, temp, target, name)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    return final.relative_to(root_dir).as_posix()
+
+
+def _open_temp(root_dir: Path, folder: str, create: bool) -> tuple[Path, int, Path]:
+    """The checked destination folder and a new hidden temporary file in it."""
+    target = resolve_folder(root_dir, folder)
+    if create:
+        _make_folder(root_dir, target)
+    elif not target.is_dir():
+        raise BadRequest(f"Output folder {folder!r} does not exist")
+    fd, temp_name = tempfile.mkstemp(dir=target, prefix=TEMP_PREFIX, suffix=".part")
+    return target, fd, Path(temp_name)
+
+
+def _flush(f) -> None:
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def _make_folder(root_dir: Path, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    if resolve_folder(root_dir, target.relative_to(root_dir).as_posix()) != target:
+        raise BadRequest("The output folder leads outside the contents root")
+
+
+def _place_without_overwrite(temp: Path, folder: Path, name: str) -> Path:
+    """Give ``temp`` the first free name; a hard link fails instead of replacing a file."""
+    for attempt, candidate in enumerate(candidate_names(name)):
+        if attempt > 10_000:
+            break
+        final = folder / candidate
+        try:
+            os.link(temp, final)
+        except FileExistsError:
+            continue
+        except OSError:
+            # File systems without hard links: claim the name exclusively, then replace it.
+            try:
+                with open(final, "x"):
+                    pass
+            except FileExistsError:
+                continue
+            os.replace(temp, final)
+            return final
+        temp.unlink()
+        return final
+    raise ApiUnavailable(f"No free file name for {name!r} in {folder.name!r}")

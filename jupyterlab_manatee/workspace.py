@@ -1,0 +1,592 @@
+"""What a submission ships: the notebook's own folder, resolved safely under the contents
+root, filtered (exclusion patterns, ``.manateeignore``, virtual environments, symlinks that
+leave the folder), listed in a manifest, then streamed into a gzip tar.
+
+The executor copies the archive's single top folder into its working directory and runs the
+notebook there, so the notebook sits at the top of the archive with its neighbours beside it
+exactly as in JupyterLab. Every function here blocks on the disk: callers run them in a
+thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import stat
+import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import pathspec
+
+from .errors import BadRequest, ManateeError, NotFound, WorkspaceTooLarge
+
+NOTEBOOK_SUFFIX = ".ipynb"
+# The API refuses notebook file names of 128 characters or more, or holding "..".
+MAX_NOTEBOOK_NAME = 127
+VENV_MARKER = "pyvenv.cfg"
+
+# Reasons shown for the default exclusion patterns (config.DEFAULT_EXCLUDES): words a
+# data scientist recognises rather than the glob that matched.
+_DEFAULT_REASONS: dict[str, str] = {
+    ".ipynb_checkpoints/": "notebook checkpoints",
+    "__pycache__/": "Python bytecode cache",
+    "node_modules/": "Node.js packages (node_modules)",
+    "venv/": "virtual environment",
+    "env/": "virtual environment",
+}
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One file shipped: its path inside the workspace, its size at scan time, where to read it."""
+
+    path: str
+    size: int
+    source: Path
+
+
+@dataclass(frozen=True)
+class Excluded:
+    """One file or folder (``"name/"``) left out, with the reason in words."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class Manifest:
+    """The exact content of a submission, decided before any byte is archived or sent."""
+
+    folder: Path
+    folder_path: str
+    notebook: str
+    files: list[ManifestEntry]
+    excluded: list[Excluded]
+    added: list[str]
+    total_bytes: int
+    # Non-excluded sub-folders (also empty ones, which a notebook may write into).
+    folders: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        """The manifest as the frontend shows it (no absolute server paths)."""
+        return {
+            "notebook": self.notebook,
+            "folder": self.folder_path,
+            "file_count": len(self.files),
+            "total_bytes": self.total_bytes,
+            "files": [{"path": f.path, "size": f.size} for f in self.files],
+            "excluded": [{"path": e.path, "reason": e.reason} for e in self.excluded],
+            "added": list(self.added),
+        }
+
+
+# --- notebook resolution ------------------------------------------------------------------
+
+
+def _is_within(path: str, root: str) -> bool:
+    """Whether the real path ``path`` is ``root`` or lies under it."""
+    try:
+        return os.path.commonpath([path, root]) == root
+    except ValueError:
+        return False
+
+
+def _real_root(root_dir: str | Path) -> str:
+    root = os.path.realpath(os.fspath(root_dir))
+    if not os.path.isdir(root):
+        raise ManateeError(f"The contents root {root!r} is not a folder.")
+    return root
+
+
+def resolve_notebook(root_dir: str | Path, path: str, filename: str | None = None) -> Path:
+    """The notebook's absolute path (its folder resolved, its own name kept as the user sees
+    it), after refusing anything that could reach outside the contents root."""
+    if not isinstance(path, str) or not path.strip():
+        raise BadRequest("No notebook path was given.")
+    shown = path.encode("utf-8", "backslashreplace").decode("utf-8")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(f"The notebook path '{shown}' is not valid UTF-8.") from None
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+        raise BadRequest(f"The notebook path '{shown}' contains control characters.")
+    if "\\" in path:
+        raise BadRequest(
+            f"The notebook path '{shown}' contains a backslash; use '/' between folders."
+        )
+    if path.startswith("/"):
+        raise BadRequest(
+            f"The notebook path '{shown}' is absolute; give it relative to the contents root."
+        )
+    if path.endswith("/"):
+        raise BadRequest(f"The notebook path '{shown}' names a folder, not a notebook.")
+    raw_parts = path.split("/")
+    if ".." in raw_parts:
+        raise BadRequest(f"The notebook path '{shown}' contains '..'.")
+    parts = [p for p in raw_parts if p not in ("", ".")]
+    if not parts:
+        raise BadRequest(f"The notebook path '{shown}' names no notebook.")
+    name = parts[-1]
+    if not name.endswith(NOTEBOOK_SUFFIX) or name == NOTEBOOK_SUFFIX:
+        raise BadRequest(f"{name!r} is not a notebook: only .ipynb files can be submitted.")
+    if filename is not None and filename != name:
+        raise BadRequest(f"The file name {filename!r} does not match the notebook path '{shown}'.")
+    if len(name) > MAX_NOTEBOOK_NAME:
+        raise BadRequest(
+            f"The notebook name is {len(name)} characters long; the ManaTEE API accepts at "
+            f"most {MAX_NOTEBOOK_NAME}. Rename the notebook."
+        )
+    if ".." in name:
+        raise BadRequest(
+            f"The notebook name {name!r} contains '..', which the ManaTEE API refuses. "
+            "Rename the notebook."
+        )
+
+    root = _real_root(root_dir)
+    candidate = os.path.join(root, *parts)
+    parent_real = os.path.realpath(os.path.dirname(candidate))
+    real = os.path.realpath(candidate)
+    if not _is_within(parent_real, root) or not _is_within(real, root):
+        raise BadRequest(
+            f"The notebook path '{shown}' leads outside the contents root "
+            "(through a symbolic link)."
+        )
+    if not os.path.lexists(candidate):
+        raise NotFound(f"No notebook at '{shown}'.")
+    if os.path.isdir(real):
+        raise BadRequest(f"'{shown}' is a folder, not a notebook.")
+    if not os.path.exists(real):
+        raise NotFound(f"No notebook at '{shown}' (a symbolic link to a missing file).")
+    if not os.path.isfile(real):
+        raise BadRequest(f"'{shown}' is not a regular file.")
+    return Path(parent_real) / name
+
+
+# --- exclusion rules ----------------------------------------------------------------------
+
+
+def _compile(lines: list[str], what: str, error: type[ManateeError]) -> pathspec.GitIgnoreSpec:
+    """Compile gitignore lines, naming the offending line when one is invalid."""
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(lines)
+    except ValueError:
+        for line in lines:
+            try:
+                pathspec.GitIgnoreSpec.from_lines([line])
+            except ValueError:
+                raise error(f"{what} has an invalid pattern {line!r}.") from None
+        raise
+
+
+def _deciding_pattern(spec: pathspec.GitIgnoreSpec, path: str) -> str | None:
+    """The pattern that leaves ``path`` out (the last matching one, as in git), or None."""
+    if not spec.match_file(path):
+        return None
+    for pattern in reversed(spec.patterns):
+        if pattern.include and pattern.match_file(path) is not None:
+            return str(pattern.pattern)
+    return "?"  # pragma: no cover - match_file said yes, so some pattern matched
+
+
+class _Rules:
+    """The exclusion decision for one workspace folder; dirs are given as ``"rel/"``."""
+
+    def __init__(self, folder: Path, exclude: list[str], ignore_file: str) -> None:
+        self.folder = folder
+        self.ignore_file = ignore_file
+        self.exclude = _compile(list(exclude), "c.ManateeConfig.exclude", ManateeError)
+        lines: list[str] = []
+        if ignore_file:
+            ignore_path = folder / ignore_file
+            if ignore_path.is_file():
+                try:
+                    text = ignore_path.read_text(encoding="utf-8", errors="replace")
+                except OSError as exc:
+                    raise BadRequest(f"Cannot read {ignore_file}: {exc.strerror}.") from None
+                lines = text.splitlines()
+        self.ignore = _compile(lines, f"The {ignore_file} file", BadRequest)
+
+    def pattern_reason(self, rel: str, is_dir: bool) -> str | None:
+        probe = rel + "/" if is_dir else rel
+        pattern = _deciding_pattern(self.exclude, probe)
+        if pattern is not None:
+            if pattern == ".*":
+                return "hidden folder" if is_dir else "hidden file"
+            return _DEFAULT_REASONS.get(
+                pattern, f"matches exclusion pattern '{pattern}' (c.ManateeConfig.exclude)"
+            )
+        if not is_dir and rel == self.ignore_file:
+            return f"the {self.ignore_file} file itself"
+        pattern = _deciding_pattern(self.ignore, probe)
+        if pattern is not None:
+            return f"matches {self.ignore_file} pattern '{pattern}'"
+        return None
+
+    def dir_reason(self, rel: str) -> str | None:
+        if os.path.isfile(self.folder / rel / VENV_MARKER):
+            return "virtual environment"
+        return self.pattern_reason(rel, is_dir=True)
+
+    def path_reason(self, rel: str) -> str | None:
+        """Why a real path inside the folder (a symlink's target) is left out, if it is."""
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            reason = self.dir_reason("/".join(parts[:i]))
+            if reason is not None:
+                return reason
+        return self.pattern_reason(rel, is_dir=False)
+
+
+# --- scanning -----------------------------------------------------------------------------
+
+
+def format_size(n: int) -> str:
+    """``n`` bytes in binary units, as people read sizes."""
+    if n < 1024:
+        return f"{n} bytes"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+def _printable(rel: str) -> str:
+    """A name safe to show and to put in JSON even when it is not valid UTF-8."""
+    return os.fsencode(rel).decode("utf-8", "backslashreplace")
+
+
+def _valid_utf8(rel: str) -> bool:
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class _Collector:
+    """Accumulates entries and enforces the size cap as soon as it is crossed."""
+
+    def __init__(
+        self, max_bytes: int | None, too_large: Callable[[int], WorkspaceTooLarge]
+    ) -> None:
+        self.files: list[ManifestEntry] = []
+        self.excluded: list[Excluded] = []
+        self.folders: list[str] = []
+        self.total = 0
+        self.max_bytes = max_bytes
+        self.too_large = too_large
+
+    def add(self, path: str, size: int, source: str | Path) -> None:
+        self.files.append(ManifestEntry(path=path, size=size, source=Path(source)))
+        self.total += size
+        if self.max_bytes is not None and self.total > self.max_bytes:
+            raise self.too_large(self.total)
+
+    def leave_out(self, path: str, reason: str) -> None:
+        self.excluded.append(Excluded(path=_printable(path), reason=reason))
+
+
+def scan_workspace(
+    notebook: Path,
+    *,
+    root_dir: str | Path,
+    exclude: list[str],
+    ignore_file: str = ".manateeignore",
+    max_bytes: int | None = None,
+    bundled: dict[str, Path] | None = None,
+) -> Manifest:
+    """List what a submission of ``notebook`` ships: its folder minus what is left out, plus
+    bundled folders the workspace lacks. Raises WorkspaceTooLarge before anything is written."""
+    root = _real_root(root_dir)
+    notebook = Path(notebook)
+    folder = os.path.realpath(notebook.parent)
+    name = notebook.name
+    nb_real = os.path.realpath(notebook)
+    if not _is_within(folder, root) or not _is_within(nb_real, root):
+        raise BadRequest(f"The notebook {name!r} is outside the contents root.")
+    try:
+        nb_stat = os.stat(nb_real)
+    except FileNotFoundError:
+        raise NotFound(f"The notebook {name!r} no longer exists.") from None
+    if not stat.S_ISREG(nb_stat.st_mode):
+        raise BadRequest(f"The notebook {name!r} is not a regular file.")
+
+    folder_path = Path(os.path.relpath(folder, root)).as_posix()
+    folder_path = "" if folder_path == "." else folder_path
+    where = f"folder '{folder_path}'" if folder_path else "the contents root folder"
+    rules = _Rules(Path(folder), exclude, ignore_file)
+
+    reason = rules.pattern_reason(name, is_dir=False)
+    if reason is not None:
+        raise BadRequest(
+            f"The notebook {name!r} would be left out of its own workspace ({reason}). "
+            "Rename the notebook or change the pattern."
+        )
+
+    def too_large(total: int) -> WorkspaceTooLarge:
+        hint = f"a {ignore_file} file in that folder" if ignore_file else "exclusion patterns"
+        assert max_bytes is not None
+        return WorkspaceTooLarge(
+            f"The workspace ({where}) holds at least {format_size(total)} ({total:,} bytes), "
+            f"over the limit of {format_size(max_bytes)} ({max_bytes:,} bytes); nothing was "
+            f"sent. Leave large files out with {hint} (gitignore patterns), or ask the "
+            "server's operator to raise c.ManateeConfig.max_workspace_size."
+        )
+
+    out = _Collector(max_bytes, too_large)
+    out.add(name, nb_stat.st_size, nb_real)
+    _walk(Path(folder), rules, name, out)
+    added = _add_bundled(Path(folder), bundled or {}, out)
+
+    return Manifest(
+        folder=Path(folder),
+        folder_path=folder_path,
+        notebook=name,
+        files=sorted(out.files, key=lambda e: e.path),
+        excluded=sorted(out.excluded, key=lambda e: e.path),
+        added=added,
+        total_bytes=out.total,
+        folders=sorted(out.folders),
+    )
+
+
+def _walk(folder: Path, rules: _Rules, notebook: str, out: _Collector) -> None:
+    """Depth-first walk that never follows a folder symlink (no loops, no escapes)."""
+    real_folder = str(folder)
+    stack: list[str] = [""]
+    while stack:
+        rel_dir = stack.pop()
+        try:
+            with os.scandir(folder / rel_dir if rel_dir else folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            if not rel_dir:
+                raise BadRequest(f"Cannot read the notebook's folder: {exc.strerror}.") from None
+            out.leave_out(rel_dir + "/", f"cannot be read ({exc.strerror})")
+            continue
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            if rel == notebook:
+                continue  # already added; never excluded
+            if not _valid_utf8(rel):
+                out.leave_out(rel, "name is not valid UTF-8")
+                continue
+            try:
+                _visit(entry, rel, real_folder, rules, out, stack)
+            except FileNotFoundError:
+                continue  # removed while we looked: it is simply not part of the workspace
+
+
+def _visit(
+    entry: os.DirEntry[str],
+    rel: str,
+    real_folder: str,
+    rules: _Rules,
+    out: _Collector,
+    stack: list[str],
+) -> None:
+    if entry.is_symlink():
+        reason = rules.pattern_reason(rel, is_dir=False)
+        if reason is not None:
+            out.leave_out(rel, reason)
+            return
+        target = os.path.realpath(entry.path)
+        if not _is_within(target, real_folder):
+            out.leave_out(rel, "symlink leads outside the workspace")
+        elif not os.path.exists(target):
+            out.leave_out(rel, "broken symlink")
+        elif os.path.isdir(target):
+            out.leave_out(rel, "symlink to a folder (not followed)")
+        elif not os.path.isfile(target):
+            out.leave_out(rel, "not a regular file")
+        else:
+            target_rel = Path(os.path.relpath(target, real_folder)).as_posix()
+            reason = rules.path_reason(target_rel)
+            if reason is not None:
+                out.leave_out(rel, f"symlink leads to a left-out file ('{target_rel}': {reason})")
+            else:
+                out.add(rel, os.stat(target).st_size, target)
+        return
+    if entry.is_dir(follow_symlinks=False):
+        reason = rules.dir_reason(rel)
+        if reason is not None:
+            out.leave_out(rel + "/", reason)
+        else:
+            out.folders.append(rel)
+            stack.append(rel)
+        return
+    reason = rules.pattern_reason(rel, is_dir=False)
+    if reason is not None:
+        out.leave_out(rel, reason)
+    elif not entry.is_file(follow_symlinks=False):
+        out.leave_out(rel, "not a regular file")
+    elif not os.access(entry.path, os.R_OK):
+        out.leave_out(rel, "cannot be read (permission denied)")
+    else:
+        out.add(rel, entry.stat(follow_symlinks=False).st_size, entry.path)
+
+
+def _add_bundled(folder: Path, bundled: dict[str, Path], out: _Collector) -> list[str]:
+    """Ship our own helper packages (e.g. ``sdk``) unless the workspace has its own."""
+    added: list[str] = []
+    for name, source in sorted(bundled.items()):
+        if not name or "/" in name or name in (".", ".."):
+            raise ValueError(f"bundled name {name!r} must be a single path component")
+        if os.path.lexists(folder / name) or not Path(source).is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(source):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            rel_dir = Path(os.path.relpath(dirpath, source)).as_posix()
+            prefix = name if rel_dir == "." else f"{name}/{rel_dir}"
+            out.folders.append(prefix)
+            for fname in sorted(filenames):
+                if fname.endswith(".pyc"):
+                    continue
+                path = os.path.join(dirpath, fname)
+                st = os.stat(path)
+                if stat.S_ISREG(st.st_mode):
+                    out.add(f"{prefix}/{fname}", st.st_size, path)
+        added.append(name)
+    return added
+
+
+# --- archiving ----------------------------------------------------------------------------
+
+
+class _Sink:
+    """Forwards writes to the caller's file until an error, then drops them, so that a
+    failed archive is left truncated (unreadable) instead of looking complete."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out: BinaryIO | None = out
+
+    def write(self, data: bytes) -> int:
+        if self._out is not None:
+            self._out.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        if self._out is not None:
+            self._out.flush()
+
+    def detach(self) -> None:
+        self._out = None
+
+
+class _ExactReader:
+    """Reads a file that must still hold ``size`` bytes; a short read means it changed."""
+
+    def __init__(self, f: BinaryIO, size: int, path: str) -> None:
+        self._f = f
+        self._left = size
+        self._path = path
+
+    def read(self, n: int = -1) -> bytes:
+        want = self._left if n is None or n < 0 else min(n, self._left)
+        data = self._f.read(want)
+        if len(data) < want:
+            raise _changed(self._path)
+        self._left -= len(data)
+        return data
+
+
+def _changed(path: str) -> BadRequest:
+    return BadRequest(
+        f"The file '{path}' changed while it was being archived (or was removed); submit again."
+    )
+
+
+def _check_top(top: str) -> None:
+    if (
+        not top
+        or "/" in top
+        or "\\" in top
+        or "\x00" in top
+        or top in (".", "..")
+        or not _valid_utf8(top)
+    ):
+        raise BadRequest(f"{top!r} cannot be the archive's top folder name.")
+
+
+def _dir_info(name: str, real: Path | None, now: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    info.mode, info.mtime = 0o755, now
+    if real is not None:
+        try:
+            st = os.lstat(real)
+        except OSError:
+            st = None
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            info.mode = (st.st_mode & 0o777) | 0o700
+            info.mtime = int(st.st_mtime)
+    return _normalise_owner(info)
+
+
+def _normalise_owner(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def _all_dirs(manifest: Manifest) -> list[str]:
+    dirs = set(manifest.folders)
+    for entry in manifest.files:
+        parts = entry.path.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            dirs.add("/".join(parts[:i]))
+    return sorted(dirs)
+
+
+def write_archive(manifest: Manifest, top: str, out: BinaryIO, *, compresslevel: int = 6) -> None:
+    """Stream the manifest into ``out`` as a gzip tar under ``top/``, in bounded memory.
+    Raises BadRequest if a file changed since the scan; ``out`` must then be discarded."""
+    _check_top(top)
+    sink = _Sink(out)
+    # Our own GzipFile: no temporary file name leaks into the gzip header.
+    gz = gzip.GzipFile(filename="", mode="wb", compresslevel=compresslevel, fileobj=sink)  # type: ignore[arg-type]
+    done = False
+    try:
+        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            now = int(time.time())
+            tar.addfile(_dir_info(top, manifest.folder, now))
+            for rel in _all_dirs(manifest):
+                tar.addfile(_dir_info(f"{top}/{rel}", manifest.folder / rel, now))
+            for entry in sorted(manifest.files, key=lambda e: e.path):
+                _add_file(tar, f"{top}/{entry.path}", entry)
+        done = True
+    finally:
+        if not done:
+            sink.detach()
+        gz.close()
+
+
+def _add_file(tar: tarfile.TarFile, name: str, entry: ManifestEntry) -> None:
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(entry.source, flags)
+    except FileNotFoundError:
+        raise _changed(entry.path) from None
+    except PermissionError:
+        raise BadRequest(f"The file '{entry.path}' cannot be read (permission denied).") from None
+    except OSError as exc:
+        # ELOOP: the file was replaced by a symlink since the scan.
+        raise _changed(entry.path) from exc
+    with os.fdopen(fd, "rb") as f:
+        before = os.fstat(f.fileno())
+        if not stat.S_ISREG(before.st_mode) or before.st_size != entry.size:
+            raise _changed(entry.path)
+        info = _normalise_owner(tarfile.TarInfo(name))
+        info.size = entry.size
+        info.mtime = int(before.st_mtime)
+        info.mode = stat.S_IMODE(before.st_mode) & 0o777
+        tar.addfile(info, _ExactReader(f, entry.size, entry.path))  # type: ignore[arg-type]
+        after = os.fstat(f.fileno())
+        if after.st_size != before.st_size or after.st_mtime_ns != before.st_mtime_ns:
+            raise _changed(entry.path)

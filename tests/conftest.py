@@ -1,0 +1,105 @@
+"""Shared fixtures: a real Jupyter server with the extension, the local ManaTEE backend as
+its API, misbehaving API servers for faults, and helpers to make notebooks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from tests.fault_server import FaultServer
+
+pytest_plugins = ("pytest_jupyter.jupyter_server",)
+
+CREATOR = "alice"
+USER_TOKEN = "tok-9f8e7d6c5b4a-do-not-leak"
+
+
+@pytest.fixture
+def backend(tmp_path_factory, jp_asyncio_loop):
+    """The local ManaTEE backend on a free port, serving in the test's event loop."""
+    from jupyterlab_manatee.local_backend import LocalBackend
+
+    server = LocalBackend(
+        data_dir=tmp_path_factory.mktemp("backend"), max_running=1, job_timeout=120
+    )
+    jp_asyncio_loop.run_until_complete(server.start())
+    yield server
+    jp_asyncio_loop.run_until_complete(server.stop())
+
+
+@pytest.fixture
+def fault_server(jp_asyncio_loop):
+    server = FaultServer()
+    jp_asyncio_loop.run_until_complete(server.start())
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def api_url(backend) -> str:
+    """The API the extension talks to; tests of faults override it."""
+    return backend.url
+
+
+@pytest.fixture
+def manatee_config(api_url, tmp_path_factory) -> dict[str, Any]:
+    return {
+        "api_url": api_url,
+        "user_token": USER_TOKEN,
+        "creator": CREATOR,
+        "state_dir": str(tmp_path_factory.mktemp("state")),
+        "temp_dir": str(tmp_path_factory.mktemp("archives")),
+        "connect_timeout": 2.0,
+        "request_timeout": 5.0,
+        "upload_timeout": 30.0,
+    }
+
+
+@pytest.fixture
+def jp_server_config(manatee_config):
+    return {
+        "ServerApp": {"jpserver_extensions": {"jupyterlab_manatee": True}},
+        "ManateeConfig": manatee_config,
+    }
+
+
+@pytest.fixture
+def temp_dir(manatee_config) -> Path:
+    return Path(manatee_config["temp_dir"])
+
+
+def write_notebook(path: Path, source: str = "print('hello')") -> Path:
+    """A minimal notebook with one code cell."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell(source))
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    path.write_text(nbformat.writes(nb))
+    return path
+
+
+@pytest.fixture
+def notebook(jp_root_dir) -> Path:
+    """``analysis/nb.ipynb`` under the contents root, with a data file beside it."""
+    nb = write_notebook(jp_root_dir / "analysis" / "nb.ipynb")
+    (nb.parent / "data.csv").write_text("a,b\n1,2\n")
+    return nb
+
+
+async def call(jp_fetch, *parts: str, method: str = "GET", body: Any = None, **params: Any):
+    """A request to a manatee route that does not raise on error statuses."""
+    kwargs: dict[str, Any] = {"method": method, "raise_error": False}
+    if body is not None:
+        kwargs["body"] = body if isinstance(body, str) else json.dumps(body)
+    if params:
+        kwargs["params"] = params
+    response = await jp_fetch("manatee", *parts, **kwargs)
+    return response.code, json.loads(response.body or b"null")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -234,3 +235,28 @@ async def test_dry_run_returns_the_manifest_without_uploading(jp_fetch, fault_se
     assert "scratch.tmp" in reasons
     assert any(path.startswith("myenv") for path in reasons)
     assert fault_server.seen == []
+
+
+async def test_archive_carries_the_bundled_sdk_when_the_folder_has_none(
+    jp_fetch, fault_server, notebook
+):
+    import sdk
+
+    await submit(jp_fetch, "analysis/nb.ipynb")
+    (request,) = fault_server.seen
+    with request.archive() as archive:
+        names = set(archive.getnames())
+        shipped = archive.extractfile(f"{TOP}/sdk/__init__.py").read()
+    assert shipped == Path(sdk.__file__).read_bytes()
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+
+
+async def test_archive_keeps_the_folders_own_sdk(jp_fetch, fault_server, notebook):
+    (notebook.parent / "sdk").mkdir()
+    (notebook.parent / "sdk" / "__init__.py").write_text("OWN = True\n")
+    await submit(jp_fetch, "analysis/nb.ipynb")
+    (request,) = fault_server.seen
+    with request.archive() as archive:
+        sdk_files = [n for n in archive.getnames() if n.startswith(f"{TOP}/sdk/")]
+        assert sdk_files == [f"{TOP}/sdk/__init__.py"]
+        assert archive.extractfile(f"{TOP}/sdk/__init__.py").read() == b"OWN = True\n"

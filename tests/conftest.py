@@ -3,6 +3,7 @@ its API, misbehaving API servers for faults, and helpers to make notebooks."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -19,16 +20,15 @@ USER_TOKEN = "tok-9f8e7d6c5b4a-do-not-leak"
 
 
 @pytest.fixture
-def backend(tmp_path_factory, jp_asyncio_loop):
-    """The local ManaTEE backend on a free port, serving in the test's event loop."""
+def backend(tmp_path_factory):
+    """The local ManaTEE backend on a free port, on its own thread and event loop."""
     from jupyterlab_manatee.local_backend import LocalBackend
 
     server = LocalBackend(
-        data_dir=tmp_path_factory.mktemp("backend"), max_running=1, job_timeout=120
+        data_dir=tmp_path_factory.mktemp("backend"), max_running=2, job_timeout=120
     )
-    jp_asyncio_loop.run_until_complete(server.start())
-    yield server
-    jp_asyncio_loop.run_until_complete(server.stop())
+    with server.running_in_thread() as running:
+        yield running
 
 
 @pytest.fixture
@@ -92,6 +92,21 @@ def notebook(jp_root_dir) -> Path:
     nb = write_notebook(jp_root_dir / "analysis" / "nb.ipynb")
     (nb.parent / "data.csv").write_text("a,b\n1,2\n")
     return nb
+
+
+async def wait_for_job(
+    jp_fetch, job_uuid: str, statuses: set[int], timeout: float = 90.0
+) -> dict[str, Any]:
+    """Poll the extension's job list until the job reaches one of ``statuses``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        _, reply = await call(jp_fetch, "jobs", page_size="100")
+        job = next((j for j in reply["jobs"] if j["uuid"] == job_uuid), None)
+        if job is not None and job["job_status"] in statuses:
+            return job
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"job {job_uuid} did not reach {statuses}: {job}")
+        await asyncio.sleep(0.3)
 
 
 async def call(jp_fetch, *parts: str, method: str = "GET", body: Any = None, **params: Any):

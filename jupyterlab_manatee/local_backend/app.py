@@ -1,0 +1,347 @@
+"""The HTTP side: upstream's routes, reply shapes and error conventions, on tornado.
+
+Job routes are POST with a trailing slash; without the slash they answer 307 with a bare
+``Location``. Failures of a well-formed HTTP exchange are HTTP 200 with
+``{"code": 10001, "msg": ...}``, as upstream; framing problems are plain-text 404, 405,
+413. Signed files are served by ``GET /storage/<key>?expires=..&signature=..``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid as uuid_module
+from typing import TYPE_CHECKING, Any
+
+import tornado.web
+
+from . import validation
+from .layout import DataLayout
+from .signing import STORAGE_PREFIX, SignatureRefused
+from .store import MAX_IN_PROGRESS_PER_CREATOR
+from .tokens import DISCOVERY_PATH, JWKS_PATH
+from .upload import FORM_OVERHEAD, MultipartUpload, UploadError, UploadTooLarge
+
+if TYPE_CHECKING:
+    from .backend import LocalBackend
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("jupyterlab_manatee.local_backend.access")
+
+SUCCESS_CODE = 0
+SUCCESS_MSG = "Success"
+SERVICE_ERROR_CODE = 10001
+#: Upstream's message (``errors.Wrap(..., "")`` puts ": " in front of it).
+JOB_LIMIT_MSG = ": The number of in progress jobs has reached the limit"
+#: Upstream's message for a job id that is not the creator's (or does not exist).
+JOB_NOT_FOUND_MSG = "failed to query jobs or it doesn't exist: record not found"
+JOB_ROUTES = ("submit", "query", "delete", "output/download", "attestation")
+_STREAM_CHUNK = 256 * 1024
+
+
+class ApiError(Exception):
+    """Answered as HTTP 200 ``{"code": 10001, "msg": <message>}``."""
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    """Common replies; every handler reaches the backend through the application."""
+
+    @property
+    def backend(self) -> LocalBackend:
+        return self.application.settings["backend"]
+
+    def set_default_headers(self) -> None:
+        self.clear_header("Server")
+
+    def write_json(self, payload: dict[str, Any]) -> None:
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(payload))
+
+    def write_text(self, status: int, text: str) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(text)
+
+    def api_error(self, message: str) -> None:
+        self.write_json({"code": SERVICE_ERROR_CODE, "msg": message})
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(f"{status_code} {self._reason}")
+
+    def require_authorization(self) -> None:
+        """Upstream requires the header to be present (any value, even empty)."""
+        if "Authorization" not in self.request.headers:
+            raise ApiError(
+                "the Authorization header is required (send the user token, or an empty value)"
+            )
+
+    def json_body(self) -> dict[str, Any]:
+        try:
+            body = json.loads(self.request.body or b"null")
+        except ValueError as exc:
+            raise ApiError(f"the request body must be a JSON object: {exc}") from exc
+        if not isinstance(body, dict):
+            raise ApiError("the request body must be a JSON object")
+        return body
+
+
+class JsonApiHandler(BaseHandler):
+    """A job route with a JSON body; `handle` raises `ApiError` for error replies."""
+
+    needs_authorization = True
+
+    async def post(self) -> None:
+        try:
+            if self.needs_authorization:
+                self.require_authorization()
+            reply = await self.handle(self.json_body())
+        except (ApiError, validation.InvalidRequest) as exc:
+            self.api_error(str(exc))
+            return
+        self.write_json({"code": SUCCESS_CODE, "msg": SUCCESS_MSG, **reply})
+
+    async def handle(self, body: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class QueryHandler(JsonApiHandler):
+    async def handle(self, body: dict[str, Any]) -> dict[str, Any]:
+        creator = validation.creator(body.get("creator"))
+        page = validation.page(body.get("page"))
+        page_size = validation.page_size(body.get("page_size"))
+        jobs, total = await self.backend.query_jobs(creator, page, page_size)
+        return {"jobs": jobs, "total": total}
+
+
+class DeleteHandler(JsonApiHandler):
+    async def handle(self, body: dict[str, Any]) -> dict[str, Any]:
+        job_uuid = validation.job_uuid(body.get("uuid"))
+        creator = validation.creator(body.get("creator"))
+        await self.backend.delete_job(job_uuid, creator)
+        return {}
+
+
+class OutputDownloadHandler(JsonApiHandler):
+    async def handle(self, body: dict[str, Any]) -> dict[str, Any]:
+        job_id = validation.job_id(body.get("id"))
+        creator = validation.creator(body.get("creator"))
+        job = await self.backend.find_job(job_id, creator)
+        if job is None:
+            raise ApiError(f"{JOB_NOT_FOUND_MSG} (no job {job_id} of creator {creator!r})")
+        key = DataLayout.output_key(job.uuid, job.jupyter_file_name)
+        return {
+            "signed_url": self.backend.signer.sign(key),
+            "filename": f"out-{job.id}-{job.jupyter_file_name}",
+        }
+
+
+class AttestationHandler(JsonApiHandler):
+    needs_authorization = False  # as upstream: the attestation route has no token
+
+    async def handle(self, body: dict[str, Any]) -> dict[str, Any]:
+        job_id = validation.job_id(body.get("id"))
+        creator = validation.creator(body.get("creator"))
+        job = await self.backend.find_job(job_id, creator)
+        if job is None:
+            raise ApiError(f"{JOB_NOT_FOUND_MSG} (no job {job_id} of creator {creator!r})")
+        return {"signed_url": self.backend.signer.sign(DataLayout.token_key_for(job.uuid))}
+
+
+@tornado.web.stream_request_body
+class SubmitHandler(BaseHandler):
+    """Receives the workspace archive straight to disk while parsing the form."""
+
+    _upload: MultipartUpload | None = None
+    _error: UploadError | None = None
+
+    async def prepare(self) -> None:
+        limit = self.backend.max_archive_size
+        self.request.connection.set_max_body_size(limit + FORM_OVERHEAD)
+        length = self.request.headers.get("Content-Length")
+        if length is not None and length.isdigit() and int(length) > limit + FORM_OVERHEAD:
+            # Refuse before reading: tornado closes the connection after this reply.
+            self.write_text(
+                413,
+                f"the request body ({length} bytes) is larger than the workspace archive "
+                f"limit of {limit} bytes",
+            )
+            return
+        temp = self.backend.layout.uploads / f".tmp-{uuid_module.uuid4().hex}.tar.gz"
+        try:
+            self._upload = MultipartUpload(self.request.headers.get("Content-Type"), temp, limit)
+        except UploadError as exc:
+            self._error = exc
+
+    async def data_received(self, chunk: bytes) -> None:
+        upload = self._upload
+        if upload is None or self._error is not None or self._finished:
+            return  # drain the body; the reply is decided in post()
+        try:
+            upload.feed(chunk)
+        except UploadError as exc:
+            self._error = exc
+            await self.backend.run_io(upload.discard)
+            return
+        pieces = upload.take_pending()
+        if pieces:
+            await self.backend.run_io(upload.write_pending, pieces)
+
+    async def post(self) -> None:
+        upload = self._upload
+        try:
+            if isinstance(self._error, UploadTooLarge):
+                self.write_text(413, str(self._error))
+                return
+            self.require_authorization()
+            if self._error is not None:
+                raise ApiError(str(self._error))
+            assert upload is not None
+            if not upload.complete:
+                raise ApiError("the multipart body ended before its closing boundary")
+            fields = upload.fields
+            creator = validation.creator(fields.get("creator"))
+            notebook = validation.notebook_name(fields.get("filename"))
+            envs = validation.envs(fields.get("envs"))
+            if not upload.has_file:
+                raise ApiError("the form has no 'file' part (the gzip tar of the workspace)")
+            await self.backend.run_io(upload.close_file)
+            if not upload.looks_gzipped:
+                raise ApiError("the 'file' part must be a gzip-compressed tar (workspace.tar.gz)")
+            job_uuid = await self.backend.accept_job(
+                temp_archive=upload.temp_path,
+                creator=creator,
+                notebook=notebook,
+                envs=envs,
+                archive_sha256=upload.sha256,
+                archive_size=upload.file_size,
+            )
+            if job_uuid is None:
+                raise ApiError(
+                    f"{JOB_LIMIT_MSG} ({MAX_IN_PROGRESS_PER_CREATOR} jobs of {creator!r} are "
+                    "in progress; wait for one to end or delete one)"
+                )
+        except (ApiError, validation.InvalidRequest) as exc:
+            self.api_error(str(exc))
+            return
+        finally:
+            if upload is not None:
+                await self.backend.run_io(upload.discard)
+        self.write_json({"code": SUCCESS_CODE, "msg": SUCCESS_MSG, "uuid": job_uuid})
+
+    def on_connection_close(self) -> None:
+        if self._upload is not None:
+            self._upload.discard()
+
+
+@tornado.web.stream_request_body
+class SlashRedirectHandler(BaseHandler):
+    """Upstream answers a job route without its trailing slash with 307 to the slash path."""
+
+    async def data_received(self, chunk: bytes) -> None:
+        return  # drained, not stored
+
+    def prepare(self) -> None:
+        self.request.connection.set_max_body_size(self.backend.max_archive_size + FORM_OVERHEAD)
+
+    def post(self, route: str) -> None:
+        self.set_status(307)
+        self.set_header("Location", f"/v1/job/{route}/")
+        self.finish()
+
+
+class HealthHandler(BaseHandler):
+    def get(self) -> None:
+        self.write_json({"message": "pong"})
+
+
+class DiscoveryHandler(BaseHandler):
+    def get(self) -> None:
+        self.write_json(self.backend.tokens.openid_configuration())
+
+
+class JwksHandler(BaseHandler):
+    def get(self) -> None:
+        self.write_json(self.backend.tokens.jwks())
+
+
+class StorageHandler(BaseHandler):
+    """Serves one output or token file to the holder of a valid signed URL, streamed."""
+
+    def compute_etag(self) -> None:
+        return None
+
+    async def get(self, key: str) -> None:
+        try:
+            self.backend.signer.verify(
+                key,
+                self.get_query_argument("expires", None),
+                self.get_query_argument("signature", None),
+            )
+        except SignatureRefused as exc:
+            self.write_text(403, f"403 Forbidden: {exc}")
+            return
+        path = self.backend.layout.resolve_key(key)
+        if path is None:
+            self.write_text(404, "404 Not Found: no such object")
+            return
+        try:
+            handle = await self.backend.run_io(open, path, "rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            self.write_text(404, "404 Not Found: the object does not exist (yet)")
+            return
+        try:
+            size = os.fstat(handle.fileno()).st_size
+            self.set_header("Content-Type", "application/octet-stream")
+            self.set_header("Content-Length", str(size))
+            while chunk := await self.backend.run_io(handle.read, _STREAM_CHUNK):
+                self.write(chunk)
+                await self.flush()
+        finally:
+            await self.backend.run_io(handle.close)
+        self.finish()
+
+
+class NotFoundHandler(BaseHandler):
+    def prepare(self) -> None:
+        self.write_text(404, "404 page not found")
+
+
+def _log_request(handler: tornado.web.RequestHandler) -> None:
+    """Access log without the query string: signed URLs must not end up in logs."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING
+    if status >= 500:
+        level = logging.ERROR
+    request = handler.request
+    access_log.log(
+        level,
+        "%d %s %s %.1fms",
+        status,
+        request.method,
+        request.path,
+        1000.0 * request.request_time(),
+    )
+
+
+def make_app(backend: LocalBackend) -> tornado.web.Application:
+    routes: list[Any] = [
+        (r"/v1/job/submit/", SubmitHandler),
+        (r"/v1/job/query/", QueryHandler),
+        (r"/v1/job/delete/", DeleteHandler),
+        (r"/v1/job/output/download/", OutputDownloadHandler),
+        (r"/v1/job/attestation/", AttestationHandler),
+        (r"/v1/job/(" + "|".join(JOB_ROUTES) + ")", SlashRedirectHandler),
+        (r"/health", HealthHandler),
+        (DISCOVERY_PATH, DiscoveryHandler),
+        (JWKS_PATH, JwksHandler),
+        (STORAGE_PREFIX + r"(.+)", StorageHandler),
+    ]
+    return tornado.web.Application(
+        routes,
+        backend=backend,
+        default_handler_class=NotFoundHandler,
+        log_function=_log_request,
+        xsrf_cookies=False,
+    )

@@ -1,0 +1,381 @@
+"""`LocalBackend`: the whole ManaTEE API on this machine, as one object.
+
+It owns the data directory (locked against a second backend), the job store, the URL
+signer, the token issuer, the job runner and the HTTP server. ``await start()`` serves in
+the running event loop; `running_in_thread` serves on its own thread for synchronous
+callers. A restart on the same data directory keeps every finished job, output and
+token; jobs that were running when the backend stopped are marked failed (7) with the
+reason `INTERRUPTED_REASON` (they are not resumed: a half-run notebook may have had
+side effects), and jobs still waiting (0) are run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import socket
+import threading
+import uuid as uuid_module
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import tornado.httpserver
+import tornado.netutil
+
+from .app import make_app
+from .layout import TMP_PREFIX, DataLayout, remove_tree
+from .runner import JobRunner, RunnerConfig
+from .signing import UrlSigner
+from .store import BUILDING, CREATED, FAILED, RUNNING, STARTING, JobRecord, JobStore
+from .tokens import DEFAULT_AUDIENCE, TokenIssuer
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+INTERRUPTED_REASON = "interrupted: the backend stopped while the job was running"
+#: JSON request bodies are small; only the submit route takes large bodies.
+MAX_JSON_BODY = 1024 * 1024
+
+
+class DataDirInUse(RuntimeError):
+    """Another backend already serves this data directory."""
+
+
+class LocalBackend:
+    """The ManaTEE API (section 1 of the contract) served from a local data directory."""
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        public_url: str | None = None,
+        max_running: int = 2,
+        job_timeout: float = 600.0,
+        max_archive_size: int = 6 * 1024**3,
+        stage2_env: dict[str, str] | None = None,
+        stage2_data_dir: str | Path | None = None,
+        audience: str = DEFAULT_AUDIENCE,
+        kernel_name: str = "python3",
+    ) -> None:
+        if max_running < 1:
+            raise ValueError("max_running must be at least 1")
+        if job_timeout <= 0:
+            raise ValueError("job_timeout must be positive")
+        if max_archive_size <= 0:
+            raise ValueError("max_archive_size must be positive")
+        if not 0 <= port <= 65535:
+            raise ValueError("port must be between 0 and 65535")
+        self.layout = DataLayout(data_dir)
+        self.host = host
+        self.port = port
+        self.max_archive_size = max_archive_size
+        self.audience = audience
+        self._public_url = public_url.rstrip("/") if public_url else None
+        self._config = RunnerConfig(
+            max_running=max_running,
+            job_timeout=job_timeout,
+            kernel_name=kernel_name,
+            max_unpacked_size=4 * max_archive_size,
+            stage2_env=dict(stage2_env or {}),
+            stage2_data_dir=Path(stage2_data_dir).resolve() if stage2_data_dir else None,
+        )
+        self._url: str | None = None
+        self._server: tornado.httpserver.HTTPServer | None = None
+        self._store: JobStore | None = None
+        self._runner: JobRunner | None = None
+        self._db_pool: ThreadPoolExecutor | None = None
+        self._io_pool: ThreadPoolExecutor | None = None
+        self._lock_file: IO[bytes] | None = None
+        self._sockets: list[socket.socket] = []
+        self._state = "new"  # new -> starting -> running -> stopped
+        self.signer: UrlSigner
+        self.tokens: TokenIssuer
+
+    # -- properties --------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """``http://<host>:<port>`` once started (no trailing slash)."""
+        if self._url is None:
+            raise RuntimeError("the backend is not started")
+        return self._url
+
+    @property
+    def public_url(self) -> str:
+        """The base of signed URLs and the tokens' ``iss``."""
+        return self._public_url or self.url
+
+    @property
+    def data_dir(self) -> Path:
+        return self.layout.root
+
+    # -- thread helpers ----------------------------------------------------------------
+    async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a store call on the single database thread."""
+        assert self._db_pool is not None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db_pool, functools.partial(fn, *args, **kwargs))
+
+    async def run_io(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking file work on the I/O threads, off the event loop."""
+        assert self._io_pool is not None
+        return await asyncio.get_running_loop().run_in_executor(self._io_pool, fn, *args)
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open the data directory and serve on ``host:port`` in the running loop."""
+        if self._state != "new":
+            raise RuntimeError("a LocalBackend can be started once")
+        self._state = "starting"
+        try:
+            await self._start()
+        except BaseException:
+            await self._teardown()
+            self._state = "stopped"
+            raise
+        self._state = "running"
+
+    async def _start(self) -> None:
+        self._db_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="manatee-db")
+        self._io_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="manatee-io")
+        await self.run_io(self.layout.create)
+        self._lock_file = await self.run_io(self._lock_data_dir)
+
+        self._sockets = sockets = tornado.netutil.bind_sockets(self.port, self.host)
+        port = sockets[0].getsockname()[1]
+        url_host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        if ":" in url_host:
+            url_host = f"[{url_host}]"
+        self._url = f"http://{url_host}:{port}"
+
+        self.signer = await self.run_io(
+            UrlSigner.load_or_create, self.layout.url_secret, self.public_url
+        )
+        self.tokens = await self.run_io(
+            TokenIssuer.load_or_create, self.layout.token_key, self.public_url, self.audience
+        )
+        self._store = await self._db(JobStore, self.layout.db)
+        interrupted = await self._db(
+            self._store.fail_in_progress, {BUILDING, STARTING, RUNNING}, FAILED, INTERRUPTED_REASON
+        )
+        if interrupted:
+            log.warning("%d job(s) were interrupted by the last stop", len(interrupted))
+        known = await self._db(self._store.all_uuids)
+        waiting = {job.uuid for job in await self._db(self._store.with_status, {CREATED})}
+        await self.run_io(self._sweep, known, waiting)
+
+        self._runner = JobRunner(
+            layout=self.layout,
+            store=self._store,
+            db=self._db,
+            io_pool=self._io_pool,
+            tokens=self.tokens,
+            config=self._config,
+        )
+        self._server = tornado.httpserver.HTTPServer(make_app(self), max_body_size=MAX_JSON_BODY)
+        self._server.add_sockets(sockets)
+        await self._runner.start()
+        log.info("ManaTEE local backend serving %s (data dir %s)", self._url, self.layout.root)
+
+    async def stop(self) -> None:
+        """Stop serving and kill running jobs (they become status 7). Safe to call twice."""
+        if self._state in ("new", "stopped"):
+            self._state = "stopped"
+            return
+        self._state = "stopped"
+        await self._teardown()
+
+    async def _teardown(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+        if self._runner is not None:
+            await self._runner.stop()
+        if self._store is not None:
+            with contextlib.suppress(Exception):
+                await self._db(
+                    self._store.fail_in_progress,
+                    {BUILDING, STARTING, RUNNING},
+                    FAILED,
+                    INTERRUPTED_REASON,
+                )
+        if self._server is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._server.close_all_connections(), timeout=5)
+        else:
+            for sock in self._sockets:
+                sock.close()
+        if self._store is not None:
+            await self._db(self._store.close)
+            self._store = None
+        for pool in (self._db_pool, self._io_pool):
+            if pool is not None:
+                pool.shutdown(wait=True)
+        self._db_pool = self._io_pool = None
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def _lock_data_dir(self) -> IO[bytes]:
+        handle = open(self.layout.lock, "a+b")  # held open until stop
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                handle.close()
+                raise DataDirInUse(
+                    f"the data directory {self.layout.root} is in use by another "
+                    "ManaTEE local backend"
+                ) from exc
+        return handle
+
+    def _sweep(self, known: set[str], waiting: set[str]) -> None:
+        """Remove what a stop may have left half-done: temp files, orphans, workspaces."""
+        layout = self.layout
+        for entry in layout.uploads.iterdir():
+            remove_tree(entry)
+        for entry in layout.archives.iterdir():
+            job_uuid = entry.name.removesuffix(".tar.gz")
+            if entry.name.startswith(TMP_PREFIX) or job_uuid not in waiting:
+                remove_tree(entry)
+        for entry in layout.jobs.iterdir():
+            if entry.name not in known:
+                remove_tree(entry)
+                continue
+            for child in entry.iterdir():
+                if child.name != layout.executor_log(entry.name).name:
+                    remove_tree(child)
+        for entry in layout.outputs.iterdir():
+            if entry.name not in known:
+                remove_tree(entry)
+                continue
+            for child in entry.iterdir():
+                if child.name.startswith(TMP_PREFIX):
+                    remove_tree(child)
+        for entry in layout.root.iterdir():
+            if entry.name.startswith(TMP_PREFIX):
+                remove_tree(entry)
+
+    @contextlib.contextmanager
+    def running_in_thread(self) -> Iterator[LocalBackend]:
+        """Serve on a new thread with its own event loop; stop on leaving the block."""
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start())
+            except BaseException as exc:
+                failure.append(exc)
+            ready.set()
+            if not failure:
+                loop.run_forever()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+
+        thread = threading.Thread(target=serve, name="manatee-local-backend", daemon=True)
+        thread.start()
+        ready.wait()
+        if failure:
+            thread.join()
+            raise failure[0]
+        try:
+            yield self
+        finally:
+            asyncio.run_coroutine_threadsafe(self.stop(), loop).result(timeout=120)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=30)
+
+    # -- operations used by the handlers -----------------------------------------------
+    async def query_jobs(
+        self, creator: str, page: int, page_size: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        assert self._store is not None
+        jobs, total = await self._db(self._store.query, creator, page, page_size)
+        return [job.api_dict() for job in jobs], total
+
+    async def find_job(self, job_id: int, creator: str) -> JobRecord | None:
+        assert self._store is not None
+        return await self._db(self._store.get, job_id, creator)
+
+    async def accept_job(
+        self,
+        *,
+        temp_archive: Path,
+        creator: str,
+        notebook: str,
+        envs: list[dict[str, str]],
+        archive_sha256: str,
+        archive_size: int,
+    ) -> str | None:
+        """Store a received archive and create its job; None when the creator is at the limit."""
+        assert self._store is not None and self._runner is not None
+        job_uuid = str(uuid_module.uuid4())
+        archive = self.layout.archive(job_uuid)
+        await self.run_io(os.replace, temp_archive, archive)
+        record = await self._db(
+            self._store.create_job,
+            job_uuid=job_uuid,
+            creator=creator,
+            notebook=notebook,
+            envs=envs,
+            archive_sha256=archive_sha256,
+            archive_size=archive_size,
+        )
+        if record is None:
+            await self.run_io(remove_tree, archive)
+            return None
+        log.info("job %s (id %d) submitted by %r: %s", job_uuid, record.id, creator, notebook)
+        self._runner.enqueue(job_uuid)
+        return job_uuid
+
+    async def delete_job(self, job_uuid: str, creator: str) -> bool:
+        """Kill the job if it runs, forget it and remove its files; False if none matched."""
+        assert self._store is not None and self._runner is not None
+        job = await self._db(self._store.get_by_uuid, job_uuid)
+        if job is None or job.creator != creator:
+            return False
+        await self._runner.cancel(job_uuid)
+        await self._db(self._store.delete, job_uuid, creator)
+        for path in (
+            self.layout.archive(job_uuid),
+            self.layout.job_dir(job_uuid),
+            self.layout.output_dir(job_uuid),
+        ):
+            await self.run_io(remove_tree, path)
+        log.info("job %s deleted", job_uuid)
+        return True
+
+    # -- for tests ---------------------------------------------------------------------
+    async def wait_for_status(
+        self, uuid: str, statuses: set[int], timeout: float
+    ) -> dict[str, Any]:
+        """Poll until job ``uuid`` has a status in ``statuses``; returns its JOB dict."""
+        assert self._store is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        last: JobRecord | None = None
+        while True:
+            last = await self._db(self._store.get_by_uuid, uuid)
+            if last is None:
+                raise LookupError(f"no job {uuid}")
+            if last.job_status in statuses:
+                return last.api_dict()
+            if loop.time() >= deadline:
+                raise TimeoutError(
+                    f"job {uuid} is in status {last.job_status} ({last.status_reason!r}) "
+                    f"after {timeout} s, not in {sorted(statuses)}"
+                )
+            await asyncio.sleep(0.1)

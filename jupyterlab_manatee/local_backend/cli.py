@@ -1,0 +1,98 @@
+"""``manatee-local``: run the local ManaTEE backend until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from .backend import DataDirInUse, LocalBackend
+
+log = logging.getLogger("jupyterlab_manatee.local_backend")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="manatee-local",
+        description="Serve the ManaTEE job API on this machine and run submitted notebooks "
+        "in stage 2 (no hardware TEE: tokens say LOCAL_NO_TEE).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8901, help="port (0 picks a free one)")
+    parser.add_argument(
+        "--data-dir", type=Path, required=True, help="jobs, archives, outputs, tokens and keys"
+    )
+    parser.add_argument("--max-running", type=int, default=2, help="jobs executing at once")
+    parser.add_argument(
+        "--job-timeout", type=float, default=600.0, help="seconds a job may run before it fails"
+    )
+    parser.add_argument(
+        "--max-archive-size",
+        type=int,
+        default=6 * 1024**3,
+        help="largest accepted workspace archive, in bytes",
+    )
+    parser.add_argument(
+        "--stage2-data-dir",
+        type=Path,
+        default=None,
+        help="real data for stage 2; runs see its path as MANATEE_STAGE2_DATA_DIR",
+    )
+    parser.add_argument(
+        "--public-url", default=None, help="base URL for signed URLs and the tokens' issuer"
+    )
+    parser.add_argument("--kernel-name", default="python3", help="Jupyter kernel for the runs")
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    return parser
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    backend = LocalBackend(
+        data_dir=args.data_dir,
+        host=args.host,
+        port=args.port,
+        public_url=args.public_url,
+        max_running=args.max_running,
+        job_timeout=args.job_timeout,
+        max_archive_size=args.max_archive_size,
+        stage2_data_dir=args.stage2_data_dir,
+        kernel_name=args.kernel_name,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await backend.start()
+    log.info("manatee-local ready at %s", backend.url)
+    try:
+        await stop.wait()
+    finally:
+        log.info("manatee-local stopping")
+        await backend.stop()
+        log.info("manatee-local stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point; returns the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        asyncio.run(_serve(args))
+    except (DataDirInUse, ValueError) as exc:
+        log.error("%s", exc)
+        return 1
+    except OSError as exc:
+        log.error("cannot serve on %s:%s: %s", args.host, args.port, exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

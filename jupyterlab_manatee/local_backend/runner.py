@@ -1,0 +1,382 @@
+"""Scheduling and running jobs, moving them through upstream's statuses.
+
+A job waits in 0 (Created) until one of ``max_running`` slots is free, then:
+1 (unpack and prepare the workspace) -> 3 (starting the executor) -> 4 (Running, the
+kernel is up) -> 5 (Finished: output and token published). Failures keep a reason:
+2 when the archive cannot be used as a workspace, 9 when the executor or its kernel
+cannot start, 7 when the run crashes or exceeds ``job_timeout``. The notebook runs in
+a child process (the ``execute`` module) in its own process group; a timeout, a delete
+or a stop kills that group and the kernel's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from . import protocol
+from .layout import DataLayout, atomic_write_bytes, remove_tree
+from .store import (
+    BUILD_FAILED,
+    BUILDING,
+    CREATED,
+    FAILED,
+    FINISHED,
+    LAUNCH_FAILED,
+    RUNNING,
+    STARTING,
+    JobRecord,
+    JobStore,
+)
+from .tokens import TokenIssuer
+from .unpack import Cancelled, UnpackError, unpack_workspace
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: The folder that holds the ``jupyterlab_manatee`` package, for the executor's imports.
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+_LOG_TAIL_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    """How jobs are run."""
+
+    max_running: int = 2
+    job_timeout: float = 600.0
+    kernel_name: str = "python3"
+    max_unpacked_size: int = 4 * 6 * 1024**3
+    stage2_env: dict[str, str] = field(default_factory=dict)
+    stage2_data_dir: Path | None = None
+
+
+@dataclass
+class _JobContext:
+    """What a running job holds that a kill must release."""
+
+    uuid: str
+    cancel: threading.Event = field(default_factory=threading.Event)
+    proc: asyncio.subprocess.Process | None = None
+    kernel_pid: int | None = None
+    started: bool = False  # moved past status 0: its archive is no longer needed after
+
+
+def format_seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def file_md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class JobRunner:
+    """Runs queued jobs, at most ``max_running`` at once."""
+
+    def __init__(
+        self,
+        *,
+        layout: DataLayout,
+        store: JobStore,
+        db: Callable[..., Awaitable[Any]],
+        io_pool: Executor,
+        tokens: TokenIssuer,
+        config: RunnerConfig,
+    ) -> None:
+        self._layout = layout
+        self._store = store
+        self._db = db
+        self._io_pool = io_pool
+        self._tokens = tokens
+        self._config = config
+        self._queue: collections.deque[str] = collections.deque()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stopping = False
+
+    # -- public ------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Queue every job still in status 0, oldest first."""
+        for job in await self._db(self._store.with_status, {CREATED}):
+            self.enqueue(job.uuid)
+
+    def enqueue(self, job_uuid: str) -> None:
+        if job_uuid not in self._queue and job_uuid not in self._tasks:
+            self._queue.append(job_uuid)
+        self._pump()
+
+    async def cancel(self, job_uuid: str) -> None:
+        """Stop a job (queued or running) and wait until its process is gone."""
+        with contextlib.suppress(ValueError):
+            self._queue.remove(job_uuid)
+        task = self._tasks.get(job_uuid)
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
+
+    async def stop(self) -> None:
+        """Kill every running job and wait for them; queued jobs stay in status 0."""
+        self._stopping = True
+        self._queue.clear()
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+
+    @property
+    def running(self) -> set[str]:
+        return set(self._tasks)
+
+    # -- scheduling --------------------------------------------------------------------
+    def _pump(self) -> None:
+        while not self._stopping and self._queue and len(self._tasks) < self._config.max_running:
+            job_uuid = self._queue.popleft()
+            task = asyncio.get_running_loop().create_task(
+                self._run(job_uuid), name=f"manatee-job-{job_uuid}"
+            )
+            self._tasks[job_uuid] = task
+            task.add_done_callback(lambda _task, u=job_uuid: self._done(u))
+
+    def _done(self, job_uuid: str) -> None:
+        self._tasks.pop(job_uuid, None)
+        self._pump()
+
+    async def _set(self, job_uuid: str, status: int, reason: str = "", **extra: Any) -> None:
+        await self._db(self._store.set_status, job_uuid, status, reason, **extra)
+
+    async def _blocking(self, ctx: _JobContext, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` in a worker thread; if cancelled, signal it and wait for it to end."""
+        future = asyncio.get_running_loop().run_in_executor(self._io_pool, fn, *args)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            ctx.cancel.set()
+            await asyncio.wait([future])
+            raise
+
+    # -- one job -----------------------------------------------------------------------
+    async def _run(self, job_uuid: str) -> None:
+        job = await self._db(self._store.get_by_uuid, job_uuid)
+        if job is None or job.job_status != CREATED:
+            return
+        ctx = _JobContext(job_uuid)
+        timeout = self._config.job_timeout
+        try:
+            await asyncio.wait_for(self._execute(job, ctx), timeout=timeout)
+        except asyncio.TimeoutError:
+            log.info("job %s timed out after %s s", job_uuid, format_seconds(timeout))
+            await self._set(job_uuid, FAILED, f"timed out after {format_seconds(timeout)} s")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("job %s failed inside the backend", job_uuid)
+            await self._set(job_uuid, FAILED, f"internal error in the local backend: {exc}")
+        finally:
+            await self._kill(ctx)
+            if ctx.started:
+                # The workspace and archive are only needed while the job runs; a job
+                # stopped by a stop is marked failed, so neither is needed again.
+                cleanup = asyncio.get_running_loop().run_in_executor(
+                    self._io_pool, self._cleanup_after_run, job_uuid
+                )
+                await asyncio.wait([cleanup])
+
+    def _cleanup_after_run(self, job_uuid: str) -> None:
+        remove_tree(self._layout.workspace(job_uuid))
+        remove_tree(self._layout.executed_notebook(job_uuid))
+        remove_tree(self._layout.archive(job_uuid))
+
+    async def _execute(self, job: JobRecord, ctx: _JobContext) -> None:
+        ctx.started = True
+        await self._set(job.uuid, BUILDING)
+        try:
+            await self._blocking(ctx, self._prepare, job, ctx.cancel)
+        except UnpackError as exc:
+            log.info("job %s: workspace refused: %s", job.uuid, exc)
+            await self._set(job.uuid, BUILD_FAILED, str(exc))
+            return
+        except Cancelled as exc:  # only after our own cancellation
+            raise asyncio.CancelledError() from exc
+
+        await self._set(job.uuid, STARTING)
+        log_path = self._layout.executor_log(job.uuid)
+        log_file = await self._blocking(ctx, open, log_path, "ab")
+        try:
+            try:
+                ctx.proc = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    protocol.EXECUTOR_MODULE,
+                    "--workspace",
+                    str(self._layout.workspace(job.uuid)),
+                    "--notebook",
+                    job.jupyter_file_name,
+                    "--output",
+                    str(self._layout.executed_notebook(job.uuid)),
+                    "--kernel-name",
+                    self._config.kernel_name,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=log_file,
+                    cwd=str(self._layout.job_dir(job.uuid)),
+                    env=self._executor_env(),
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                await self._set(job.uuid, LAUNCH_FAILED, f"cannot start the executor: {exc}")
+                return
+            error = await self._supervise(job, ctx)
+            returncode = await ctx.proc.wait()
+        finally:
+            log_file.close()
+
+        if returncode == protocol.EXIT_OK:
+            md5 = await self._blocking(ctx, self._publish, job)
+            await self._set(job.uuid, FINISHED, "", output_md5=md5)
+            log.info("job %s finished", job.uuid)
+            return
+        detail = (error or {}).get("message") or await self._blocking(ctx, self._log_tail, log_path)
+        if returncode == protocol.EXIT_KERNEL_FAILED:
+            reason = f"the kernel {self._config.kernel_name!r} could not start: {detail}"
+            await self._set(job.uuid, LAUNCH_FAILED, reason)
+        elif returncode < 0:
+            reason = f"the executor was killed by signal {-returncode}"
+            await self._set(job.uuid, FAILED, f"{reason}: {detail}" if detail else reason)
+        else:
+            reason = f"the executor failed (exit code {returncode})"
+            await self._set(job.uuid, FAILED, f"{reason}: {detail}" if detail else reason)
+        log.info("job %s failed: exit code %s", job.uuid, returncode)
+
+    async def _supervise(self, job: JobRecord, ctx: _JobContext) -> dict[str, Any] | None:
+        """Send the environment, then follow the executor's progress lines until it exits."""
+        assert ctx.proc is not None and ctx.proc.stdin is not None and ctx.proc.stdout is not None
+        payload = json.dumps({"env": self._job_env(job)}).encode("utf-8")
+        try:
+            ctx.proc.stdin.write(payload)
+            await ctx.proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            ctx.proc.stdin.close()
+        error: dict[str, Any] | None = None
+        while line := await ctx.proc.stdout.readline():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(event, dict):
+                continue
+            if event.get("event") == "started":
+                pid = event.get("kernel_pid")
+                ctx.kernel_pid = pid if isinstance(pid, int) and pid > 1 else None
+                await self._set(job.uuid, RUNNING)
+            elif event.get("event") == "error":
+                error = event
+        return error
+
+    async def _kill(self, ctx: _JobContext) -> None:
+        """Kill the executor's process group and the kernel's, if still running."""
+        proc = ctx.proc
+        if proc is None or proc.returncode is not None:
+            return
+        for group in (proc.pid, ctx.kernel_pid):
+            if group:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(group, signal.SIGKILL)
+        await proc.wait()
+
+    # -- blocking steps (worker threads) -----------------------------------------------
+    def _prepare(self, job: JobRecord, cancel: threading.Event) -> None:
+        """Unpack the archive into a fresh workspace and check the notebook is there."""
+        import nbformat
+
+        job_dir = self._layout.job_dir(job.uuid)
+        job_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        workspace = self._layout.workspace(job.uuid)
+        remove_tree(workspace)
+        archive = self._layout.archive(job.uuid)
+        if not archive.is_file():
+            raise UnpackError("the submitted archive is missing from the backend's data directory")
+        unpack_workspace(
+            archive, workspace, max_total_size=self._config.max_unpacked_size, cancel=cancel
+        )
+        notebook = workspace / job.jupyter_file_name
+        if not notebook.is_file():
+            raise UnpackError(
+                f"the notebook {job.jupyter_file_name!r} is not at the top of the workspace "
+                "archive (it must sit directly in the archive's top-level folder)"
+            )
+        try:
+            nbformat.read(notebook, as_version=4)
+        except Exception as exc:
+            raise UnpackError(f"{job.jupyter_file_name!r} is not a valid notebook: {exc}") from exc
+
+    def _publish(self, job: JobRecord) -> str:
+        """Move the executed notebook to the outputs, sign its MD5, write the token."""
+        executed = self._layout.executed_notebook(job.uuid)
+        if not executed.is_file():
+            raise RuntimeError("the executor reported success but wrote no output")
+        out_dir = self._layout.output_dir(job.uuid)
+        out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        output = self._layout.root / self._layout.output_key(job.uuid, job.jupyter_file_name)
+        os.replace(executed, output)
+        md5 = file_md5(output)
+        token = self._tokens.issue(
+            nonce=md5,
+            image_digest=f"sha256:{job.archive_sha256}",
+            instance_name=f"{job.creator}-{job.uuid}",
+            env_override={item["key"]: item["value"] for item in job.envs},
+        )
+        token_path = self._layout.root / self._layout.token_key_for(job.uuid)
+        atomic_write_bytes(token_path, token.encode("ascii"), mode=0o600)
+        return md5
+
+    @staticmethod
+    def _log_tail(path: Path) -> str:
+        """The last non-empty line of the executor's log, for a failure reason."""
+        try:
+            with path.open("rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                size = handle.tell()
+                handle.seek(max(0, size - _LOG_TAIL_BYTES))
+                text = handle.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        return lines[-1][:500] if lines else ""
+
+    # -- environments ------------------------------------------------------------------
+    def _job_env(self, job: JobRecord) -> dict[str, str]:
+        """The kernel's environment: the backend's, stage 2, the job's envs, the operator's."""
+        env = dict(os.environ)
+        env["EXECUTION_STAGE"] = "2"
+        env.update({item["key"]: item["value"] for item in job.envs})
+        env.update(self._config.stage2_env)
+        if self._config.stage2_data_dir is not None:
+            env["MANATEE_STAGE2_DATA_DIR"] = str(self._config.stage2_data_dir)
+        return env
+
+    @staticmethod
+    def _executor_env() -> dict[str, str]:
+        """The executor process's own environment: can import this package."""
+        env = dict(os.environ)
+        existing = env.get("PYTHONPATH")
+        env["PYTHONPATH"] = _PACKAGE_PARENT + (os.pathsep + existing if existing else "")
+        return env

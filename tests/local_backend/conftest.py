@@ -1,0 +1,37 @@
+"""Fixtures for the local backend's tests: real backends on free ports, each on its own
+thread (``LocalBackend.running_in_thread``), spoken to over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lb_support import Api
+
+from jupyterlab_manatee.local_backend import LocalBackend
+
+
+@pytest.fixture
+def start_backend(tmp_path: Path) -> Iterator[Callable[..., LocalBackend]]:
+    """Start `LocalBackend`s on their own threads; all are stopped after the test."""
+    with ExitStack() as stack:
+
+        def start(**kwargs: Any) -> LocalBackend:
+            kwargs.setdefault("data_dir", tmp_path / "data")
+            return stack.enter_context(LocalBackend(**kwargs).running_in_thread())
+
+        yield start
+
+
+@pytest.fixture
+def local_backend(start_backend: Callable[..., LocalBackend]) -> LocalBackend:
+    """A backend with default settings."""
+    return start_backend()
+
+
+@pytest.fixture
+def api(local_backend: LocalBackend) -> Api:
+    return Api(local_backend.url)

@@ -1,0 +1,406 @@
+"""The local backend honours the ManaTEE API contract (section 1), point by point.
+
+These tests need no kernel except the job-limit test: their jobs fail fast in status 2
+(the archive holds no notebook) or are never started.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import requests
+from lb_support import CREATOR, QUICK_FAIL_ARCHIVE, TERMINAL, Api, notebook_bytes, workspace_archive
+
+JOB_ROUTES = ["submit", "query", "delete", "output/download", "attestation"]
+JOB_KEYS = {
+    "id",
+    "uuid",
+    "creator",
+    "job_status",
+    "jupyter_file_name",
+    "created_at",
+    "updated_at",
+    "status_reason",
+}
+LIMIT_MSG = "The number of in progress jobs has reached the limit"
+
+
+def assert_error(response: requests.Response, *fragments: str) -> str:
+    """Upstream's error shape: HTTP 200, code 10001, a message naming the problem."""
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["code"] == 10001, body
+    for fragment in fragments:
+        assert fragment in body["msg"], body
+    return body["msg"]
+
+
+def quick_job(api: Api) -> dict:
+    """A job that reaches a terminal status without starting a kernel."""
+    job_uuid = api.submit_ok(QUICK_FAIL_ARCHIVE)
+    return api.wait(job_uuid, TERMINAL)
+
+
+# -- routes and framing ----------------------------------------------------------------
+def test_health_answers_pong(local_backend):
+    response = requests.get(f"{local_backend.url}/health", timeout=10)
+    assert response.status_code == 200
+    assert response.json() == {"message": "pong"}
+
+
+def test_url_is_loopback_with_the_bound_port_and_no_trailing_slash(local_backend):
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", local_backend.url)
+
+
+@pytest.mark.parametrize("route", JOB_ROUTES)
+def test_job_route_without_trailing_slash_answers_307_to_the_bare_slash_path(local_backend, route):
+    response = requests.post(
+        f"{local_backend.url}/v1/job/{route}",
+        json={"creator": CREATOR},
+        headers={"Authorization": ""},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 307
+    assert response.headers["Location"] == f"/v1/job/{route}/"
+
+
+def test_unknown_path_answers_404_text(local_backend):
+    response = requests.post(f"{local_backend.url}/v1/job/nothing/", timeout=10)
+    assert response.status_code == 404
+    assert response.headers["Content-Type"].startswith("text/plain")
+
+
+def test_get_on_a_job_route_answers_405(local_backend):
+    response = requests.get(f"{local_backend.url}/v1/job/query/", timeout=10)
+    assert response.status_code == 405
+
+
+# -- Authorization -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("route", "body"),
+    [
+        ("query", {"page": 1, "page_size": 10, "creator": CREATOR}),
+        ("delete", {"uuid": "x", "creator": CREATOR}),
+        ("output/download", {"id": 1, "creator": CREATOR}),
+    ],
+)
+def test_json_route_without_authorization_header_is_an_error_reply(api, route, body):
+    assert_error(api.post(f"/v1/job/{route}/", body, auth=False), "Authorization")
+
+
+def test_submit_without_authorization_header_is_an_error_reply(api):
+    reply = api.submit(QUICK_FAIL_ARCHIVE, auth=False)
+    assert reply["code"] == 10001 and "Authorization" in reply["msg"]
+    assert api.query()["total"] == 0
+
+
+def test_an_empty_authorization_header_is_accepted(api):
+    api.headers = {"Authorization": ""}
+    assert api.query()["code"] == 0
+
+
+def test_attestation_needs_no_authorization_header(api):
+    job = quick_job(api)
+    reply = api.attestation(job["id"])  # sent without Authorization
+    assert reply["code"] == 0
+    assert reply["signed_url"].startswith(api.base_url + "/")
+
+
+# -- validation ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("creator", "fragment"),
+    [("", "empty"), ("a" * 32, "31"), ("al..ice", ".."), (None, "required"), (7, "string")],
+)
+def test_query_refuses_an_invalid_creator(api, creator, fragment):
+    body = {"page": 1, "page_size": 10, "creator": creator}
+    assert_error(api.post("/v1/job/query/", body), "creator", fragment)
+
+
+def test_a_31_character_creator_is_valid(api):
+    api.creator = "a" * 31
+    assert api.query()["code"] == 0
+
+
+@pytest.mark.parametrize(
+    ("page", "page_size", "fragment"),
+    [
+        (0, 10, "page"),
+        (-1, 10, "page"),
+        (None, 10, "page"),
+        ("1", 10, "page"),
+        (True, 10, "page"),
+        (1, 0, "page_size"),
+        (1, 101, "page_size"),
+        (1, None, "page_size"),
+    ],
+)
+def test_query_refuses_bad_paging(api, page, page_size, fragment):
+    body = {"page": page, "page_size": page_size, "creator": CREATOR}
+    assert_error(api.post("/v1/job/query/", body), fragment)
+
+
+@pytest.mark.parametrize("route", ["output/download", "attestation"])
+@pytest.mark.parametrize("job_id", [0, -3, None, "1"])
+def test_id_routes_refuse_an_id_that_is_not_a_positive_integer(api, route, job_id):
+    assert_error(api.post(f"/v1/job/{route}/", {"id": job_id, "creator": CREATOR}), "id")
+
+
+@pytest.mark.parametrize(
+    ("filename", "fragment"),
+    [
+        ("nb.py", ".ipynb"),
+        ("a" * 122 + ".ipynb", "128"),
+        ("..nb.ipynb", ".."),
+        ("sub/nb.ipynb", "base name"),
+    ],
+)
+def test_submit_refuses_an_invalid_notebook_name(api, filename, fragment):
+    reply = api.submit(QUICK_FAIL_ARCHIVE, filename)
+    assert reply["code"] == 10001 and "filename" in reply["msg"] and fragment in reply["msg"]
+    assert api.query()["total"] == 0
+
+
+def test_submit_without_a_filename_is_an_error_reply(api):
+    response = requests.post(
+        f"{api.base_url}/v1/job/submit/",
+        files={"file": ("workspace.tar.gz", QUICK_FAIL_ARCHIVE, "application/gzip")},
+        data={"creator": CREATOR, "envs": "[]"},
+        headers=api.headers,
+        timeout=30,
+    )
+    assert_error(response, "filename", "required")
+
+
+def test_a_127_character_notebook_name_is_valid(api):
+    assert api.submit(QUICK_FAIL_ARCHIVE, "a" * 121 + ".ipynb")["code"] == 0
+
+
+@pytest.mark.parametrize(("creator", "fragment"), [("a" * 32, "31"), ("x..y", ".."), ("", "empty")])
+def test_submit_refuses_an_invalid_creator(api, creator, fragment):
+    reply = api.submit(QUICK_FAIL_ARCHIVE, creator=creator)
+    assert reply["code"] == 10001 and "creator" in reply["msg"] and fragment in reply["msg"]
+
+
+@pytest.mark.parametrize(
+    "envs",
+    ["{", '{"key": "A"}', '[{"key": "1A", "value": "v"}]', '[{"key": "A", "value": 3}]', "[1]"],
+)
+def test_submit_refuses_malformed_envs(api, envs):
+    reply = api.submit(QUICK_FAIL_ARCHIVE, envs=envs)
+    assert reply["code"] == 10001 and "envs" in reply["msg"]
+
+
+def test_submit_without_a_file_part_is_an_error_reply(api):
+    response = requests.post(
+        f"{api.base_url}/v1/job/submit/",
+        files={"creator": (None, CREATOR), "filename": (None, "nb.ipynb")},
+        headers=api.headers,
+        timeout=30,
+    )
+    assert_error(response, "file")
+
+
+def test_submit_refuses_a_file_that_is_not_gzip(api):
+    reply = api.submit(b"PK\x03\x04 this is a zip, not a gzip tar")
+    assert reply["code"] == 10001 and "gzip" in reply["msg"]
+
+
+def test_submit_refuses_a_body_that_is_not_multipart(api):
+    response = requests.post(
+        f"{api.base_url}/v1/job/submit/", json={"creator": CREATOR}, headers=api.headers, timeout=10
+    )
+    assert_error(response, "multipart/form-data")
+
+
+def test_json_route_refuses_a_body_that_is_not_json(api):
+    response = requests.post(
+        f"{api.base_url}/v1/job/query/", data=b"page=1", headers=api.headers, timeout=10
+    )
+    assert_error(response, "JSON")
+
+
+# -- size limit --------------------------------------------------------------------------
+def test_an_archive_over_the_size_limit_is_refused_with_413(start_backend):
+    backend = start_backend(max_archive_size=10_000)
+    archive = workspace_archive({"nb.ipynb": notebook_bytes(), "blob.bin": os.urandom(20_000)})
+    assert len(archive) > 10_000  # random bytes do not compress
+    response = requests.post(
+        f"{backend.url}/v1/job/submit/",
+        files={"file": ("workspace.tar.gz", archive, "application/gzip")},
+        data={"creator": CREATOR, "filename": "nb.ipynb", "envs": "[]"},
+        headers={"Authorization": ""},
+        timeout=30,
+    )
+    assert response.status_code == 413
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert Api(backend.url).query()["total"] == 0
+    assert list((backend.data_dir / "uploads").iterdir()) == []
+
+
+def test_a_body_announced_far_over_the_limit_is_refused_before_it_is_sent(start_backend):
+    backend = start_backend(max_archive_size=10_000)
+    port = int(backend.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/job/submit/ HTTP/1.1\r\nHost: x\r\nAuthorization: \r\n"
+            b"Content-Type: multipart/form-data; boundary=b\r\n"
+            b"Content-Length: 7000000000\r\n\r\n"
+        )
+        reply = sock.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 413 ")
+
+
+def wait_until(condition, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_an_upload_is_streamed_to_disk_and_a_cut_off_one_leaves_nothing(local_backend, api):
+    uploads = local_backend.data_dir / "uploads"
+    port = int(local_backend.url.rsplit(":", 1)[1])
+    head = (
+        b'--xyz\r\nContent-Disposition: form-data; name="creator"\r\n\r\nalice\r\n'
+        b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="w.tar.gz"\r\n'
+        b"Content-Type: application/gzip\r\n\r\n\x1f\x8b"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/job/submit/ HTTP/1.1\r\nHost: x\r\nAuthorization: \r\n"
+            b"Content-Type: multipart/form-data; boundary=xyz\r\n"
+            b"Content-Length: 5000000\r\n\r\n" + head + os.urandom(300_000)
+        )
+        # the archive so far is on disk while the body is still incomplete
+        wait_until(lambda: any(p.stat().st_size >= 300_000 for p in uploads.iterdir()))
+    wait_until(lambda: not any(uploads.iterdir()))
+    assert api.query()["total"] == 0
+
+
+# -- the in-progress limit ---------------------------------------------------------------
+def test_ten_concurrent_submits_get_exactly_three_accepted(start_backend):
+    backend = start_backend(max_running=1)
+    api = Api(backend.url)
+    archive = workspace_archive({"nb.ipynb": notebook_bytes("import time; time.sleep(60)")})
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        replies = list(pool.map(lambda _: api.submit(archive), range(10)))
+    accepted = [reply for reply in replies if reply["code"] == 0]
+    refused = [reply for reply in replies if reply["code"] != 0]
+    assert len(accepted) == 3
+    assert len(refused) == 7
+    assert all(reply["code"] == 10001 and LIMIT_MSG in reply["msg"] for reply in refused)
+    assert api.query()["total"] == 3
+
+
+def test_the_limit_counts_only_the_creators_own_in_progress_jobs(start_backend):
+    backend = start_backend(max_running=1)
+    alice, bob = Api(backend.url, "alice"), Api(backend.url, "bob")
+    archive = workspace_archive({"nb.ipynb": notebook_bytes("import time; time.sleep(60)")})
+    for _ in range(3):
+        alice.submit_ok(archive)
+    assert LIMIT_MSG in alice.submit(archive)["msg"]
+    assert bob.submit(archive)["code"] == 0
+
+
+def test_finished_jobs_do_not_count_against_the_limit(api):
+    for _ in range(4):
+        quick_job(api)
+    assert api.submit(QUICK_FAIL_ARCHIVE)["code"] == 0
+
+
+# -- query -------------------------------------------------------------------------------
+def test_query_lists_the_creators_jobs_newest_first_with_the_total(api):
+    uuids = [api.submit_ok(QUICK_FAIL_ARCHIVE, f"nb{i}.ipynb") for i in range(4)]
+    Api(api.base_url, "bob").submit_ok(QUICK_FAIL_ARCHIVE)
+    reply = api.query(page=1, page_size=3)
+    assert reply["code"] == 0 and reply["msg"] == "Success"
+    assert reply["total"] == 4
+    assert [job["uuid"] for job in reply["jobs"]] == uuids[::-1][:3]
+    assert [job["uuid"] for job in api.query(page=2, page_size=3)["jobs"]] == [uuids[0]]
+
+
+def test_a_job_has_exactly_the_contract_keys_and_utc_timestamps(api):
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    job = quick_job(api)
+    assert set(job) == JOB_KEYS
+    assert isinstance(job["id"], int) and job["id"] > 0
+    assert job["creator"] == CREATOR and job["jupyter_file_name"] == "nb.ipynb"
+    for key in ("created_at", "updated_at"):
+        stamp = datetime.strptime(job[key], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+        assert before - timedelta(seconds=1) <= stamp <= datetime.now(timezone.utc)
+
+
+def test_a_job_without_its_notebook_fails_with_status_2_and_a_reason(api):
+    job = quick_job(api)
+    assert job["job_status"] == 2
+    assert "nb.ipynb" in job["status_reason"]
+
+
+# -- delete ------------------------------------------------------------------------------
+def test_delete_removes_the_job_and_its_files(api, local_backend):
+    job = quick_job(api)
+    assert api.delete(job["uuid"]) == {"code": 0, "msg": "Success"}
+    assert api.query()["total"] == 0
+    for folder in ("archives", "jobs", "outputs"):
+        assert not any(job["uuid"] in p.name for p in (local_backend.data_dir / folder).iterdir())
+
+
+def test_delete_of_an_unknown_uuid_succeeds(api):
+    assert api.delete("no-such-uuid") == {"code": 0, "msg": "Success"}
+
+
+def test_delete_by_another_creator_leaves_the_job(api):
+    job = quick_job(api)
+    assert Api(api.base_url, "mallory").delete(job["uuid"])["code"] == 0
+    assert api.job(job["uuid"])["id"] == job["id"]
+
+
+# -- output download and attestation -----------------------------------------------------
+def test_output_download_replies_a_signed_url_and_upstreams_file_name(api):
+    job = quick_job(api)
+    reply = api.download(job["id"])
+    assert reply["code"] == 0 and reply["msg"] == "Success"
+    assert reply["filename"] == f"out-{job['id']}-nb.ipynb"
+    assert reply["signed_url"].startswith(api.base_url + "/")
+
+
+@pytest.mark.parametrize("route", ["output/download", "attestation"])
+def test_unknown_or_foreign_job_id_is_an_error_reply(api, route):
+    job = quick_job(api)
+    assert_error(api.post(f"/v1/job/{route}/", {"id": job["id"] + 100, "creator": CREATOR}))
+    msg = assert_error(api.post(f"/v1/job/{route}/", {"id": job["id"], "creator": "bob"}))
+    assert "doesn't exist" in msg
+
+
+def test_signed_url_of_an_output_that_does_not_exist_answers_404(api):
+    job = quick_job(api)  # failed in status 2: it has no output and no token
+    assert requests.get(api.download(job["id"])["signed_url"], timeout=10).status_code == 404
+    assert requests.get(api.attestation(job["id"])["signed_url"], timeout=10).status_code == 404
+
+
+# -- OIDC discovery ----------------------------------------------------------------------
+def test_discovery_document_names_the_issuer_and_a_served_jwks_uri(local_backend):
+    config = requests.get(
+        f"{local_backend.url}/.well-known/openid-configuration", timeout=10
+    ).json()
+    assert config["issuer"] == local_backend.url
+    keys = requests.get(config["jwks_uri"], timeout=10).json()["keys"]
+    assert len(keys) == 1
+    assert keys[0]["kty"] == "RSA" and keys[0]["alg"] == "RS256" and keys[0]["kid"]
+
+
+def test_public_url_is_the_issuer_and_the_base_of_signed_urls(start_backend):
+    backend = start_backend(public_url="http://manatee.example:8901/")
+    api = Api(backend.url)
+    config = requests.get(f"{backend.url}/.well-known/openid-configuration", timeout=10).json()
+    assert config["issuer"] == "http://manatee.example:8901"
+    assert config["jwks_uri"].startswith("http://manatee.example:8901/")
+    job = quick_job(api)
+    assert api.download(job["id"])["signed_url"].startswith("http://manatee.example:8901/storage/")

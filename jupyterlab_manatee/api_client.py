@@ -35,16 +35,23 @@ from .errors import (
     WorkspaceTooLarge,
 )
 
+# The job routes, registered by the API with their trailing slash.
 SUBMIT = "/v1/job/submit/"
 QUERY = "/v1/job/query/"
 DELETE = "/v1/job/delete/"
 OUTPUT = "/v1/job/output/download/"
 ATTESTATION = "/v1/job/attestation/"
+JOB_ROUTES = (SUBMIT, QUERY, DELETE, OUTPUT, ATTESTATION)
 HEALTH = "/health"
+HEALTH_REPLY = {"message": "pong"}
 
+SUCCESS_CODE = 0
+SUCCESS_MSG = "Success"
+ERROR_CODE = 10001  # every failure in practice, the job limit included
+JOB_LIMIT_CODE = 10002  # defined upstream for the limit, but not what it sends
+# Upstream wraps the limit message with an empty prefix, hence the leading ": ".
+JOB_LIMIT_MSG = ": The number of in progress jobs has reached the limit"
 JOB_KEYS = ("id", "uuid", "creator", "job_status", "jupyter_file_name", "created_at", "updated_at")
-JOB_LIMIT_MESSAGE = "in progress jobs has reached the limit"
-JOB_LIMIT_CODE = 10002
 
 CHUNK = 1024 * 1024
 MAX_JSON_REPLY = 16 * 1024 * 1024
@@ -158,7 +165,7 @@ class ManateeApiClient:
         )
         response = await self._fetch(request, HEALTH)
         data = _json_or_none(response.body)
-        if response.code != 200 or not isinstance(data, dict) or data.get("message") != "pong":
+        if response.code != 200 or data != HEALTH_REPLY:
             raise ApiUnavailable(
                 f"{redact_url(self.base_url)} answered /health with HTTP {response.code}, "
                 "not ManaTEE's pong: is DATA_CLEAN_ROOM_HOST the ManaTEE API?"
@@ -336,9 +343,9 @@ def _parse_reply(response: HTTPResponse, route: str, base_url: str) -> dict[str,
             f"{_snippet(body)}"
         )
     code, msg = data["code"], str(data.get("msg") or "")
-    if code == 0:
+    if code == SUCCESS_CODE:
         return data
-    if code == JOB_LIMIT_CODE or JOB_LIMIT_MESSAGE in msg.lower():
+    if code == JOB_LIMIT_CODE or JOB_LIMIT_MSG.strip(": ").lower() in msg.lower():
         raise JobLimitReached(
             "You have reached the limit of jobs in progress (3 at a time): wait for one to "
             f"finish or delete one, then submit again. (ManaTEE API: {msg.strip(': ')})"

@@ -21,13 +21,20 @@ def describe_token(token: str) -> dict[str, Any]:
     mock = MOCK_TOKEN_RE.match(text)
     if mock:
         return {"kind": "mock", "nonce": mock.group(1)}
-    if text.count(".") == 2:
-        try:
-            header = jwt.decode_header(text)
-            claims = jwt.decode(text, verify=False)
-        except (ValueError, TypeError):
-            pass
-        else:
-            if isinstance(header, dict) and isinstance(claims, dict):
-                return {"kind": "jwt", "header": header, "claims": claims}
-    return {"kind": "unknown"}
+    decoded = _decode_jwt(text) if text.count(".") == 2 else None
+    if decoded is None:
+        return {"kind": "unknown"}
+    header, claims = decoded
+    return {"kind": "jwt", "header": header, "claims": claims}
+
+
+def _decode_jwt(text: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Header and claims of a JWT, unverified; None when ``text`` is not one."""
+    try:
+        header = jwt.decode_header(text)
+        claims = jwt.decode(text, verify=False)
+    except (ValueError, TypeError):
+        return None
+    if isinstance(header, dict) and isinstance(claims, dict):
+        return header, claims
+    return None

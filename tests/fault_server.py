@@ -4,7 +4,8 @@
 page), "truncated" (a signed download that breaks off), "redirect" (307 from every slash
 route to the same route under /moved, which then answers like the real API), "code"
 (HTTP 200 with ``code`` 10001 and ``msg``), "not-json" (HTTP 200 text), "too-large"
-(a 413 text page), "empty-url" (output and attestation with an empty ``signed_url``).
+(a 413 text page), "empty-url" (output and attestation with an empty ``signed_url``),
+"missing-file" (signed URLs answer 404, as storage does for a job that wrote nothing).
 Every request is recorded (method, path, headers, body size) for assertions.
 """
 
@@ -118,6 +119,10 @@ class _Handler(web.RequestHandler):
 
     async def serve_file(self, path: str) -> None:
         body = self.server.file_body if path == "files/out" else self.server.token.encode()
+        if self.server.mode == "missing-file":
+            self.set_status(404)
+            self.write("<Error><Code>NoSuchKey</Code></Error>")
+            return
         if self.server.mode == "truncated":
             self.set_header("Content-Length", str(len(body)))
             self.write(body[: len(body) // 2])

@@ -128,3 +128,20 @@ async def test_redirected_submit_uploads_the_whole_archive_again(jp_fetch, fault
     first, second = fault_server.requests_to("v1/job/submit/")
     assert second.path == "/moved/v1/job/submit/"
     assert len(second.body) == len(first.body) > 0
+
+
+async def test_token_missing_from_storage_is_a_clear_404(jp_fetch, fault_server):
+    fault_server.mode = "missing-file"
+    status, reply = await call(jp_fetch, "attestation", id="7")
+    assert status == 404
+    assert "attestation token is not in storage" in reply["message"]
+
+
+async def test_output_missing_from_storage_is_a_clear_404_and_writes_nothing(
+    jp_fetch, fault_server, jp_root_dir
+):
+    fault_server.mode = "missing-file"
+    status, reply = await call(jp_fetch, "output", method="POST", body={"id": 7})
+    assert status == 404
+    assert "output is not in storage" in reply["message"]
+    assert [p for p in jp_root_dir.rglob("*") if p.is_file()] == []

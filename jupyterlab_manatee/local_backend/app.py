@@ -16,6 +16,20 @@ from typing import TYPE_CHECKING, Any
 
 import tornado.web
 
+from ..api_client import (
+    ATTESTATION,
+    DELETE,
+    ERROR_CODE,
+    HEALTH,
+    HEALTH_REPLY,
+    JOB_LIMIT_MSG,
+    JOB_ROUTES,
+    OUTPUT,
+    QUERY,
+    SUBMIT,
+    SUCCESS_CODE,
+    SUCCESS_MSG,
+)
 from . import validation
 from .layout import DataLayout
 from .signing import STORAGE_PREFIX, SignatureRefused
@@ -29,14 +43,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("jupyterlab_manatee.local_backend.access")
 
-SUCCESS_CODE = 0
-SUCCESS_MSG = "Success"
-SERVICE_ERROR_CODE = 10001
-#: Upstream's message (``errors.Wrap(..., "")`` puts ": " in front of it).
-JOB_LIMIT_MSG = ": The number of in progress jobs has reached the limit"
+SERVICE_ERROR_CODE = ERROR_CODE
 #: Upstream's message for a job id that is not the creator's (or does not exist).
 JOB_NOT_FOUND_MSG = "failed to query jobs or it doesn't exist: record not found"
-JOB_ROUTES = ("submit", "query", "delete", "output/download", "attestation")
 _STREAM_CHUNK = 256 * 1024
 
 
@@ -247,13 +256,13 @@ class SlashRedirectHandler(BaseHandler):
 
     def post(self, route: str) -> None:
         self.set_status(307)
-        self.set_header("Location", f"/v1/job/{route}/")
+        self.set_header("Location", f"{route}/")
         self.finish()
 
 
 class HealthHandler(BaseHandler):
     def get(self) -> None:
-        self.write_json({"message": "pong"})
+        self.write_json(HEALTH_REPLY)
 
 
 class DiscoveryHandler(BaseHandler):
@@ -327,13 +336,13 @@ def _log_request(handler: tornado.web.RequestHandler) -> None:
 
 def make_app(backend: LocalBackend) -> tornado.web.Application:
     routes: list[Any] = [
-        (r"/v1/job/submit/", SubmitHandler),
-        (r"/v1/job/query/", QueryHandler),
-        (r"/v1/job/delete/", DeleteHandler),
-        (r"/v1/job/output/download/", OutputDownloadHandler),
-        (r"/v1/job/attestation/", AttestationHandler),
-        (r"/v1/job/(" + "|".join(JOB_ROUTES) + ")", SlashRedirectHandler),
-        (r"/health", HealthHandler),
+        (SUBMIT, SubmitHandler),
+        (QUERY, QueryHandler),
+        (DELETE, DeleteHandler),
+        (OUTPUT, OutputDownloadHandler),
+        (ATTESTATION, AttestationHandler),
+        ("(" + "|".join(route.rstrip("/") for route in JOB_ROUTES) + ")", SlashRedirectHandler),
+        (HEALTH, HealthHandler),
         (DISCOVERY_PATH, DiscoveryHandler),
         (JWKS_PATH, JwksHandler),
         (STORAGE_PREFIX + r"(.+)", StorageHandler),

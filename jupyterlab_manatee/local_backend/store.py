@@ -16,6 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..api_client import JOB_KEYS as API_JOB_KEYS
+
 # Upstream's job_status values.
 CREATED = 0
 BUILDING = 1  # here: unpacking and preparing the workspace
@@ -54,16 +56,7 @@ CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (job_status, id);
 """
 
 #: The keys of a JOB as the API returns it (upstream's seven plus ``status_reason``).
-JOB_KEYS = (
-    "id",
-    "uuid",
-    "creator",
-    "job_status",
-    "jupyter_file_name",
-    "created_at",
-    "updated_at",
-    "status_reason",
-)
+JOB_KEYS = (*API_JOB_KEYS, "status_reason")
 
 
 def utc_timestamp(now: datetime | None = None) -> str:

@@ -7,11 +7,12 @@ read in ``@default`` methods, so traitlets applies explicit config over it by it
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-from traitlets import Bool, Float, Int, List, Unicode, default
+from traitlets import Bool, Enum, Float, Int, List, Unicode, default
 from traitlets.config import Configurable
 
 ENV_API_URL = "DATA_CLEAN_ROOM_HOST"
@@ -71,6 +72,18 @@ class ManateeConfig(Configurable):
     @default("creator")
     def _creator_default(self) -> str | None:
         return os.environ.get(ENV_CREATOR) or None
+
+    creator_mapping = Enum(
+        ["as-is", "safe"],
+        default_value="as-is",
+        help=(
+            "How a user name becomes the creator when no explicit creator is set. 'as-is': "
+            "used unchanged (refused if the API would refuse it; a warning if it is not "
+            "lowercase [a-z0-9-] of at most 26 characters). 'safe': mapped to such a name "
+            "(lowercased, other characters turned into '-', a short hash added whenever the "
+            "name had to change, so two users never share a creator)."
+        ),
+    ).tag(config=True)
 
     extra_env_prefix = Unicode(
         "MANATEE_EXTRA_ENV_",
@@ -161,6 +174,61 @@ class ManateeConfig(Configurable):
         True, help="Whether GET manatee/config probes the API's /health route."
     ).tag(config=True)
 
+    # --- attestation verification -----------------------------------------------------
+
+    trusted_issuers = List(
+        Unicode(),
+        default_value=["https://confidentialcomputing.googleapis.com"],
+        help=(
+            "Issuers (token 'iss') of production TEE attestation tokens. Their keys are "
+            "found at <iss>/.well-known/openid-configuration -> jwks_uri; keys are never "
+            "fetched for any other issuer."
+        ),
+    ).tag(config=True)
+
+    local_issuers = List(
+        Unicode(),
+        default_value=[],
+        help=(
+            "Issuers trusted to sign tokens of runs without a hardware TEE (the local "
+            "backend's URL). Their tokens are checked like the others but always reported "
+            "as 'local run, no hardware TEE'. Empty: no local issuer is trusted."
+        ),
+    ).tag(config=True)
+
+    audience = Unicode(
+        "https://research.tiktok.com/",
+        help="The 'aud' an attestation token must carry (what the executor asks the TEE for).",
+    ).tag(config=True)
+
+    hwmodel = List(
+        Unicode(),
+        default_value=["GCP_INTEL_TDX"],
+        help="Accepted 'hwmodel' values of production tokens (e.g. add GCP_AMD_SEV).",
+    ).tag(config=True)
+
+    jwks_file = Unicode(
+        None,
+        allow_none=True,
+        help=(
+            "A saved JWKS file to verify offline: its keys are used and nothing is fetched. "
+            'Either {"keys": [...]} (for every trusted issuer) or {"<issuer>": {"keys": '
+            "[...]}}. None fetches the issuers' keys."
+        ),
+    ).tag(config=True)
+
+    jwks_cache_ttl = Float(
+        3600.0, help="Seconds fetched signing keys are reused before fetching them again."
+    ).tag(config=True)
+
+    clock_skew = Float(
+        300.0,
+        help=(
+            "Seconds of clock difference allowed when comparing a token's iat with the job's "
+            "created_at/updated_at and with now."
+        ),
+    ).tag(config=True)
+
     # --- derived values -------------------------------------------------------------
 
     @property
@@ -230,3 +298,15 @@ def creator_warning(name: str) -> str | None:
         f"creator {name!r} is not lowercase letters, digits and '-' of at most 26 "
         "characters; image builds and TEE VM names may fail for it"
     )
+
+
+def safe_creator(name: str) -> str:
+    """``name`` as lowercase ``[a-z0-9-]`` of at most 26 characters, unique per name.
+
+    A name that is already safe is kept; any other gets a hash of the original appended,
+    so ``Alice`` and ``alice`` (or two long names sharing a prefix) stay distinct creators.
+    """
+    if SAFE_CREATOR_RE.match(name):
+        return name
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:19].strip("-") or "user"
+    return f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"

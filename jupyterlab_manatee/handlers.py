@@ -156,13 +156,27 @@ class OutputHandler(ManateeHandler):
 
 
 class AttestationHandler(ManateeHandler):
-    """``GET manatee/attestation?id=7``: the token text and, for a JWT, its claims."""
+    """``GET manatee/attestation?id=7``: the token text, its claims and its verification
+    against the job's output (``verification``)."""
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
         job_id = self.job_id(self.get_query_argument("id", None))
         self.reply(await self.manager.attestation(self.username, job_id))
+
+
+class VerifySavedHandler(ManateeHandler):
+    """``POST manatee/attestation/verify`` with ``{"path": "<saved output>"}``: re-verify a
+    saved output against the token saved beside it (``<output>.attestation.json``)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        path = self.json_body().get("path")
+        if not isinstance(path, str) or not path.strip("/"):
+            raise BadRequest("Missing 'path': the saved output's path from the contents root")
+        self.reply(await self.manager.verify_saved(path))
 
 
 class ConfigHandler(ManateeHandler):
@@ -185,6 +199,7 @@ def setup_handlers(web_app: web.Application, manager: ManateeManager) -> None:
             (url_path_join(base, "manifest"), ManifestHandler),
             (url_path_join(base, "output"), OutputHandler),
             (url_path_join(base, "attestation"), AttestationHandler),
+            (url_path_join(base, "attestation", "verify"), VerifySavedHandler),
             (url_path_join(base, "config"), ConfigHandler),
         ],
     )

@@ -7,18 +7,39 @@ thread pool so the Jupyter server's event loop keeps answering.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import workspace
 from ._version import __version__
 from .api_client import ManateeApiClient
-from .attestation import describe_token
-from .config import ManateeConfig, creator_problem, creator_warning, redact_url
+from .attestation import (
+    NOT_VERIFIED,
+    RECORD_SUFFIX,
+    JobFacts,
+    KeyStore,
+    Policy,
+    describe_token,
+    file_md5,
+    make_record,
+    parse_token,
+    read_record,
+    record_name,
+    verify_token,
+    write_new_record,
+)
+from .config import (
+    ManateeConfig,
+    creator_problem,
+    creator_warning,
+    redact_url,
+    safe_creator,
+)
 from .errors import ApiNotConfigured, BadRequest, Forbidden, ManateeError, NotFound
 from .job_records import JobRecords
 from .output import resolve_folder, safe_output_name, save_output
@@ -27,6 +48,7 @@ ARCHIVE_PREFIX = "manatee-workspace-"
 MANIFEST_FILE_LIMIT = 1000
 JOB_SEARCH_PAGES = 20
 JOB_SEARCH_PAGE_SIZE = 50
+TOKEN_UNAVAILABLE = "token unavailable"
 
 
 class ManateeManager:
@@ -39,6 +61,8 @@ class ManateeManager:
         self.records = JobRecords(Path(config.state_dir) / "jobs.json")
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="manatee-workspace")
         self._warned_creators: set[str] = set()
+        self._keys: KeyStore | None = None
+        self._keys_settings: tuple[Any, ...] = ()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -58,13 +82,40 @@ class ManateeManager:
             upload_timeout=self.config.upload_timeout,
         )
 
+    @property
+    def keys(self) -> KeyStore:
+        """The issuers' signing keys, cached across requests (rebuilt if settings change)."""
+        settings = (
+            self.config.jwks_cache_ttl,
+            self.config.jwks_file,
+            self.config.connect_timeout,
+            self.config.request_timeout,
+        )
+        if self._keys is None or settings != self._keys_settings:
+            self._keys = KeyStore(
+                ttl=self.config.jwks_cache_ttl,
+                jwks_file=self.config.jwks_file,
+                connect_timeout=self.config.connect_timeout,
+                request_timeout=self.config.request_timeout,
+            )
+            self._keys_settings = settings
+        return self._keys
+
+    @property
+    def policy(self) -> Policy:
+        return Policy.from_config(self.config)
+
     def creator(self, username: str) -> str:
         """The creator name the API sees for this user: the override, else the user name."""
-        name = self.config.creator or username
+        name = self.config.creator or (
+            safe_creator(username) if self.config.creator_mapping == "safe" else username
+        )
         problem = creator_problem(name)
         if problem:
             hint = (
-                "set c.ManateeConfig.creator (or MANATEE_CREATOR) to a short lowercase name"
+                "an operator can set c.ManateeConfig.creator_mapping = 'safe' to map user "
+                "names to valid creators, or c.ManateeConfig.creator (MANATEE_CREATOR) to a "
+                "short lowercase name"
                 if not self.config.creator
                 else "fix c.ManateeConfig.creator / MANATEE_CREATOR"
             )
@@ -199,26 +250,99 @@ class ManateeManager:
         self.records.forget(job_uuid)
 
     async def save_output(self, username: str, job_id: int) -> dict[str, Any]:
-        """Download the executed notebook beside its source notebook (or the output folder)."""
+        """Download the executed notebook beside its source notebook (or the output folder),
+        then its token, and save the token with its verification beside the output.
+
+        The MD5 verified is that of the bytes as they arrive; a missing token never costs
+        the output (the reply says why there is no attestation).
+        """
         creator = self.creator(username)
         client = self.client
         signed = await client.output(creator=creator, job_id=job_id)
-        folder = await self._output_folder(creator, job_id)
+        job = await self._job_facts(creator, job_id)
+        folder = await self._output_folder(creator, job_id, job)
         name = safe_output_name(signed.filename, fallback=f"out-{job_id}.ipynb")
+        digest = hashlib.md5(usedforsecurity=False)
 
         async def download(write) -> int:
-            return await client.download(signed.url, write, what="output")
+            def hash_and_write(chunk: bytes) -> None:
+                digest.update(chunk)
+                write(chunk)
+
+            return await client.download(signed.url, hash_and_write, what="output")
 
         create = folder == self.config.output_dir
-        saved = await save_output(download, self.root_dir, folder, name, create=create)
+        saved = await save_output(
+            download, self.root_dir, folder, name, create=create, companion_suffix=RECORD_SUFFIX
+        )
         self.log.info("ManaTEE: saved the output of job %d to %s", job_id, saved)
-        return {"filename": saved, "path": saved}
+        attestation = await self._save_attestation(
+            client, creator, job_id, saved, digest.hexdigest(), job or JobFacts(id=job_id)
+        )
+        return {"filename": saved, "path": saved, "attestation": attestation}
 
-    async def _output_folder(self, creator: str, job_id: int) -> str:
+    async def _save_attestation(
+        self,
+        client: ManateeApiClient,
+        creator: str,
+        job_id: int,
+        saved: str,
+        output_md5: str,
+        job: JobFacts,
+    ) -> dict[str, Any]:
+        """Fetch, verify and save the token of a just-saved output; never raises."""
+        try:
+            token = await self._token(client, creator, job_id)
+        except ManateeError as e:
+            self.log.warning("ManaTEE: no attestation token for job %d: %s", job_id, e.message)
+            return {
+                "path": None,
+                "verdict": TOKEN_UNAVAILABLE,
+                "verified": False,
+                "problem": f"The output is saved, but its attestation token is unavailable: "
+                f"{e.message}",
+            }
+        output = PurePosixPath(saved)
+        record_path = str(output.with_name(record_name(output.name)))
+        verdict = NOT_VERIFIED
+        try:
+            verification = await verify_token(token, output_md5, self.policy, self.keys, job=job)
+            verdict = verification.verdict
+            record = make_record(
+                output_name=output.name,
+                output_md5=output_md5,
+                token=token,
+                verification=verification,
+                job=job,
+            )
+            target = self.root_dir / record_path
+            await asyncio.get_running_loop().run_in_executor(None, write_new_record, target, record)
+        except FileExistsError:
+            problem = f"{record_path} already exists and was not overwritten"
+        except Exception as e:  # the output is saved: report, never lose it to a 500
+            self.log.exception("ManaTEE: saving the attestation of job %d failed", job_id)
+            problem = f"The attestation could not be saved: {e}"
+        else:
+            self.log.info(
+                "ManaTEE: attestation of job %d: %s (%s)", job_id, verification.verdict, record_path
+            )
+            return {
+                "path": record_path,
+                "verdict": verification.verdict,
+                "verified": verification.verified,
+            }
+        return {
+            "path": None,
+            "verdict": verdict,
+            "verified": False,
+            "problem": problem,
+        }
+
+    async def _output_folder(self, creator: str, job_id: int, job: JobFacts | None) -> str:
         """The submitting notebook's folder when this server submitted the job."""
         record = self.records.find(creator, job_id=job_id)
-        if record is None:
-            record = await self._record_by_search(creator, job_id)
+        if record is None and job is not None and job.uuid:
+            record = self.records.find(creator, job_uuid=job.uuid)
         if record is not None:
             try:
                 folder = await asyncio.get_running_loop().run_in_executor(
@@ -230,8 +354,8 @@ class ManateeManager:
                 self.log.warning("ManaTEE: recorded folder of job %d left the root", job_id)
         return self.config.output_dir
 
-    async def _record_by_search(self, creator: str, job_id: int) -> dict[str, Any] | None:
-        """Find the job's uuid in the API's list (for records written before we saw its id)."""
+    async def _find_job(self, creator: str, job_id: int) -> dict[str, Any] | None:
+        """The job as the API lists it (uuid, times), searched page by page."""
         for page in range(1, JOB_SEARCH_PAGES + 1):
             reply = await self.client.query(
                 creator=creator, page=page, page_size=JOB_SEARCH_PAGE_SIZE
@@ -239,19 +363,96 @@ class ManateeManager:
             self.records.learn_ids(creator, reply["jobs"])
             for job in reply["jobs"]:
                 if job["id"] == job_id:
-                    return self.records.find(creator, job_uuid=job["uuid"])
+                    return job
             if page * JOB_SEARCH_PAGE_SIZE >= reply["total"] or not reply["jobs"]:
                 break
         return None
 
-    async def attestation(self, username: str, job_id: int) -> dict[str, Any]:
-        creator = self.creator(username)
-        client = self.client
+    async def _job_facts(self, creator: str, job_id: int) -> JobFacts | None:
+        """What verification needs to know of the job; None (logged) when it cannot be had."""
+        try:
+            job = await self._find_job(creator, job_id)
+        except ManateeError as e:
+            self.log.warning("ManaTEE: cannot look up job %d: %s", job_id, e.message)
+            return None
+        if job is None:
+            return None
+        return JobFacts.from_json({**job, "creator": job.get("creator") or creator})
+
+    async def _token(self, client: ManateeApiClient, creator: str, job_id: int) -> str:
         signed = await client.attestation(creator=creator, job_id=job_id)
         token = await client.fetch_text(signed.url, what="attestation token")
         if not token.strip():
             raise NotFound(f"The attestation token of job {job_id} is empty")
-        return {"token": token, **describe_token(token)}
+        return token
+
+    async def _output_md5(
+        self, client: ManateeApiClient, creator: str, job_id: int
+    ) -> tuple[str | None, str]:
+        """MD5 hex of the output as downloaded (not kept), or None and why."""
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            signed = await client.output(creator=creator, job_id=job_id)
+            await client.download(signed.url, digest.update, what="output")
+        except ManateeError as e:
+            return None, e.message
+        return digest.hexdigest(), ""
+
+    async def attestation(self, username: str, job_id: int) -> dict[str, Any]:
+        """The token, its decoded parts and its verification against the job's output."""
+        creator = self.creator(username)
+        client = self.client
+        token = await self._token(client, creator, job_id)
+        job = await self._job_facts(creator, job_id) or JobFacts(id=job_id)
+        if parse_token(token).kind == "unknown":
+            md5, problem = None, "not downloaded: the token cannot be read"
+        else:
+            md5, problem = await self._output_md5(client, creator, job_id)
+        verification = await verify_token(
+            token, md5, self.policy, self.keys, job=job, output_problem=problem
+        )
+        return {
+            "token": token,
+            **describe_token(token),
+            "job": job.to_json(),
+            "verification": verification.to_json(),
+        }
+
+    async def verify_saved(self, path: str) -> dict[str, Any]:
+        """Re-verify a saved output against the token saved beside it (no API call)."""
+        loop = asyncio.get_running_loop()
+        output, record_file = await loop.run_in_executor(
+            None, _saved_output_paths, self.root_dir, path
+        )
+        try:
+            record = await loop.run_in_executor(None, read_record, record_file)
+        except FileNotFoundError:
+            raise NotFound(
+                f"No saved attestation beside {_relative(self.root_dir, output)}: expected "
+                f"{record_file.name}"
+            ) from None
+        except ValueError as e:
+            raise BadRequest(str(e)) from None
+        except OSError as e:
+            raise BadRequest(f"Cannot read {record_file.name}: {e.strerror or e}") from None
+        try:
+            md5 = await loop.run_in_executor(None, file_md5, output)
+        except OSError as e:
+            raise BadRequest(f"Cannot read {output.name}: {e.strerror or e}") from None
+        token = record["token"]
+        job = JobFacts.from_json(record.get("job"))
+        verification = await verify_token(token, md5, self.policy, self.keys, job=job)
+        saved = record.get("verification")
+        return {
+            "path": _relative(self.root_dir, output),
+            "attestation_path": _relative(self.root_dir, record_file),
+            "token": token,
+            **describe_token(token),
+            "job": job.to_json(),
+            "saved_at": record.get("saved_at"),
+            "saved_verdict": saved.get("verdict") if isinstance(saved, dict) else None,
+            "verification": verification.to_json(),
+        }
 
 
 def bundled_dirs() -> dict[str, Path]:
@@ -270,3 +471,34 @@ def _existing_folder(root_dir: Path, folder: str) -> str | None:
 
 def _unlink(path: Path) -> None:
     path.unlink(missing_ok=True)
+
+
+def _saved_output_paths(root_dir: Path, path: str) -> tuple[Path, Path]:
+    """The saved output (a file under the root) and its attestation record's path.
+
+    ``path`` may name the output or its ``.attestation.json``.
+    """
+    if not isinstance(path, str) or not path.strip("/"):
+        raise BadRequest("Missing 'path': the saved output's path from the contents root")
+    relative = PurePosixPath(path.strip("/"))
+    if relative.name.endswith(RECORD_SUFFIX) and len(relative.name) > len(RECORD_SUFFIX):
+        relative = relative.with_name(relative.name[: -len(RECORD_SUFFIX)])
+    folder = resolve_folder(root_dir, str(relative.parent))
+    output = _inside_root(root_dir, folder / relative.name, path)
+    if not output.exists():
+        raise NotFound(f"No saved output at {relative.as_posix()}")
+    if not output.is_file():
+        raise BadRequest(f"{relative.as_posix()} is not a file")
+    return output, _inside_root(root_dir, folder / record_name(relative.name), path)
+
+
+def _inside_root(root_dir: Path, path: Path, asked: str) -> Path:
+    """``path`` with links resolved, refused when it leads out of the contents root."""
+    resolved = path.resolve()
+    if root_dir not in resolved.parents:
+        raise BadRequest(f"{asked!r} leads outside the contents root")
+    return resolved
+
+
+def _relative(root_dir: Path, path: Path) -> str:
+    return path.relative_to(root_dir).as_posix()

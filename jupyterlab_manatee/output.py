@@ -62,11 +62,19 @@ def resolve_folder(root_dir: Path, folder: str) -> Path:
 
 
 async def save_output(
-    download: Download, root_dir: Path, folder: str, name: str, *, create: bool = False
+    download: Download,
+    root_dir: Path,
+    folder: str,
+    name: str,
+    *,
+    create: bool = False,
+    companion_suffix: str = "",
 ) -> str:
     """Stream ``download`` into ``folder/name`` (renamed if taken); return the contents path.
 
     ``download(write)`` must call ``write`` with the bytes in order and raise on failure.
+    With ``companion_suffix``, a name also counts as taken when ``name + companion_suffix``
+    exists, so a file that follows the output (its attestation) gets a free name too.
     """
     loop = asyncio.get_running_loop()
     target, fd, temp = await loop.run_in_executor(None, _open_temp, root_dir, folder, create)
@@ -74,7 +82,9 @@ async def save_output(
         with os.fdopen(fd, "wb") as f:
             await download(f.write)
             await loop.run_in_executor(None, _flush, f)
-        final = await loop.run_in_executor(None, _place_without_overwrite, temp, target, name)
+        final = await loop.run_in_executor(
+            None, _place_without_overwrite, temp, target, name, companion_suffix
+        )
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
@@ -104,12 +114,16 @@ def _make_folder(root_dir: Path, target: Path) -> None:
         raise BadRequest("The output folder leads outside the contents root")
 
 
-def _place_without_overwrite(temp: Path, folder: Path, name: str) -> Path:
+def _place_without_overwrite(
+    temp: Path, folder: Path, name: str, companion_suffix: str = ""
+) -> Path:
     """Give ``temp`` the first free name; a hard link fails instead of replacing a file."""
     for attempt, candidate in enumerate(candidate_names(name)):
         if attempt > 10_000:
             break
         final = folder / candidate
+        if companion_suffix and os.path.lexists(folder / (candidate + companion_suffix)):
+            continue
         try:
             os.link(temp, final)
         except FileExistsError:

@@ -8,7 +8,13 @@ import logging
 import pytest
 from traitlets.config import Config
 
-from jupyterlab_manatee.config import ManateeConfig, creator_problem, normalise_api_url
+from jupyterlab_manatee.config import (
+    ManateeConfig,
+    creator_problem,
+    creator_warning,
+    normalise_api_url,
+    safe_creator,
+)
 from tests.conftest import call
 
 NOT_CONFIGURED = (
@@ -136,3 +142,19 @@ class TestStandaloneUserName:
         status, reply = await call(jp_fetch, "config")
         assert status == 200 and reply["creator"] is None
         assert "31" in reply["creator_problem"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["alice", "Alice", "carol@example.com", "x" * 40, "Dr. Ünïcode Name", "---", "a" * 26],
+)
+def test_safe_mapping_gives_valid_safe_creators(name):
+    mapped = safe_creator(name)
+    assert creator_problem(mapped) is None
+    assert creator_warning(mapped) is None
+
+
+def test_safe_mapping_keeps_safe_names_and_separates_the_rest():
+    assert safe_creator("alice") == "alice"
+    assert safe_creator("Alice") != safe_creator("alice")
+    assert safe_creator("x" * 40) != safe_creator("x" * 41)

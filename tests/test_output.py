@@ -33,12 +33,13 @@ async def test_output_of_a_job_this_server_submitted_lands_beside_its_notebook(
     await call(jp_fetch, "jobs")  # the list tells the extension the job's numeric id
     code, reply = await fetch_output(jp_fetch)
     assert code == 200
-    assert reply == {
+    assert {k: v for k, v in reply.items() if k != "attestation"} == {
         "code": 0,
         "msg": "Success",
         "filename": "analysis/out-7-nb.ipynb",
         "path": "analysis/out-7-nb.ipynb",
     }
+    assert reply["attestation"]["path"] == "analysis/out-7-nb.ipynb.attestation.json"
     assert (jp_root_dir / "analysis/out-7-nb.ipynb").read_bytes() == fault_server.file_body
 
 
@@ -91,7 +92,10 @@ async def test_api_file_names_cannot_choose_the_folder(
     code, reply = await fetch_output(jp_fetch)
     assert code == 200
     assert reply["filename"] == f"manatee-outputs/{saved}"
-    assert files_under(jp_root_dir) == {f"manatee-outputs/{saved}"}
+    assert files_under(jp_root_dir) == {
+        f"manatee-outputs/{saved}",
+        f"manatee-outputs/{saved}.attestation.json",
+    }
 
 
 async def test_a_broken_transfer_leaves_no_partial_file(jp_fetch, fault_server, jp_root_dir):

@@ -1,0 +1,246 @@
+"""The verification module: every token case, the issuers' keys (discovery, cache, offline
+file, never for an untrusted issuer) and the job binding."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from jupyterlab_manatee.attestation import (
+    LOCAL_RUN,
+    NOT_VERIFIED,
+    VERIFIED,
+    JobFacts,
+    KeyStore,
+    Policy,
+    describe_token,
+    verify_token,
+)
+from tests.attestation_support import (
+    CASES,
+    OUTPUT,
+    Issuer,
+    assert_result,
+    issuer_fixture,  # noqa: F401 - the "issuer" fixture
+    job_around,
+    make_scenario,
+    md5,
+    production_claims,
+    rogue_fixture,  # noqa: F401 - the "rogue" fixture
+)
+from tests.fault_server import closed_port_url
+
+
+def trusting(issuer: Issuer, **changes) -> Policy:
+    return Policy(trusted_issuers=(issuer.url,), **changes)
+
+
+def statuses(result) -> dict[str, str]:
+    return {c.name: c.status for c in result.checks}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+async def test_each_case_gives_its_verdict_and_check_list(name, issuer, rogue):
+    case = CASES[name]
+    scenario = make_scenario(case, issuer, rogue)
+    result = await verify_token(
+        scenario.token, md5(scenario.output), trusting(issuer), KeyStore(), job=scenario.job
+    )
+    assert_result(result.to_json(), case)
+
+
+async def test_an_untrusted_issuer_is_never_asked_for_keys(issuer, rogue):
+    scenario = make_scenario(CASES["wrong issuer"], issuer, rogue)
+    before = sum(rogue.hits.values())
+    await verify_token(scenario.token, md5(OUTPUT), trusting(issuer), KeyStore(), job=scenario.job)
+    assert sum(rogue.hits.values()) == before
+
+
+async def test_keys_are_fetched_once_while_the_cache_is_fresh(issuer, rogue):
+    keys = KeyStore(ttl=3600)
+    scenario = make_scenario(CASES["good"], issuer, rogue)
+    before = issuer.key_fetches()
+    for _ in range(3):
+        result = await verify_token(
+            scenario.token, md5(OUTPUT), trusting(issuer), keys, job=scenario.job
+        )
+        assert result.verdict == VERIFIED
+    assert issuer.key_fetches() - before == 1
+
+
+async def test_keys_are_fetched_again_once_the_cache_expires(issuer, rogue):
+    keys = KeyStore(ttl=0)
+    scenario = make_scenario(CASES["good"], issuer, rogue)
+    before = issuer.key_fetches()
+    for _ in range(2):
+        await verify_token(scenario.token, md5(OUTPUT), trusting(issuer), keys, job=scenario.job)
+    assert issuer.key_fetches() - before == 2
+
+
+@pytest.mark.parametrize("by_issuer", [False, True])
+async def test_a_saved_jwks_file_verifies_offline(issuer, rogue, tmp_path, by_issuer):
+    jwks = issuer.jwks()
+    saved = tmp_path / "jwks.json"
+    saved.write_text(json.dumps({issuer.url + "/": jwks} if by_issuer else jwks))
+    scenario = make_scenario(CASES["good"], issuer, rogue)
+    before = sum(issuer.hits.values())
+    result = await verify_token(
+        scenario.token, md5(OUTPUT), trusting(issuer), KeyStore(jwks_file=saved), job=scenario.job
+    )
+    assert result.verdict == VERIFIED
+    assert sum(issuer.hits.values()) == before
+
+
+async def test_a_jwks_file_without_the_kid_fails_the_signature(issuer, rogue, tmp_path):
+    saved = tmp_path / "jwks.json"
+    saved.write_text(json.dumps({"keys": []}))
+    scenario = make_scenario(CASES["good"], issuer, rogue)
+    result = await verify_token(
+        scenario.token, md5(OUTPUT), trusting(issuer), KeyStore(jwks_file=saved), job=scenario.job
+    )
+    assert result.verdict == NOT_VERIFIED
+    assert result.check("signature").status == "fail"
+    assert issuer.kid in result.check("signature").reason
+
+
+async def test_an_unreachable_issuer_fails_the_signature_saying_why(issuer):
+    offline = closed_port_url()
+    issued = time.time() - 60
+    token = issuer.mint(production_claims(offline, md5(OUTPUT), issued))
+    result = await verify_token(
+        token,
+        md5(OUTPUT),
+        Policy(trusted_issuers=(offline,)),
+        KeyStore(connect_timeout=2, request_timeout=2),
+        job=job_around(issued),
+    )
+    assert result.verdict == NOT_VERIFIED
+    assert statuses(result)["signature"] == "fail"
+    assert "keys are unavailable" in result.check("signature").reason
+
+
+async def test_a_discovery_document_naming_another_issuer_is_refused():
+    impostor = Issuer("impostor").start()
+    try:
+        impostor.discovery_issuer = "https://confidentialcomputing.googleapis.com"
+        issued = time.time() - 60
+        token = impostor.mint(production_claims(impostor.url, md5(OUTPUT), issued))
+        result = await verify_token(
+            token, md5(OUTPUT), trusting(impostor), KeyStore(), job=job_around(issued)
+        )
+        assert result.check("signature").status == "fail"
+        assert "names another issuer" in result.check("signature").reason
+        assert impostor.key_fetches() == 0
+    finally:
+        impostor.stop()
+
+
+async def test_eat_nonce_may_be_a_list(issuer):
+    issued = time.time() - 60
+    claims = production_claims(issuer.url, md5(OUTPUT), issued)
+    claims["eat_nonce"] = ["0" * 32, md5(OUTPUT)]
+    result = await verify_token(
+        issuer.mint(claims), md5(OUTPUT), trusting(issuer), KeyStore(), job=job_around(issued)
+    )
+    assert result.verdict == VERIFIED
+
+
+async def test_a_token_issued_outside_the_jobs_run_fails(issuer):
+    issued = time.time() - 60
+    token = issuer.mint(production_claims(issuer.url, md5(OUTPUT), issued))
+    later_job = job_around(issued + 3 * 3600)
+    result = await verify_token(token, md5(OUTPUT), trusting(issuer), KeyStore(), job=later_job)
+    assert result.verdict == NOT_VERIFIED
+    assert {k: v for k, v in statuses(result).items() if v != "pass"} == {"issued_at": "fail"}
+    assert "outside the job" in result.check("issued_at").reason
+
+
+async def test_a_token_issued_in_the_future_fails(issuer):
+    issued = time.time() + 3600
+    token = issuer.mint(production_claims(issuer.url, md5(OUTPUT), issued))
+    result = await verify_token(token, md5(OUTPUT), trusting(issuer), KeyStore(), job=None)
+    assert statuses(result)["issued_at"] == "fail"
+    assert result.verdict == NOT_VERIFIED
+
+
+async def test_an_unknown_job_leaves_the_job_checks_not_applicable(issuer, rogue):
+    scenario = make_scenario(CASES["good"], issuer, rogue)
+    result = await verify_token(scenario.token, md5(OUTPUT), trusting(issuer), KeyStore())
+    assert {k: v for k, v in statuses(result).items() if v != "pass"} == {
+        "instance_name": "n/a",
+        "issued_at": "n/a",
+    }
+    assert result.verdict == VERIFIED
+
+
+async def test_an_unreadable_output_fails_the_nonce_saying_why(issuer, rogue):
+    scenario = make_scenario(CASES["good"], issuer, rogue)
+    result = await verify_token(
+        scenario.token,
+        None,
+        trusting(issuer),
+        KeyStore(),
+        job=scenario.job,
+        output_problem="storage said 404",
+    )
+    assert result.verdict == NOT_VERIFIED
+    assert "storage said 404" in result.check("nonce").reason
+
+
+class TestLocalIssuer:
+    """A configured local issuer: checked like the others, never called a TEE run."""
+
+    def local_token(self, issuer: Issuer, production_like: bool) -> tuple[str, JobFacts]:
+        issued = time.time() - 30
+        claims = production_claims(issuer.url, md5(OUTPUT), issued)
+        if not production_like:
+            claims.update(swname="LOCAL_NO_TEE", dbgstat="enabled", hwmodel="NONE", secboot=False)
+        return issuer.mint(claims), job_around(issued)
+
+    @pytest.mark.parametrize("production_like", [False, True])
+    async def test_its_tokens_are_a_local_run(self, issuer, production_like):
+        token, job = self.local_token(issuer, production_like)
+        policy = Policy(trusted_issuers=(), local_issuers=(issuer.url,))
+        result = await verify_token(token, md5(OUTPUT), policy, KeyStore(), job=job)
+        assert (result.verdict, result.verified) == (LOCAL_RUN, False)
+        platform = ("swname", "dbgstat", "support_attributes", "secboot", "hwmodel")
+        assert {c.name: (c.status, c.reason) for c in result.checks if c.name in platform} == {
+            name: ("n/a", LOCAL_RUN) for name in platform
+        }
+        assert all(c.status == "pass" for c in result.checks if c.name not in platform)
+
+    async def test_a_changed_output_is_not_verified_even_locally(self, issuer):
+        token, job = self.local_token(issuer, False)
+        policy = Policy(trusted_issuers=(), local_issuers=(issuer.url,))
+        result = await verify_token(token, md5(OUTPUT + b" "), policy, KeyStore(), job=job)
+        assert result.verdict == NOT_VERIFIED
+
+    async def test_unlisted_it_is_an_untrusted_issuer(self, issuer):
+        token, job = self.local_token(issuer, False)
+        result = await verify_token(token, md5(OUTPUT), Policy(), KeyStore(), job=job)
+        assert result.verdict == NOT_VERIFIED
+        assert result.check("issuer").status == "fail"
+
+
+@pytest.mark.parametrize(
+    ("token", "kind"),
+    [
+        ("mock tee token with nonce " + "a" * 32, "mock"),
+        ("mock tee token with nonce " + "a" * 32 + "\n", "mock"),
+        ("a.b.c", "unknown"),
+        ("", "unknown"),
+        ("e30.e30.!!!", "unknown"),
+    ],
+)
+def test_describe_token_names_the_kind(token, kind):
+    assert describe_token(token)["kind"] == kind
+
+
+def test_describe_token_shows_a_jwts_claims_unverified(issuer):
+    claims = production_claims(issuer.url, md5(OUTPUT), time.time())
+    described = describe_token(issuer.mint(claims))
+    assert described["kind"] == "jwt"
+    assert described["claims"] == claims
+    assert described["header"]["kid"] == issuer.kid

@@ -100,8 +100,10 @@ def test_dev_run_serves_the_flow_and_ctrl_c_stops_everything(product):
     saved = session.post(f"{base}/manatee/output", json={"id": job["id"]}).json()
     output = (notebooks / saved["filename"]).read_bytes()
     assert b"This is stage 2" in output
+    assert saved["attestation"]["verdict"] == "local run, no hardware TEE", saved
     attestation = session.get(f"{base}/manatee/attestation", params={"id": job["id"]}).json()
     assert attestation["claims"]["eat_nonce"] == hashlib.md5(output).hexdigest()
+    assert attestation["verification"]["verdict"] == "local run, no hardware TEE"
 
     os.killpg(process.pid, signal.SIGINT)
     assert process.wait(timeout=30) is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from http.client import responses
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -22,6 +23,8 @@ from .manager import MANIFEST_FILE_LIMIT, ManateeManager
 AUTH_RESOURCE = "manatee"
 UUID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 MAX_PAGE_SIZE = 100
+#: The API's job ids are signed 64-bit integers; a larger id is bad input, not an API fault.
+MAX_JOB_ID = 2**63 - 1
 
 
 class ManateeHandler(APIHandler):
@@ -63,6 +66,8 @@ class ManateeHandler(APIHandler):
             raise BadRequest(f"Job 'id' must be a positive integer, not {value!r}") from None
         if job_id <= 0 or (isinstance(value, float) and value != job_id):
             raise BadRequest(f"Job 'id' must be a positive integer, not {value!r}")
+        if job_id > MAX_JOB_ID:
+            raise BadRequest(f"Job 'id' must be at most {MAX_JOB_ID}, not {job_id}")
         return job_id
 
     def int_argument(self, name: str, default: int, lowest: int, highest: int) -> int:
@@ -76,20 +81,25 @@ class ManateeHandler(APIHandler):
         return value
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every error of these routes has one shape, ``{"code", "msg", "message",
+        "reason"}`` (openapi.yaml's ``Error``), also for the server's own refusals (403
+        without credentials, 405, ...); an unexpected exception says no more than
+        "Unhandled error" (its traceback is in the server's log)."""
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        if not isinstance(exc, ManateeError):
-            super().write_error(status_code, **kwargs)
-            return
+        phrase = responses.get(status_code, "Unknown HTTP Error")
+        if isinstance(exc, ManateeError):
+            message, reason = exc.message, type(exc).__name__
+        elif isinstance(exc, web.HTTPError):
+            try:
+                message = (exc.log_message % exc.args) if exc.log_message else ""
+            except (TypeError, ValueError):
+                message = exc.log_message or ""
+            message, reason = message or phrase, exc.reason or phrase
+        else:
+            message, reason = "Unhandled error", phrase
         self.set_header("Content-Type", "application/json")
         self.finish(
-            json.dumps(
-                {
-                    "code": status_code,
-                    "msg": exc.message,
-                    "message": exc.message,
-                    "reason": type(exc).__name__,
-                }
-            )
+            json.dumps({"code": status_code, "msg": message, "message": message, "reason": reason})
         )
 
 

@@ -480,15 +480,24 @@ def _saved_output_paths(root_dir: Path, path: str) -> tuple[Path, Path]:
     """
     if not isinstance(path, str) or not path.strip("/"):
         raise BadRequest("Missing 'path': the saved output's path from the contents root")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+        raise BadRequest(f"The path {path!r} contains control characters")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(f"The path {path!r} is not valid UTF-8") from None
     relative = PurePosixPath(path.strip("/"))
     if relative.name.endswith(RECORD_SUFFIX) and len(relative.name) > len(RECORD_SUFFIX):
         relative = relative.with_name(relative.name[: -len(RECORD_SUFFIX)])
-    folder = resolve_folder(root_dir, str(relative.parent))
-    output = _inside_root(root_dir, folder / relative.name, path)
-    if not output.exists():
-        raise NotFound(f"No saved output at {relative.as_posix()}")
-    if not output.is_file():
-        raise BadRequest(f"{relative.as_posix()} is not a file")
+    try:
+        folder = resolve_folder(root_dir, str(relative.parent))
+        output = _inside_root(root_dir, folder / relative.name, path)
+        if not output.exists():
+            raise NotFound(f"No saved output at {relative.as_posix()}")
+        if not output.is_file():
+            raise BadRequest(f"{relative.as_posix()} is not a file")
+    except OSError as e:  # e.g. a name longer than the file system allows
+        raise BadRequest(f"Cannot look at {relative.as_posix()!r}: {e.strerror or e}") from None
     return output, _inside_root(root_dir, folder / record_name(relative.name), path)
 
 

@@ -39,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
         "--stage2-data-dir",
         type=Path,
         default=None,
-        help="real data for stage 2; runs see its path as MANATEE_STAGE2_DATA_DIR",
+        help="real data for stage 2: its files are copied into each run's workspace at the "
+        "same relative paths (e.g. data/x.csv.s2), and runs see its path as "
+        "MANATEE_STAGE2_DATA_DIR",
     )
     parser.add_argument(
         "--public-url", default=None, help="base URL for signed URLs and the tokens' issuer"

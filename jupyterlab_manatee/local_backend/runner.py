@@ -73,6 +73,12 @@ class _JobContext:
     proc: asyncio.subprocess.Process | None = None
     kernel_pid: int | None = None
     started: bool = False  # moved past status 0: its archive is no longer needed after
+    # The terminal status, written only once the job's files are cleaned up, so that a
+    # client that sees a final status never sees the job's temporary files.
+    outcome: tuple[int, str, dict[str, Any]] | None = None
+
+    def end(self, status: int, reason: str = "", **extra: Any) -> None:
+        self.outcome = (status, reason, extra)
 
 
 def format_seconds(value: float) -> str:
@@ -85,6 +91,59 @@ def file_md5(path: Path) -> str:
         while chunk := handle.read(1024 * 1024):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def place_stage2_data(
+    source: Path, workspace: Path, cancel: threading.Event | None = None
+) -> tuple[list[str], list[str]]:
+    """Copy every file under ``source`` into ``workspace`` at the same relative path.
+
+    This is how a stage-2 run finds the real data where the notebook names it (e.g.
+    ``data/insurance.csv.s2``), as a TEE finds it in its bucket. Files are copied, not
+    linked, so a job cannot change the backend's originals; the copies go with the
+    workspace. A path the submitted workspace already uses (a file, or a file where a
+    folder is needed) is left alone: a submitted file is never overwritten. Returns the
+    relative paths placed and skipped.
+    """
+    placed: list[str] = []
+    skipped: list[str] = []
+    if not source.is_dir():
+        log.warning("the stage-2 data folder %s does not exist", source)
+        return placed, skipped
+    for folder, dirs, files in os.walk(source):  # folder symlinks are not followed
+        dirs.sort()
+        base = Path(folder).relative_to(source)
+        for name in sorted(files):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
+            original = Path(folder) / name
+            rel = (base / name).as_posix()
+            if not original.is_file():  # a broken link, a fifo, a socket
+                continue
+            if _copy_new(original, workspace / rel, cancel):
+                placed.append(rel)
+            else:
+                skipped.append(rel)
+    return placed, skipped
+
+
+def _copy_new(original: Path, target: Path, cancel: threading.Event | None) -> bool:
+    """Copy ``original`` to ``target`` if nothing is there yet (never follows a link)."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o444)
+    except (FileExistsError, NotADirectoryError):
+        return False
+    try:
+        with os.fdopen(fd, "wb") as out, original.open("rb") as src:
+            while chunk := src.read(1024 * 1024):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled()
+                out.write(chunk)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return True
 
 
 class JobRunner:
@@ -182,12 +241,12 @@ class JobRunner:
             await asyncio.wait_for(self._execute(job, ctx), timeout=timeout)
         except asyncio.TimeoutError:
             log.info("job %s timed out after %s s", job_uuid, format_seconds(timeout))
-            await self._set(job_uuid, FAILED, f"timed out after {format_seconds(timeout)} s")
+            ctx.end(FAILED, f"timed out after {format_seconds(timeout)} s")
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.exception("job %s failed inside the backend", job_uuid)
-            await self._set(job_uuid, FAILED, f"internal error in the local backend: {exc}")
+            ctx.end(FAILED, f"internal error in the local backend: {exc}")
         finally:
             await self._kill(ctx)
             if ctx.started:
@@ -197,6 +256,9 @@ class JobRunner:
                     self._io_pool, self._cleanup_after_run, job_uuid
                 )
                 await asyncio.wait([cleanup])
+            if ctx.outcome is not None:
+                status, reason, extra = ctx.outcome
+                await self._set(job_uuid, status, reason, **extra)
 
     def _cleanup_after_run(self, job_uuid: str) -> None:
         remove_tree(self._layout.workspace(job_uuid))
@@ -210,7 +272,7 @@ class JobRunner:
             await self._blocking(ctx, self._prepare, job, ctx.cancel)
         except UnpackError as exc:
             log.info("job %s: workspace refused: %s", job.uuid, exc)
-            await self._set(job.uuid, BUILD_FAILED, str(exc))
+            ctx.end(BUILD_FAILED, str(exc))
             return
         except Cancelled as exc:  # only after our own cancellation
             raise asyncio.CancelledError() from exc
@@ -240,7 +302,7 @@ class JobRunner:
                     start_new_session=True,
                 )
             except OSError as exc:
-                await self._set(job.uuid, LAUNCH_FAILED, f"cannot start the executor: {exc}")
+                ctx.end(LAUNCH_FAILED, f"cannot start the executor: {exc}")
                 return
             error = await self._supervise(job, ctx)
             returncode = await ctx.proc.wait()
@@ -249,19 +311,19 @@ class JobRunner:
 
         if returncode == protocol.EXIT_OK:
             md5 = await self._blocking(ctx, self._publish, job)
-            await self._set(job.uuid, FINISHED, "", output_md5=md5)
+            ctx.end(FINISHED, "", output_md5=md5)
             log.info("job %s finished", job.uuid)
             return
         detail = (error or {}).get("message") or await self._blocking(ctx, self._log_tail, log_path)
         if returncode == protocol.EXIT_KERNEL_FAILED:
             reason = f"the kernel {self._config.kernel_name!r} could not start: {detail}"
-            await self._set(job.uuid, LAUNCH_FAILED, reason)
+            ctx.end(LAUNCH_FAILED, reason)
         elif returncode < 0:
             reason = f"the executor was killed by signal {-returncode}"
-            await self._set(job.uuid, FAILED, f"{reason}: {detail}" if detail else reason)
+            ctx.end(FAILED, f"{reason}: {detail}" if detail else reason)
         else:
             reason = f"the executor failed (exit code {returncode})"
-            await self._set(job.uuid, FAILED, f"{reason}: {detail}" if detail else reason)
+            ctx.end(FAILED, f"{reason}: {detail}" if detail else reason)
         log.info("job %s failed: exit code %s", job.uuid, returncode)
 
     async def _supervise(self, job: JobRecord, ctx: _JobContext) -> dict[str, Any] | None:
@@ -327,6 +389,16 @@ class JobRunner:
             nbformat.read(notebook, as_version=4)
         except Exception as exc:
             raise UnpackError(f"{job.jupyter_file_name!r} is not a valid notebook: {exc}") from exc
+        if self._config.stage2_data_dir is not None:
+            placed, skipped = place_stage2_data(self._config.stage2_data_dir, workspace, cancel)
+            log.info("job %s: %d stage-2 data file(s) placed", job.uuid, len(placed))
+            for rel in skipped:
+                log.warning(
+                    "job %s: stage-2 data file %s not placed: the submitted workspace "
+                    "already has something there",
+                    job.uuid,
+                    rel,
+                )
 
     def _publish(self, job: JobRecord) -> str:
         """Move the executed notebook to the outputs, sign its MD5, write the token."""

@@ -18,6 +18,8 @@ MAX_CREATOR_LENGTH = 31
 MAX_NOTEBOOK_NAME_LENGTH = 127
 MAX_PAGE_SIZE = 100
 MAX_ENVS = 256
+#: Ids and page numbers are SQLite (and upstream's) signed 64-bit integers.
+MAX_INT64 = 2**63 - 1
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -65,6 +67,8 @@ def _integer(name: str, value: Any) -> int:
         raise InvalidRequest(f"{name} is required")
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidRequest(f"{name} must be an integer (got {value!r})")
+    if abs(value) > MAX_INT64:
+        raise InvalidRequest(f"{name} must be a 64-bit integer (got {value})")
     return value
 
 
@@ -72,6 +76,8 @@ def page(value: Any) -> int:
     number = _integer("page", value)
     if number <= 0:
         raise InvalidRequest(f"page must be greater than 0 (got {number})")
+    if number > MAX_INT64 // MAX_PAGE_SIZE:
+        raise InvalidRequest(f"page must be at most {MAX_INT64 // MAX_PAGE_SIZE} (got {number})")
     return number
 
 

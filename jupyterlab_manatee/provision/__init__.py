@@ -1,0 +1,46 @@
+"""Data provisioning: the data owner's tool that makes stage-1 data from the real table.
+
+``manatee-provision`` (see `cli`) runs MST (`mst.synthesize`) over a domain fixed without
+looking at the data (`domain`), writes the synthetic CSV and a report, and can put the
+stage-1 and stage-2 files at their locations (`files.upload`). The heavy libraries
+(mbi, JAX) come with the ``provision`` extra and are imported only when synthesizing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .domain import Column, TableDomain, load_domain, parse_domain
+from .errors import DomainError, InputError, MissingExtraError, ProvisionError
+from .files import destination, read_table, upload, write_csv
+from .privacy import delta_of, epsilon_for, rho_for
+
+__all__ = [
+    "Column",
+    "DomainError",
+    "InputError",
+    "MissingExtraError",
+    "ProvisionError",
+    "TableDomain",
+    "delta_of",
+    "destination",
+    "epsilon_for",
+    "load_domain",
+    "parse_domain",
+    "read_table",
+    "rho_for",
+    "synthesize",
+    "upload",
+    "write_csv",
+]
+
+
+if TYPE_CHECKING:
+    from .mst import Synthesis
+
+
+def synthesize(*args: Any, **kwargs: Any) -> Synthesis:
+    """Run MST (`mst.synthesize`); imported on first use, with its heavy libraries."""
+    from .mst import synthesize as run
+
+    return run(*args, **kwargs)

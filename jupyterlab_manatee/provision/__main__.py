@@ -1,0 +1,7 @@
+"""``python -m jupyterlab_manatee.provision``: the same as ``manatee-provision``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,309 @@
+"""The domain file: each column's categories or numeric bins, fixed without the data.
+
+Differential privacy protects the *measurements* MST makes; a domain built from the data
+(its distinct values, its minimum and maximum) would leak real values around them. So the
+data owner writes the domain from public knowledge (a form's choices, legal age limits,
+standard cut-offs) in a JSON file::
+
+    {"columns": [
+      {"name": "age", "type": "integer", "edges": [18, 25, 35, 45, 55, 65]},
+      {"name": "smoker", "type": "category", "categories": ["no", "yes"]},
+      {"name": "bmi", "type": "float", "edges": [15, 18.5, 25, 30, 40, 55], "decimals": 4}
+    ]}
+
+* ``category``: the listed values, in this order. Any other value in the input is an error.
+* ``integer``: bins ``[edges[i], edges[i+1])`` of whole numbers; an output value is drawn
+  uniformly among the integers of its bin.
+* ``float``: the same bins; an output value is drawn uniformly on the grid of
+  ``10**-decimals`` inside its bin, **with a non-zero last decimal**. The input must have
+  fewer than ``decimals`` decimals (checked), so no output value can equal an input value.
+
+Input values outside the edges are clipped into the first or last bin. Each column may
+carry a ``note`` saying where its bounds come from.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import DomainError, InputError
+
+CATEGORY = "category"
+INTEGER = "integer"
+FLOAT = "float"
+KINDS = (CATEGORY, INTEGER, FLOAT)
+MAX_DECIMALS = 12
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the domain: its name, kind and categories or bin edges."""
+
+    name: str
+    kind: str
+    categories: tuple[str, ...] = ()
+    edges: tuple[Fraction, ...] = ()
+    decimals: int = 0
+    note: str = ""
+
+    @property
+    def size(self) -> int:
+        """The number of categories or bins (the attribute's size in the model)."""
+        return len(self.categories) if self.kind == CATEGORY else len(self.edges) - 1
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind in (INTEGER, FLOAT)
+
+    def _grid_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per bin, the first and one-past-last integer of its grid (whole numbers, or
+        multiples of ``10**-decimals`` scaled to integers)."""
+        scale = 10**self.decimals if self.kind == FLOAT else 1
+        lows = np.array([math.ceil(e * scale) for e in self.edges[:-1]], dtype=np.int64)
+        highs = np.array([math.ceil(e * scale) for e in self.edges[1:]], dtype=np.int64)
+        return lows, highs
+
+    # -- input -> bin index ------------------------------------------------------------
+    def encode(self, values: list[str], *, input_check: bool = True) -> tuple[np.ndarray, int]:
+        """Return each value's category or bin index, and how many were clipped.
+
+        ``input_check`` refuses float values with as many decimals as the output has
+        (off when re-encoding an output to compare it with the input)."""
+        if self.kind == CATEGORY:
+            index = {category: i for i, category in enumerate(self.categories)}
+            unknown = sorted({v for v in values if v not in index})
+            if unknown:
+                shown = ", ".join(repr(v) for v in unknown[:5])
+                more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+                raise InputError(
+                    f"column {self.name!r} has values that are not among the domain's "
+                    f"categories {list(self.categories)}: {shown}{more}"
+                )
+            return np.array([index[v] for v in values], dtype=np.int64), 0
+        numbers = np.array([self._parse(v, input_check) for v in values], dtype=np.float64)
+        inner = np.array([float(e) for e in self.edges[1:-1]], dtype=np.float64)
+        codes = np.searchsorted(inner, numbers, side="right").astype(np.int64)
+        lo, hi = float(self.edges[0]), float(self.edges[-1])
+        clipped = int(np.count_nonzero((numbers < lo) | (numbers >= hi)))
+        return codes, clipped
+
+    def _parse(self, text: str, input_check: bool = True) -> float:
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            raise InputError(f"column {self.name!r}: {text!r} is not a number") from None
+        if not number.is_finite():
+            raise InputError(f"column {self.name!r}: {text!r} is not a finite number")
+        exponent = number.as_tuple().exponent
+        assert isinstance(exponent, int)
+        places = max(0, -exponent)
+        if self.kind == INTEGER and number != number.to_integral_value():
+            raise InputError(f"column {self.name!r} is an integer column but holds {text!r}")
+        if self.kind == FLOAT and input_check and places >= self.decimals:
+            raise InputError(
+                f"column {self.name!r} holds {text!r}, with {places} decimals: output values "
+                f"have {self.decimals} decimals (the last one non-zero), which must be more "
+                f"than any input value has, so that no output value can equal an input "
+                f'value. Set "decimals" to at least {places + 1} in the domain file.'
+            )
+        return float(number)
+
+    # -- bin index -> output value -----------------------------------------------------
+    def decode(self, codes: np.ndarray, rng: np.random.Generator) -> list[str]:
+        """Turn indexes into output values: the category, or a fresh draw inside the bin."""
+        codes = np.asarray(codes, dtype=np.int64)
+        if self.kind == CATEGORY:
+            return [self.categories[c] for c in codes]
+        lows, highs = self._grid_bounds()
+        low, high = lows[codes], highs[codes]
+        drawn = rng.integers(low, high)  # uniform on [low, high)
+        if self.kind == INTEGER:
+            return [str(int(v)) for v in drawn]
+        # Values whose last decimal is 0 have fewer decimals: they could be input values.
+        # Draw them again (this depends on nothing but the bin), until none is left.
+        while True:
+            again = np.flatnonzero(drawn % 10 == 0)
+            if again.size == 0:
+                break
+            drawn[again] = rng.integers(low[again], high[again])
+        return [_fixed(int(v), self.decimals) for v in drawn]
+
+    def check_bins(self) -> None:
+        """Every bin must be able to hold an output value."""
+        lows, highs = self._grid_bounds()
+        for i, (low, high) in enumerate(zip(lows, highs, strict=True)):
+            usable = high - low
+            if self.kind == FLOAT:
+                usable -= (high - 1) // 10 - (low - 1) // 10  # multiples of 10 in [low, high)
+            if usable <= 0:
+                lo, hi = self.edges[i], self.edges[i + 1]
+                raise DomainError(
+                    f"column {self.name!r}: bin [{_show(lo)}, {_show(hi)}) holds no "
+                    f"{'whole number' if self.kind == INTEGER else 'value with the given decimals'}"
+                )
+
+
+def _fixed(scaled: int, decimals: int) -> str:
+    """Format ``scaled / 10**decimals`` exactly, with all its decimals."""
+    sign = "-" if scaled < 0 else ""
+    whole, fraction = divmod(abs(scaled), 10**decimals)
+    return f"{sign}{whole}.{fraction:0{decimals}d}"
+
+
+def _show(value: Fraction) -> str:
+    return str(value.numerator) if value.denominator == 1 else str(float(value))
+
+
+@dataclass(frozen=True)
+class TableDomain:
+    """The columns of a table, in output order."""
+
+    columns: tuple[Column, ...]
+    description: str = ""
+    source: str = field(default="", compare=False)
+
+    @property
+    def names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+    def column(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+    def encode(self, header: list[str], rows: dict[str, list[str]]) -> tuple[dict, dict]:
+        """Check the input's columns and encode each; returns (codes, clipped counts)."""
+        missing = [name for name in self.names if name not in header]
+        extra = [name for name in header if name not in self.names]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing from the input: {missing}")
+            if extra:
+                parts.append(f"in the input but not in the domain file: {extra}")
+            raise InputError("the input's columns do not match the domain: " + "; ".join(parts))
+        codes, clipped = {}, {}
+        for column in self.columns:
+            values = rows[column.name]
+            empty = sum(1 for v in values if v == "")
+            if empty:
+                raise InputError(
+                    f"column {column.name!r} has {empty} empty value(s); fill or drop them first"
+                )
+            codes[column.name], clipped[column.name] = column.encode(values)
+        return codes, clipped
+
+
+def _fraction(value: Any, where: str) -> Fraction:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DomainError(f"{where}: edges must be numbers, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise DomainError(f"{where}: edges must be finite, got {value!r}")
+    # str() keeps what was written (18.5 stays 18.5, not its binary neighbour)
+    return Fraction(str(value)) if isinstance(value, float) else Fraction(value)
+
+
+def _column(spec: Any, position: int) -> Column:
+    where = f"column {position + 1}"
+    if not isinstance(spec, dict):
+        raise DomainError(f'{where}: must be an object with "name" and "type"')
+    name = spec.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise DomainError(f'{where}: "name" must be a non-empty string')
+    where = f"column {name!r}"
+    kind = spec.get("type")
+    if kind not in KINDS:
+        raise DomainError(f'{where}: "type" must be one of {list(KINDS)}, got {kind!r}')
+    if kind == CATEGORY:
+        allowed = {"name", "type", "note", "categories"}
+    else:
+        allowed = {"name", "type", "note", "edges"} | ({"decimals"} if kind == FLOAT else set())
+    unknown = sorted(set(spec) - allowed)
+    if unknown:
+        raise DomainError(f"{where}: unknown key(s) {unknown} for type {kind!r}")
+    note = spec.get("note", "")
+    if not isinstance(note, str):
+        raise DomainError(f'{where}: "note" must be a string')
+
+    if kind == CATEGORY:
+        categories = spec.get("categories")
+        if (
+            not isinstance(categories, list)
+            or len(categories) < 1
+            or not all(isinstance(c, str) and c != "" for c in categories)
+        ):
+            raise DomainError(f'{where}: "categories" must be a list of non-empty strings')
+        if len(set(categories)) != len(categories):
+            raise DomainError(f'{where}: "categories" has duplicates')
+        return Column(name, kind, categories=tuple(categories), note=note)
+
+    edges_spec = spec.get("edges")
+    if not isinstance(edges_spec, list) or len(edges_spec) < 2:
+        raise DomainError(f'{where}: "edges" must be a list of at least two numbers')
+    edges = tuple(_fraction(e, where) for e in edges_spec)
+    if any(b <= a for a, b in itertools.pairwise(edges)):
+        raise DomainError(f'{where}: "edges" must be strictly increasing')
+    decimals = 0
+    if kind == INTEGER:
+        if any(e.denominator != 1 for e in edges):
+            raise DomainError(f"{where}: an integer column's edges must be whole numbers")
+    else:
+        decimals = spec.get("decimals")
+        if isinstance(decimals, bool) or not isinstance(decimals, int):
+            raise DomainError(
+                f'{where}: a float column needs "decimals" (output decimals, more than '
+                "the input has)"
+            )
+        if not 1 <= decimals <= MAX_DECIMALS:
+            raise DomainError(f'{where}: "decimals" must be between 1 and {MAX_DECIMALS}')
+    column = Column(name, kind, edges=edges, decimals=decimals, note=note)
+    column.check_bins()
+    return column
+
+
+def parse_domain(document: Any, source: str = "") -> TableDomain:
+    """Validate a domain document (the parsed JSON); raises `DomainError` saying what is wrong."""
+    if not isinstance(document, dict) or not isinstance(document.get("columns"), list):
+        raise DomainError('the domain must be a JSON object with a "columns" list')
+    unknown = sorted(set(document) - {"columns", "description"})
+    if unknown:
+        raise DomainError(f"unknown top-level key(s) {unknown}")
+    description = document.get("description", "")
+    if not isinstance(description, str):
+        raise DomainError('"description" must be a string')
+    columns = tuple(_column(spec, i) for i, spec in enumerate(document["columns"]))
+    if len(columns) < 2:
+        raise DomainError("the domain needs at least two columns")
+    names = [column.name for column in columns]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise DomainError(f"column names appear twice: {duplicates}")
+    return TableDomain(columns, description, source)
+
+
+def load_domain(path: str | os.PathLike[str]) -> TableDomain:
+    """Read and validate a domain file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise DomainError(f"cannot read the domain file {path}: {error.strerror}") from error
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise DomainError(f"the domain file {path} is not valid JSON: {error}") from error
+    try:
+        return parse_domain(document, str(path))
+    except DomainError as error:
+        raise DomainError(f"{path}: {error}") from error

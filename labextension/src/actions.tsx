@@ -1,0 +1,244 @@
+/**
+ * What the buttons do: submit (manifest, confirm, upload, notify), fetch an output and
+ * open it, show a report, delete a job. Every outcome is told to the user.
+ */
+
+import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
+import { IDocumentManager } from '@jupyterlab/docmanager';
+import * as React from 'react';
+import { IJob, IManifest, ManateeError, errorMessage, errorText } from './api';
+import { ErrorDetails, ManifestSummary, ReportView } from './dialogs';
+import { formatBytes, plural } from './format';
+import { ShieldModel } from './model';
+
+/** Notifications cut messages at 140 characters: longer ones get a Details action. */
+const NOTIFICATION_LIMIT = 140;
+
+function titleOf(error: unknown, fallback: string): string {
+  return error instanceof ManateeError ? error.title : fallback;
+}
+
+/** Notification options with a Details button when the message would be cut. */
+function detailsAction(title: string, message: string, shown: string): Notification.IAction[] {
+  if (shown.length <= NOTIFICATION_LIMIT) {
+    return [];
+  }
+  return [
+    {
+      label: 'Details',
+      caption: 'Show the whole message',
+      callback: () => {
+        void showDialog({
+          title,
+          body: <ErrorDetails title={title} message={message} />,
+          buttons: [Dialog.okButton({ label: 'Close' })]
+        });
+      }
+    }
+  ];
+}
+
+/** An error notification that stays until dismissed, with the full text one click away. */
+export function notifyError(title: string, error: unknown): void {
+  const message = errorMessage(error);
+  const shown = `${title}: ${message}`;
+  Notification.error(shown, {
+    autoClose: false,
+    actions: detailsAction(titleOf(error, title), message, shown)
+  });
+}
+
+export class ShieldActions {
+  constructor(
+    readonly model: ShieldModel,
+    readonly docManager: IDocumentManager
+  ) {}
+
+  /**
+   * Submit a notebook: show the dry-run manifest, ask to confirm, save unsaved changes,
+   * upload with a pending notification, then tell the job id or the error in words.
+   */
+  async submit(path: string): Promise<void> {
+    const model = this.model;
+    const name = path.split('/').pop() ?? path;
+    if (model.submitting.has(path)) {
+      Notification.info(`${name} is already being submitted.`, { autoClose: 4000 });
+      return;
+    }
+    model.submitErrors.delete(path);
+    model.submitting.set(path, 'checking');
+    model.emit();
+    try {
+      let manifest: IManifest;
+      try {
+        manifest = await model.api.manifest(path);
+      } catch (error) {
+        this._failed(path, `Cannot submit ${name}`, error);
+        return;
+      }
+      const context = this._openContext(path);
+      const dirty = context?.model.dirty ?? false;
+      model.submitting.set(path, 'confirming');
+      model.emit();
+      const answer = await showDialog({
+        title: `Submit ${name} to ManaTEE?`,
+        body: (
+          <ManifestSummary
+            manifest={manifest}
+            creator={model.status?.creator ?? null}
+            dirty={dirty}
+          />
+        ),
+        buttons: [
+          Dialog.cancelButton({ label: 'Cancel' }),
+          Dialog.okButton({
+            label: 'Submit',
+            caption: `Send ${plural(manifest.file_count, 'file')} (${formatBytes(manifest.total_bytes)}) to ManaTEE`
+          })
+        ]
+      });
+      if (!answer.button.accept) {
+        return;
+      }
+      if (dirty && context) {
+        try {
+          await context.save();
+        } catch (error) {
+          this._failed(path, `Cannot save ${name} before submitting it`, error);
+          return;
+        }
+      }
+      model.submitting.set(path, 'uploading');
+      model.emit();
+      const what = `${name} (${plural(manifest.file_count, 'file')}, ${formatBytes(manifest.total_bytes)})`;
+      const id = Notification.emit(`Uploading ${what} to ManaTEE…`, 'in-progress', {
+        autoClose: false
+      });
+      try {
+        const reply = await model.api.submit(path);
+        Notification.update({
+          id,
+          type: 'success',
+          message: `Submitted ${name}: job ${reply.uuid}`,
+          autoClose: 8000
+        });
+      } catch (error) {
+        const title = `Cannot submit ${name}`;
+        const shown = `${title}: ${errorMessage(error)}`;
+        model.submitErrors.set(path, errorText(error));
+        Notification.update({
+          id,
+          type: 'error',
+          message: shown,
+          autoClose: false,
+          actions: detailsAction(titleOf(error, title), errorMessage(error), shown)
+        });
+        return;
+      }
+      if (model.page !== 1) {
+        await model.setPage(1);
+      } else {
+        await model.refreshJobs();
+      }
+    } finally {
+      model.submitting.delete(path);
+      model.emit();
+    }
+  }
+
+  private _failed(path: string, title: string, error: unknown): void {
+    this.model.submitErrors.set(path, errorText(error));
+    notifyError(title, error);
+  }
+
+  private _openContext(path: string) {
+    const widget = this.docManager.findWidget(path);
+    return widget ? this.docManager.contextForWidget(widget) : undefined;
+  }
+
+  /** Save the executed notebook into the workspace and open it. */
+  async output(job: IJob): Promise<void> {
+    if (!this._start(job, 'output')) {
+      return;
+    }
+    try {
+      const reply = await this.model.api.output(job.id);
+      await this.docManager.services.contents.get(reply.filename, { content: false });
+      this.docManager.openOrReveal(reply.filename);
+      void this.model.refreshSources(); // the output is a notebook beside its source
+      const report = reply.attestation
+        ? ` Report: ${reply.attestation.path} (${reply.attestation.verdict}).`
+        : '';
+      Notification.success(`Saved the output of job #${job.id} as ${reply.filename}.${report}`, {
+        autoClose: 6000
+      });
+    } catch (error) {
+      notifyError(`Cannot fetch the output of job #${job.id}`, error);
+    } finally {
+      this._end(job);
+    }
+  }
+
+  /** The attestation report in a dialog. */
+  async report(job: IJob): Promise<void> {
+    if (!this._start(job, 'report')) {
+      return;
+    }
+    let reply;
+    try {
+      reply = await this.model.api.attestation(job.id);
+    } catch (error) {
+      notifyError(`Cannot read the report of job #${job.id}`, error);
+      return;
+    } finally {
+      this._end(job);
+    }
+    await showDialog({
+      title: `Attestation report: job #${job.id} (${job.jupyter_file_name})`,
+      body: <ReportView job={job} report={reply} />,
+      buttons: [Dialog.okButton({ label: 'Close' })]
+    });
+  }
+
+  /** Delete a job after confirmation. */
+  async delete(job: IJob): Promise<void> {
+    const answer = await showDialog({
+      title: `Delete job #${job.id}?`,
+      body:
+        `${job.jupyter_file_name} (job ${job.uuid}) is removed from ManaTEE with its ` +
+        'output and report there. Outputs already saved in your workspace stay.',
+      buttons: [
+        Dialog.cancelButton({ label: 'Cancel' }),
+        Dialog.warnButton({ label: 'Delete', caption: `Delete job #${job.id}` })
+      ]
+    });
+    if (!answer.button.accept || !this._start(job, 'delete')) {
+      return;
+    }
+    try {
+      await this.model.api.deleteJob(job.uuid);
+      Notification.success(`Deleted job #${job.id} (${job.jupyter_file_name}).`, {
+        autoClose: 5000
+      });
+    } catch (error) {
+      notifyError(`Cannot delete job #${job.id}`, error);
+    } finally {
+      this._end(job);
+    }
+    await this.model.refreshJobs();
+  }
+
+  private _start(job: IJob, action: 'output' | 'report' | 'delete'): boolean {
+    if (this.model.busyJobs.has(job.uuid)) {
+      return false;
+    }
+    this.model.busyJobs.set(job.uuid, action);
+    this.model.emit();
+    return true;
+  }
+
+  private _end(job: IJob): void {
+    this.model.busyJobs.delete(job.uuid);
+    this.model.emit();
+  }
+}

@@ -1,0 +1,297 @@
+/**
+ * The request layer: every call to the server extension's `manatee/*` routes.
+ *
+ * All requests go through JupyterLab's `ServerConnection` (base URL, token, XSRF header).
+ * Replies are checked for the keys the panel reads; failures become `ManateeError`s that
+ * carry the HTTP status and the server's `message` in words.
+ */
+
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+import { statusTitle } from './format';
+
+/** One job as the API lists it (times are UTC without a zone). */
+export interface IJob {
+  id: number;
+  uuid: string;
+  creator: string;
+  job_status: number;
+  jupyter_file_name: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface IJobPage {
+  jobs: IJob[];
+  total: number;
+}
+
+export interface ISubmitReply {
+  uuid: string;
+  file_count?: number;
+  total_bytes?: number;
+  excluded_count?: number;
+}
+
+export interface IManifest {
+  notebook: string;
+  folder: string;
+  file_count: number;
+  total_bytes: number;
+  files: { path: string; size: number }[];
+  files_truncated?: boolean;
+  excluded: { path: string; reason: string }[];
+  added: string[];
+}
+
+export interface IOutputReply {
+  /** The saved notebook's path from the contents root. */
+  filename: string;
+  path?: string;
+  /** Added by attestation verification: the saved report beside the output. */
+  attestation?: { path: string; verdict: string };
+}
+
+export type CheckStatus = 'pass' | 'fail' | 'n/a';
+
+export interface IVerification {
+  verdict: string;
+  verified: boolean;
+  summary: string;
+  checks: { name: string; status: CheckStatus | string; reason: string }[];
+}
+
+export interface IAttestationReply {
+  token: string;
+  kind: 'jwt' | 'mock' | 'unknown' | string;
+  header?: Record<string, unknown>;
+  claims?: Record<string, unknown>;
+  nonce?: string;
+  verification?: IVerification;
+}
+
+export interface IManateeStatus {
+  version?: string;
+  configured: boolean;
+  reachable: boolean | null;
+  problem: string | null;
+  api_url: string | null;
+  creator: string | null;
+  creator_problem: string | null;
+  creator_warning?: string | null;
+  max_workspace_size?: number;
+}
+
+/** A failed call: `status` is the HTTP status (0 when the server was not reached). */
+export class ManateeError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly reason: string | null = null
+  ) {
+    super(message);
+    this.name = 'ManateeError';
+  }
+
+  /** A short heading for the status (`Job limit reached`, ...). */
+  get title(): string {
+    return statusTitle(this.status);
+  }
+}
+
+/** The error's message in words, for notifications and inline alerts. */
+export function errorMessage(error: unknown): string {
+  if (error instanceof ManateeError) {
+    return error.message;
+  }
+  if (error instanceof Error && error.message) {
+    return error.message;
+  }
+  return String(error);
+}
+
+/** `Job limit reached: You have reached ...` */
+export function errorText(error: unknown): string {
+  if (error instanceof ManateeError) {
+    return `${error.title}: ${error.message}`;
+  }
+  return errorMessage(error);
+}
+
+type Json = Record<string, unknown>;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isJob(value: unknown): value is IJob {
+  return (
+    isObject(value) &&
+    typeof value.id === 'number' &&
+    typeof value.uuid === 'string' &&
+    typeof value.job_status === 'number'
+  );
+}
+
+/** Newest first: by id, highest first (ids grow with submission time). */
+export function newestFirst(jobs: readonly IJob[]): IJob[] {
+  return [...jobs].sort((a, b) => b.id - a.id);
+}
+
+/** Calls the server extension; one instance per JupyterLab. */
+export class ManateeApi {
+  constructor(
+    readonly serverSettings: ServerConnection.ISettings = ServerConnection.makeSettings()
+  ) {}
+
+  /** `GET manatee/config`: configured? reachable? creator? (for the banner) */
+  async status(): Promise<IManateeStatus> {
+    const data = await this.request('config');
+    if (typeof data.configured !== 'boolean') {
+      throw this.malformed('config', data);
+    }
+    return data as unknown as IManateeStatus;
+  }
+
+  /** `GET manatee/jobs?page=&page_size=`, newest first. */
+  async listJobs(page = 1, pageSize = 10): Promise<IJobPage> {
+    const query = URLExt.objectToQueryString({ page, page_size: pageSize });
+    const data = await this.request(`jobs${query}`);
+    const jobs = data.jobs;
+    if (!Array.isArray(jobs) || !jobs.every(isJob) || typeof data.total !== 'number') {
+      throw this.malformed('jobs', data);
+    }
+    return { jobs: newestFirst(jobs), total: data.total };
+  }
+
+  /** `POST manatee/manifest`: what submitting this notebook would ship. */
+  async manifest(path: string): Promise<IManifest> {
+    const data = await this.request('manifest', 'POST', submission(path));
+    if (typeof data.file_count !== 'number' || !Array.isArray(data.excluded)) {
+      throw this.malformed('manifest', data);
+    }
+    return data as unknown as IManifest;
+  }
+
+  /** `POST manatee/jobs`: archive the notebook's folder and submit it. */
+  async submit(path: string): Promise<ISubmitReply> {
+    const data = await this.request('jobs', 'POST', submission(path));
+    if (typeof data.uuid !== 'string' || !data.uuid) {
+      throw this.malformed('jobs', data);
+    }
+    return data as unknown as ISubmitReply;
+  }
+
+  /** `DELETE manatee/jobs/<uuid>`. */
+  async deleteJob(uuid: string): Promise<void> {
+    await this.request(`jobs/${encodeURIComponent(uuid)}`, 'DELETE');
+  }
+
+  /** `POST manatee/output`: save the executed notebook into the workspace. */
+  async output(id: number): Promise<IOutputReply> {
+    const data = await this.request('output', 'POST', { id });
+    if (typeof data.filename !== 'string' || !data.filename) {
+      throw this.malformed('output', data);
+    }
+    return data as unknown as IOutputReply;
+  }
+
+  /** `GET manatee/attestation?id=`: the token, decoded claims, verification if any. */
+  async attestation(id: number): Promise<IAttestationReply> {
+    const query = URLExt.objectToQueryString({ id });
+    const data = await this.request(`attestation${query}`);
+    if (typeof data.token !== 'string') {
+      throw this.malformed('attestation', data);
+    }
+    return data as unknown as IAttestationReply;
+  }
+
+  /** One JSON call; any failure is a `ManateeError` with a message a person can act on. */
+  async request(route: string, method = 'GET', body?: unknown): Promise<Json> {
+    const url = URLExt.join(this.serverSettings.baseUrl, 'manatee', route);
+    const init: RequestInit = { method };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers = { 'Content-Type': 'application/json' };
+    }
+    let response: Response;
+    try {
+      response = await ServerConnection.makeRequest(url, init, this.serverSettings);
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      throw new ManateeError(0, `The Jupyter server did not answer (${why}).`, 'NetworkError');
+    }
+    const text = await response.text();
+    let data: unknown = null;
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = null;
+      }
+    }
+    if (!response.ok) {
+      throw fromErrorReply(response, data, text);
+    }
+    if (!isObject(data)) {
+      throw new ManateeError(
+        response.status,
+        `The server answered manatee/${route} with something that is not JSON: ${snippet(text)}`,
+        'BadReply'
+      );
+    }
+    if (typeof data.code === 'number' && data.code !== 0) {
+      const msg = typeof data.msg === 'string' && data.msg ? data.msg : `code ${data.code}`;
+      throw new ManateeError(response.status, `The ManaTEE API refused: ${msg}`, 'ApiRefused');
+    }
+    return data;
+  }
+
+  private malformed(route: string, data: Json): ManateeError {
+    return new ManateeError(
+      200,
+      `The server's reply to manatee/${route} lacks the expected fields: ` +
+        snippet(JSON.stringify(data)),
+      'BadReply'
+    );
+  }
+}
+
+function submission(path: string): { path: string; filename: string } {
+  const clean = path.replace(/^\/+/, '');
+  return { path: clean, filename: clean.split('/').pop() ?? clean };
+}
+
+function snippet(text: string, limit = 200): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  if (!flat) {
+    return '(empty)';
+  }
+  return flat.length > limit ? `${flat.slice(0, limit)}…` : flat;
+}
+
+function fromErrorReply(response: Response, data: unknown, text: string): ManateeError {
+  const status = response.status;
+  let message = '';
+  let reason: string | null = null;
+  if (isObject(data)) {
+    for (const key of ['message', 'msg']) {
+      const value = data[key];
+      if (typeof value === 'string' && value.trim()) {
+        message = value.trim();
+        break;
+      }
+    }
+    reason = typeof data.reason === 'string' ? data.reason : null;
+  }
+  if (!message) {
+    if (status === 404 && !isObject(data)) {
+      message =
+        'The jupyterlab_manatee server extension is not answering: is it installed and ' +
+        'enabled (jupyter server extension list)?';
+    } else {
+      message = text ? snippet(text) : `HTTP ${status} ${response.statusText}`.trim();
+    }
+  }
+  return new ManateeError(status, message, reason);
+}

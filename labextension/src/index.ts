@@ -1,0 +1,166 @@
+/**
+ * jupyterlab-manatee: the shield sidebar, the Submit commands (panel, notebook toolbar,
+ * file browser context menu) and the wiring to the file browser and document manager.
+ */
+
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette, Notification, ToolbarButton } from '@jupyterlab/apputils';
+import { IDocumentManager } from '@jupyterlab/docmanager';
+import { DocumentRegistry } from '@jupyterlab/docregistry';
+import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
+import { INotebookModel, INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { IDisposable } from '@lumino/disposable';
+import { ShieldActions } from './actions';
+import { ManateeApi } from './api';
+import { shieldIcon } from './icons';
+import { ShieldModel } from './model';
+import { PANEL_ID, ShieldPanel } from './panel';
+
+export namespace CommandIDs {
+  export const open = 'manatee:open';
+  export const submit = 'manatee:submit';
+  export const submitSelected = 'manatee:submit-selected';
+  export const refresh = 'manatee:refresh';
+}
+
+const PLUGIN_ID = 'jupyterlab-manatee:plugin';
+
+function isNotebookPath(path: string | undefined): path is string {
+  return typeof path === 'string' && path.toLowerCase().endsWith('.ipynb');
+}
+
+/** The Submit button of every notebook's toolbar. */
+class SubmitButtonExtension implements DocumentRegistry.IWidgetExtension<
+  NotebookPanel,
+  INotebookModel
+> {
+  constructor(private app: JupyterFrontEnd) {}
+
+  createNew(panel: NotebookPanel, context: DocumentRegistry.IContext<INotebookModel>): IDisposable {
+    const button = new ToolbarButton({
+      className: 'jp-manatee-NotebookSubmit',
+      icon: shieldIcon,
+      label: 'Submit',
+      tooltip: 'Submit this notebook to ManaTEE (you confirm what is sent first)',
+      onClick: () => {
+        void this.app.commands.execute(CommandIDs.submit, { path: context.path });
+      }
+    });
+    panel.toolbar.insertItem(10, 'manatee-submit', button);
+    return button;
+  }
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'The ManaTEE shield sidebar: submit notebooks to a TEE, follow jobs, fetch outputs.',
+  autoStart: true,
+  requires: [IDocumentManager, IDefaultFileBrowser],
+  optional: [ILayoutRestorer, ICommandPalette, INotebookTracker],
+  activate: (
+    app: JupyterFrontEnd,
+    docManager: IDocumentManager,
+    browser: IDefaultFileBrowser,
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null,
+    notebooks: INotebookTracker | null
+  ) => {
+    const api = new ManateeApi(app.serviceManager.serverSettings);
+    const model = new ShieldModel({ api, contents: app.serviceManager.contents });
+    const actions = new ShieldActions(model, docManager);
+    const panel = new ShieldPanel(model, actions);
+
+    // Follow the file browser: its folder tree is what Sources lists.
+    model.sourcesRoot = browser.model.path;
+    browser.model.pathChanged.connect(() => model.setSourcesRoot(browser.model.path));
+    let pending: ReturnType<typeof setTimeout> | null = null;
+    app.serviceManager.contents.fileChanged.connect((_, change) => {
+      const paths = [change.oldValue?.path, change.newValue?.path];
+      const root = model.sourcesRoot;
+      if (!paths.some(p => typeof p === 'string' && (root === '' || p.startsWith(root)))) {
+        return;
+      }
+      if (pending === null && panel.isVisible) {
+        pending = setTimeout(() => {
+          pending = null;
+          void model.refreshSources();
+        }, 500);
+      }
+    });
+
+    app.shell.add(panel, 'right', { rank: 650 });
+    if (restorer) {
+      restorer.add(panel, 'jupyterlab-manatee:shield');
+    }
+
+    const submitPath = (path: string) => {
+      app.shell.activateById(PANEL_ID);
+      void actions.submit(path.replace(/^\/+/, ''));
+    };
+
+    app.commands.addCommand(CommandIDs.open, {
+      label: 'Open the ManaTEE Shield Panel',
+      caption: 'Submit notebooks to ManaTEE and follow their jobs',
+      icon: shieldIcon,
+      execute: () => app.shell.activateById(PANEL_ID)
+    });
+
+    app.commands.addCommand(CommandIDs.submit, {
+      label: args =>
+        args.path ? `Submit ${args.path} to ManaTEE…` : 'Submit Notebook to ManaTEE…',
+      caption: 'Show what would be sent, then submit the notebook with its folder',
+      icon: shieldIcon,
+      execute: args => {
+        const path = (args.path as string | undefined) ?? notebooks?.currentWidget?.context.path;
+        if (!isNotebookPath(path)) {
+          Notification.warning('Open or select a notebook (.ipynb) to submit it to ManaTEE.', {
+            autoClose: 5000
+          });
+          return;
+        }
+        submitPath(path);
+      }
+    });
+
+    app.commands.addCommand(CommandIDs.submitSelected, {
+      label: 'Submit to ManaTEE…',
+      caption: 'Show what would be sent, then submit the notebook with its folder',
+      icon: shieldIcon,
+      isVisible: () => {
+        const item = browser.selectedItems().next();
+        return !item.done && isNotebookPath(item.value?.path);
+      },
+      execute: () => {
+        for (const item of browser.selectedItems()) {
+          if (isNotebookPath(item.path)) {
+            submitPath(item.path);
+            return;
+          }
+        }
+      }
+    });
+
+    app.commands.addCommand(CommandIDs.refresh, {
+      label: 'Refresh the ManaTEE Shield Panel',
+      icon: shieldIcon,
+      execute: () => model.refreshAll()
+    });
+
+    app.contextMenu.addItem({
+      command: CommandIDs.submitSelected,
+      selector: '.jp-DirListing-item[data-file-type="notebook"]',
+      rank: 4
+    });
+
+    app.docRegistry.addWidgetExtension('Notebook', new SubmitButtonExtension(app));
+
+    if (palette) {
+      const category = 'ManaTEE';
+      palette.addItem({ command: CommandIDs.open, category });
+      palette.addItem({ command: CommandIDs.submit, category });
+      palette.addItem({ command: CommandIDs.refresh, category });
+    }
+  }
+};
+
+export default plugin;

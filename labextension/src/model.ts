@@ -1,0 +1,277 @@
+/**
+ * The shield panel's state: configuration, the notebooks of the current folder tree, the
+ * current page of jobs, what is busy, and the automatic refresh while jobs move.
+ *
+ * Views read it and re-render on `changed`; actions (submit, output, ...) update it.
+ */
+
+import { Contents } from '@jupyterlab/services';
+import { IDisposable } from '@lumino/disposable';
+import { ISignal, Signal } from '@lumino/signaling';
+import { IJob, IManateeStatus, ManateeApi, errorText } from './api';
+import { isInProgress } from './format';
+
+/** Folders never searched for notebooks (as the workspace exclusions). */
+const SKIPPED_FOLDERS = new Set([
+  'node_modules',
+  '__pycache__',
+  'venv',
+  'env',
+  'site-packages',
+  '.ipynb_checkpoints'
+]);
+
+export const SOURCE_DEPTH = 3;
+export const SOURCE_LIMIT = 200;
+const FOLDER_LIMIT = 200;
+
+/** What a submission of one notebook is doing now. */
+export type SubmitStage = 'checking' | 'confirming' | 'uploading';
+
+/** What an action on one job is doing now. */
+export type JobAction = 'output' | 'report' | 'delete';
+
+export interface IShieldModelOptions {
+  api: ManateeApi;
+  contents: Contents.IManager;
+  /** Milliseconds between refreshes while a job is in progress. */
+  pollInterval?: number;
+  pageSize?: number;
+}
+
+export class ShieldModel implements IDisposable {
+  constructor(options: IShieldModelOptions) {
+    this.api = options.api;
+    this._contents = options.contents;
+    this.pollInterval = options.pollInterval ?? 3000;
+    this.pageSize = options.pageSize ?? 10;
+  }
+
+  readonly api: ManateeApi;
+  readonly pollInterval: number;
+  readonly pageSize: number;
+
+  // --- configuration -----------------------------------------------------------------
+  status: IManateeStatus | null = null;
+  statusError: string | null = null;
+
+  // --- sources -----------------------------------------------------------------------
+  /** The file browser folder whose tree is listed (contents path, no leading slash). */
+  sourcesRoot = '';
+  /** Notebook paths from the contents root, sorted. */
+  sources: string[] = [];
+  sourcesLoading = false;
+  sourcesTruncated = false;
+  sourcesError: string | null = null;
+  readonly submitting = new Map<string, SubmitStage>();
+  /** The last failure of a submission per notebook, shown under it until the next try. */
+  readonly submitErrors = new Map<string, string>();
+
+  // --- jobs --------------------------------------------------------------------------
+  jobs: IJob[] = [];
+  total = 0;
+  page = 1;
+  jobsLoading = false;
+  jobsLoaded = false;
+  jobsError: string | null = null;
+  lastRefreshed: Date | null = null;
+  readonly busyJobs = new Map<string, JobAction>();
+
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  get isDisposed(): boolean {
+    return this._isDisposed;
+  }
+
+  get pageCount(): number {
+    return Math.max(1, Math.ceil(this.total / this.pageSize));
+  }
+
+  /** Whether any listed job may still change (the panel then refreshes by itself). */
+  get anyInProgress(): boolean {
+    return this.jobs.some(job => isInProgress(job.job_status));
+  }
+
+  /** Whether an automatic refresh is scheduled. */
+  get polling(): boolean {
+    return this._timer !== null;
+  }
+
+  /** Whether the panel can talk to the API at all (for disabling actions). */
+  get usable(): boolean {
+    const s = this.status;
+    return s !== null && s.configured && s.reachable !== false && !s.creator_problem;
+  }
+
+  emit(): void {
+    if (!this._isDisposed) {
+      this._changed.emit();
+    }
+  }
+
+  /** Configuration, sources and jobs, all at once. */
+  async refreshAll(): Promise<void> {
+    await Promise.all([this.refreshStatus(), this.refreshSources(), this.refreshJobs()]);
+  }
+
+  async refreshStatus(): Promise<void> {
+    try {
+      this.status = await this.api.status();
+      this.statusError = null;
+    } catch (error) {
+      this.status = null;
+      this.statusError = errorText(error);
+    }
+    this.emit();
+  }
+
+  /**
+   * The current page of jobs. Schedules the next refresh while any listed job is in
+   * progress and stops when none is. Concurrent calls share one request.
+   */
+  refreshJobs(): Promise<void> {
+    if (this._jobsRequest) {
+      this._jobsAgain = true;
+      return this._jobsRequest;
+    }
+    this._jobsRequest = this._loadJobs().finally(() => {
+      this._jobsRequest = null;
+      if (this._jobsAgain && !this._isDisposed) {
+        this._jobsAgain = false;
+        void this.refreshJobs();
+      }
+    });
+    return this._jobsRequest;
+  }
+
+  async setPage(page: number): Promise<void> {
+    const next = Math.min(Math.max(1, Math.floor(page)), this.pageCount);
+    if (next !== this.page) {
+      this.page = next;
+      this.emit();
+      await this.refreshJobs();
+    }
+  }
+
+  private async _loadJobs(): Promise<void> {
+    this._stopPolling();
+    this.jobsLoading = true;
+    this.emit();
+    try {
+      let reply = await this.api.listJobs(this.page, this.pageSize);
+      if (reply.jobs.length === 0 && this.page > 1 && reply.total > 0) {
+        // The page emptied (jobs deleted): show the last page that has jobs.
+        this.page = Math.max(1, Math.ceil(reply.total / this.pageSize));
+        reply = await this.api.listJobs(this.page, this.pageSize);
+      }
+      this.jobs = reply.jobs;
+      this.total = reply.total;
+      this.jobsError = null;
+      this.jobsLoaded = true;
+      this.lastRefreshed = new Date();
+    } catch (error) {
+      this.jobsError = errorText(error);
+    } finally {
+      this.jobsLoading = false;
+    }
+    if (this.anyInProgress && !this.jobsError && !this._isDisposed) {
+      this._timer = setTimeout(() => {
+        this._timer = null;
+        void this.refreshJobs();
+      }, this.pollInterval);
+    }
+    this.emit();
+  }
+
+  private _stopPolling(): void {
+    if (this._timer !== null) {
+      clearTimeout(this._timer);
+      this._timer = null;
+    }
+  }
+
+  /** Follow the file browser to another folder. */
+  setSourcesRoot(path: string): void {
+    const root = path.replace(/^\/+|\/+$/g, '');
+    if (root !== this.sourcesRoot || !this._sourcesListed) {
+      this.sourcesRoot = root;
+      void this.refreshSources();
+    }
+  }
+
+  /** The notebooks under the current folder, a few levels deep, hidden folders skipped. */
+  async refreshSources(): Promise<void> {
+    const root = this.sourcesRoot;
+    const generation = ++this._sourcesGeneration;
+    this.sourcesLoading = true;
+    this.emit();
+    const found: string[] = [];
+    let truncated = false;
+    let error: string | null = null;
+    try {
+      const queue: { path: string; depth: number }[] = [{ path: root, depth: 0 }];
+      let folders = 0;
+      while (queue.length > 0) {
+        const { path, depth } = queue.shift()!;
+        folders += 1;
+        const listing = await this._contents.get(path, { content: true });
+        const items = (listing.content ?? []) as Contents.IModel[];
+        for (const item of items) {
+          if (item.name.startsWith('.')) {
+            continue;
+          }
+          if (item.type === 'notebook' || item.name.endsWith('.ipynb')) {
+            if (found.length >= SOURCE_LIMIT) {
+              truncated = true;
+            } else {
+              found.push(item.path);
+            }
+          } else if (item.type === 'directory' && !SKIPPED_FOLDERS.has(item.name)) {
+            if (depth + 1 <= SOURCE_DEPTH && folders + queue.length < FOLDER_LIMIT) {
+              queue.push({ path: item.path, depth: depth + 1 });
+            } else {
+              truncated = true;
+            }
+          }
+        }
+      }
+    } catch (e) {
+      error = errorText(e);
+    }
+    if (generation !== this._sourcesGeneration) {
+      return; // a newer listing started (the user moved on)
+    }
+    this._sourcesListed = true;
+    this.sources = found.sort((a, b) => sourceKey(a).localeCompare(sourceKey(b)));
+    this.sourcesTruncated = truncated;
+    this.sourcesError = error;
+    this.sourcesLoading = false;
+    this.emit();
+  }
+
+  dispose(): void {
+    if (this._isDisposed) {
+      return;
+    }
+    this._isDisposed = true;
+    this._stopPolling();
+    Signal.clearData(this);
+  }
+
+  private _contents: Contents.IManager;
+  private _changed = new Signal<this, void>(this);
+  private _isDisposed = false;
+  private _timer: ReturnType<typeof setTimeout> | null = null;
+  private _jobsRequest: Promise<void> | null = null;
+  private _jobsAgain = false;
+  private _sourcesGeneration = 0;
+  private _sourcesListed = false;
+}
+
+/** Shallow notebooks first, then by path. */
+function sourceKey(path: string): string {
+  const depth = path.split('/').length;
+  return `${String(depth).padStart(3, '0')}/${path.toLowerCase()}`;
+}

@@ -1,0 +1,505 @@
+/**
+ * The shield sidebar: a header with the configuration banner, then two sections,
+ * Sources (notebooks to submit) and Jobs (newest first, with Output/Report/Delete).
+ */
+
+import { ReactWidget } from '@jupyterlab/apputils';
+import {
+  Button,
+  PanelWithToolbar,
+  SidePanel,
+  ToolbarButton,
+  deleteIcon,
+  downloadIcon,
+  fileIcon,
+  notebookIcon,
+  refreshIcon
+} from '@jupyterlab/ui-components';
+import { Message } from '@lumino/messaging';
+import { AccordionPanel, Widget } from '@lumino/widgets';
+import * as React from 'react';
+import { ShieldActions } from './actions';
+import { IJob } from './api';
+import {
+  formatApiTime,
+  formatUtc,
+  mayHaveOutput,
+  parseApiTime,
+  plural,
+  statusInfo
+} from './format';
+import { shieldIcon } from './icons';
+import { SOURCE_DEPTH, SOURCE_LIMIT, ShieldModel, SubmitStage } from './model';
+
+export const PANEL_ID = 'jp-manatee-shield';
+
+/** A React view that re-renders whenever the model changes. */
+abstract class ModelView extends ReactWidget {
+  constructor(
+    protected readonly model: ShieldModel,
+    protected readonly actions: ShieldActions
+  ) {
+    super();
+    model.changed.connect(this.update, this);
+  }
+
+  dispose(): void {
+    this.model.changed.disconnect(this.update, this);
+    super.dispose();
+  }
+}
+
+// --- banner --------------------------------------------------------------------------
+
+interface IBannerItem {
+  key: string;
+  heading: string;
+  text: string;
+}
+
+/** What stops the panel from working, each with what to set. */
+export function bannerItems(model: ShieldModel): IBannerItem[] {
+  const items: IBannerItem[] = [];
+  if (model.statusError) {
+    items.push({
+      key: 'status',
+      heading: 'Cannot read the ManaTEE configuration',
+      text: model.statusError
+    });
+  }
+  const status = model.status;
+  if (status) {
+    if (!status.configured) {
+      items.push({
+        key: 'configured',
+        heading: 'The ManaTEE API is not configured',
+        text: `${sentence(
+          status.problem ?? 'set DATA_CLEAN_ROOM_HOST or c.ManateeConfig.api_url'
+        )}, then restart JupyterLab.`
+      });
+    } else if (status.reachable === false) {
+      items.push({
+        key: 'reachable',
+        heading: `The ManaTEE API${status.api_url ? ` at ${status.api_url}` : ''} is not reachable`,
+        text:
+          (status.problem ? `${status.problem}. ` : '') +
+          'Check that the API is running and that DATA_CLEAN_ROOM_HOST ' +
+          '(or c.ManateeConfig.api_url) points at it.'
+      });
+    }
+    if (status.creator_problem) {
+      items.push({
+        key: 'creator',
+        heading: 'Your user name cannot be used as the ManaTEE creator',
+        text: status.creator_problem
+      });
+    }
+  }
+  return items;
+}
+
+/** `ManaTEE API is not configured: set X` -> `Set X` (the heading already says it). */
+function sentence(problem: string): string {
+  const text = problem.replace(/^ManaTEE API is not configured:\s*/i, '').replace(/\.\s*$/, '');
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+class HeaderView extends ModelView {
+  constructor(model: ShieldModel, actions: ShieldActions) {
+    super(model, actions);
+    this.addClass('jp-manatee-Header');
+  }
+
+  render(): JSX.Element {
+    const items = bannerItems(this.model);
+    const status = this.model.status;
+    return (
+      <>
+        <h2 className="jp-manatee-Header-title">ManaTEE</h2>
+        {status && status.creator && (
+          <p
+            className="jp-manatee-Header-identity"
+            title="The creator name the ManaTEE API sees for you"
+          >
+            Creator <code>{status.creator}</code>
+          </p>
+        )}
+        {status && status.api_url && (
+          <p className="jp-manatee-Header-identity" title="The ManaTEE API this server talks to">
+            API <code>{status.api_url}</code>
+          </p>
+        )}
+        {items.length > 0 && (
+          <div className="jp-manatee-Banner" role="alert">
+            {items.map(item => (
+              <div key={item.key} className="jp-manatee-Banner-item" data-problem={item.key}>
+                <strong className="jp-manatee-Banner-heading">{item.heading}</strong>
+                <p className="jp-manatee-Banner-text">{item.text}</p>
+              </div>
+            ))}
+          </div>
+        )}
+        {status?.creator_warning && !status.creator_problem && (
+          <p className="jp-manatee-Header-warning">{status.creator_warning}</p>
+        )}
+      </>
+    );
+  }
+}
+
+// --- sources -------------------------------------------------------------------------
+
+const STAGE_TEXT: Record<SubmitStage, string> = {
+  checking: 'Checking what would be sent…',
+  confirming: 'Waiting for your confirmation…',
+  uploading: 'Packing and uploading the folder…'
+};
+
+function relativeTo(root: string, path: string): string {
+  return root && path.startsWith(`${root}/`) ? path.slice(root.length + 1) : path;
+}
+
+class SourcesView extends ModelView {
+  constructor(model: ShieldModel, actions: ShieldActions) {
+    super(model, actions);
+    this.addClass('jp-manatee-Sources');
+  }
+
+  render(): JSX.Element {
+    const m = this.model;
+    const blocked = m.status !== null && !m.usable;
+    return (
+      <>
+        <p className="jp-manatee-Sources-root">
+          Notebooks under <code>/{m.sourcesRoot}</code>
+          {m.sourcesLoading && <span className="jp-manatee-Muted"> (looking…)</span>}
+        </p>
+        {m.sourcesError && (
+          <p className="jp-manatee-Error" role="alert">
+            {m.sourcesError}
+          </p>
+        )}
+        <ul className="jp-manatee-SourceList" aria-label="Notebooks you can submit">
+          {m.sources.map(path => {
+            const name = path.split('/').pop() ?? path;
+            const stage = m.submitting.get(path);
+            const error = m.submitErrors.get(path);
+            return (
+              <li key={path} className="jp-manatee-Source" data-path={path}>
+                <div className="jp-manatee-Source-row">
+                  <notebookIcon.react tag="span" className="jp-manatee-Source-icon" />
+                  <span className="jp-manatee-Source-name" title={path}>
+                    {relativeTo(m.sourcesRoot, path)}
+                  </span>
+                  <Button
+                    small
+                    className="jp-manatee-Source-submit"
+                    disabled={stage !== undefined || blocked}
+                    onClick={() => void this.actions.submit(path)}
+                    title={
+                      blocked
+                        ? 'The ManaTEE API is not usable: see the message at the top'
+                        : `Submit ${path} with its folder to ManaTEE (you confirm what is sent first)`
+                    }
+                    aria-label={`Submit ${name}`}
+                  >
+                    <shieldIcon.react tag="span" elementPosition="center" />
+                    <span>Submit</span>
+                  </Button>
+                </div>
+                {stage && (
+                  <div className="jp-manatee-Progress" role="status">
+                    {stage !== 'confirming' && (
+                      <progress
+                        aria-label={stage === 'checking' ? `Checking ${name}` : `Uploading ${name}`}
+                      />
+                    )}
+                    <span>{STAGE_TEXT[stage]}</span>
+                  </div>
+                )}
+                {error && !stage && (
+                  <p className="jp-manatee-Error" role="alert">
+                    {error}
+                  </p>
+                )}
+              </li>
+            );
+          })}
+        </ul>
+        {!m.sourcesLoading && m.sources.length === 0 && !m.sourcesError && (
+          <p className="jp-manatee-Empty">
+            No notebooks here. Open a folder with a notebook in the file browser.
+          </p>
+        )}
+        {m.sourcesTruncated && (
+          <p className="jp-manatee-Muted">
+            Only the first {SOURCE_LIMIT} notebooks, {SOURCE_DEPTH} folders deep, are listed: open a
+            sub-folder in the file browser to see others.
+          </p>
+        )}
+      </>
+    );
+  }
+}
+
+// --- jobs ----------------------------------------------------------------------------
+
+export function StatusChip(props: { code: number }): JSX.Element {
+  const info = statusInfo(props.code);
+  return (
+    <span
+      className={`jp-manatee-Chip jp-mod-${info.kind}`}
+      title={`${info.label}: ${info.description}`}
+      data-status={info.code}
+    >
+      {info.inProgress && <span className="jp-manatee-Chip-pulse" aria-hidden="true" />}
+      {info.label}
+    </span>
+  );
+}
+
+function JobTime(props: { label: string; value: string }): JSX.Element {
+  const date = parseApiTime(props.value);
+  return (
+    <span className="jp-manatee-Job-time">
+      {props.label}{' '}
+      <time dateTime={date ? date.toISOString() : undefined} title={formatUtc(props.value)}>
+        {formatApiTime(props.value, { seconds: false, year: 'auto' })}
+      </time>
+    </span>
+  );
+}
+
+function JobItem(props: { job: IJob; busy?: string; actions: ShieldActions }): JSX.Element {
+  const { job, busy, actions } = props;
+  const info = statusInfo(job.job_status);
+  const ready = mayHaveOutput(job.job_status);
+  const notReady = info.inProgress
+    ? 'The job is still in progress'
+    : 'This job never ran, so there is no output or report';
+  return (
+    <li
+      className="jp-manatee-Job"
+      data-job-id={job.id}
+      data-job-uuid={job.uuid}
+      data-status={job.job_status}
+    >
+      <div className="jp-manatee-Job-head">
+        <span className="jp-manatee-Job-name" title={job.jupyter_file_name}>
+          {job.jupyter_file_name}
+        </span>
+        <StatusChip code={job.job_status} />
+      </div>
+      <div className="jp-manatee-Job-meta">
+        <span title={`Job uuid ${job.uuid}`}>Job #{job.id}</span>
+        <JobTime label="created" value={job.created_at} />
+        <JobTime label="updated" value={job.updated_at} />
+      </div>
+      <div className="jp-manatee-Job-actions">
+        <Button
+          small
+          minimal
+          disabled={!ready || busy !== undefined}
+          onClick={() => void actions.output(job)}
+          title={ready ? 'Save the executed notebook into your workspace and open it' : notReady}
+          aria-label={`Output of job #${job.id}`}
+        >
+          <downloadIcon.react tag="span" elementPosition="center" />
+          <span>{busy === 'output' ? 'Fetching…' : 'Output'}</span>
+        </Button>
+        <Button
+          small
+          minimal
+          disabled={!ready || busy !== undefined}
+          onClick={() => void actions.report(job)}
+          title={ready ? 'Show the attestation report: what ran, and the proof' : notReady}
+          aria-label={`Report of job #${job.id}`}
+        >
+          <fileIcon.react tag="span" elementPosition="center" />
+          <span>{busy === 'report' ? 'Loading…' : 'Report'}</span>
+        </Button>
+        <Button
+          small
+          minimal
+          disabled={busy !== undefined}
+          onClick={() => void actions.delete(job)}
+          title="Delete this job from ManaTEE (asks first)"
+          aria-label={`Delete job #${job.id}`}
+        >
+          <deleteIcon.react tag="span" elementPosition="center" />
+          <span>{busy === 'delete' ? 'Deleting…' : 'Delete'}</span>
+        </Button>
+      </div>
+    </li>
+  );
+}
+
+class JobsView extends ModelView {
+  constructor(model: ShieldModel, actions: ShieldActions) {
+    super(model, actions);
+    this.addClass('jp-manatee-Jobs');
+  }
+
+  render(): JSX.Element {
+    const m = this.model;
+    // the banner already says why nothing works: do not repeat it here
+    const blocked = m.status !== null && !m.usable;
+    const refreshed = m.lastRefreshed
+      ? m.lastRefreshed.toLocaleTimeString(undefined, { timeStyle: 'medium' } as any)
+      : null;
+    return (
+      <>
+        <p className="jp-manatee-Jobs-summary" aria-live="polite">
+          {m.jobsLoaded
+            ? plural(m.total, 'job')
+            : blocked
+              ? 'Jobs appear here once the ManaTEE API can be used (see above).'
+              : m.jobsError
+                ? 'Cannot list the jobs.'
+                : 'Loading jobs…'}
+          {m.polling
+            ? ` · refreshing every ${Math.round(m.pollInterval / 1000)} s while a job is in progress`
+            : refreshed && m.jobsLoaded
+              ? ` · updated ${refreshed}`
+              : ''}
+        </p>
+        {m.jobsError && !blocked && (
+          <p className="jp-manatee-Error" role="alert">
+            {m.jobsError}
+          </p>
+        )}
+        <ul className="jp-manatee-JobList" aria-label="Jobs, newest first">
+          {m.jobs.map(job => (
+            <JobItem
+              key={job.uuid}
+              job={job}
+              busy={m.busyJobs.get(job.uuid)}
+              actions={this.actions}
+            />
+          ))}
+        </ul>
+        {m.jobsLoaded && m.jobs.length === 0 && !m.jobsError && (
+          <p className="jp-manatee-Empty">No jobs yet: submit a notebook from Sources.</p>
+        )}
+        {m.total > m.pageSize && (
+          <nav className="jp-manatee-Pager" aria-label="Job pages">
+            <Button
+              small
+              minimal
+              disabled={m.page <= 1 || m.jobsLoading}
+              onClick={() => void m.setPage(m.page - 1)}
+              title="Show newer jobs"
+              aria-label="Newer jobs"
+            >
+              ‹ Newer
+            </Button>
+            <span className="jp-manatee-Pager-position">
+              Page {m.page} of {m.pageCount}
+            </span>
+            <Button
+              small
+              minimal
+              disabled={m.page >= m.pageCount || m.jobsLoading}
+              onClick={() => void m.setPage(m.page + 1)}
+              title="Show older jobs"
+              aria-label="Older jobs"
+            >
+              Older ›
+            </Button>
+          </nav>
+        )}
+      </>
+    );
+  }
+}
+
+// --- the panel -----------------------------------------------------------------------
+
+function section(
+  id: string,
+  label: string,
+  view: Widget,
+  refresh: ToolbarButton
+): PanelWithToolbar {
+  const panel = new PanelWithToolbar();
+  panel.id = id;
+  panel.title.label = label;
+  panel.addClass('jp-manatee-Section');
+  panel.toolbar.addItem('refresh', refresh);
+  panel.addWidget(view);
+  return panel;
+}
+
+export class ShieldPanel extends SidePanel {
+  constructor(
+    readonly model: ShieldModel,
+    readonly actions: ShieldActions
+  ) {
+    super();
+    this.id = PANEL_ID;
+    this.addClass('jp-manatee-ShieldPanel');
+    this.title.icon = shieldIcon;
+    this.title.caption = 'ManaTEE: submit notebooks to a trusted execution environment';
+    this.node.setAttribute('aria-label', 'ManaTEE shield panel');
+
+    this.header.addWidget(new HeaderView(model, actions));
+    this.toolbar.addItem(
+      'refresh-all',
+      new ToolbarButton({
+        icon: refreshIcon,
+        label: 'Refresh',
+        tooltip: 'Check the configuration and refresh notebooks and jobs',
+        onClick: () => void model.refreshAll()
+      })
+    );
+    this.addWidget(
+      section(
+        'jp-manatee-sources',
+        'Sources',
+        new SourcesView(model, actions),
+        new ToolbarButton({
+          icon: refreshIcon,
+          tooltip: 'Refresh the notebook list',
+          onClick: () => void model.refreshSources()
+        })
+      )
+    );
+    this.addWidget(
+      section(
+        'jp-manatee-jobs',
+        'Jobs',
+        new JobsView(model, actions),
+        new ToolbarButton({
+          icon: refreshIcon,
+          tooltip: 'Refresh the job list',
+          onClick: () => void model.refreshJobs()
+        })
+      )
+    );
+    // Jobs get most of the height (they are what changes); the layout restorer then
+    // restores what the user chose.
+    if (this.content instanceof AccordionPanel) {
+      this.content.setRelativeSizes([1, 2]);
+    }
+  }
+
+  /** The first time the panel is shown, load everything; later, the moving parts. */
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    if (!this._loaded) {
+      this._loaded = true;
+      void this.model.refreshAll();
+    } else {
+      void this.model.refreshStatus();
+      void this.model.refreshSources();
+      void this.model.refreshJobs();
+    }
+  }
+
+  dispose(): void {
+    this.model.dispose();
+    super.dispose();
+  }
+
+  private _loaded = false;
+}

@@ -1,0 +1,144 @@
+/**
+ * Status chips, times in the user's zone, sizes: what the panel shows for API values.
+ */
+
+import {
+  formatApiTime,
+  formatBytes,
+  formatEpochSeconds,
+  formatUtc,
+  isInProgress,
+  mayHaveOutput,
+  parseApiTime,
+  plural,
+  statusInfo
+} from '../src/format';
+
+describe('statusInfo', () => {
+  it.each([
+    [0, 'Created', 'pending'],
+    [1, 'Building image', 'running'],
+    [2, 'Build failed', 'failed'],
+    [3, 'Starting', 'running'],
+    [4, 'Running', 'running'],
+    [5, 'Finished', 'done'],
+    [6, 'Killed', 'failed'],
+    [7, 'Failed', 'failed'],
+    [8, 'Unknown', 'unknown'],
+    [9, 'Launch failed', 'failed']
+  ])('labels status %i as %s (%s)', (code, label, kind) => {
+    const info = statusInfo(code);
+    expect(info.label).toBe(label);
+    expect(info.kind).toBe(kind);
+    expect(info.description.length).toBeGreaterThan(0);
+  });
+
+  it('labels a value outside 0..9 with the number instead of nothing', () => {
+    expect(statusInfo(42).label).toBe('Status 42');
+    expect(statusInfo(42).kind).toBe('unknown');
+  });
+
+  it('counts exactly 0, 1, 3 and 4 as in progress', () => {
+    const moving = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 42].filter(isInProgress);
+    expect(moving).toEqual([0, 1, 3, 4]);
+  });
+
+  it('offers outputs only where the executor ran and stopped', () => {
+    const withOutput = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].filter(mayHaveOutput);
+    expect(withOutput).toEqual([5, 6, 7, 8]);
+  });
+});
+
+describe('API times', () => {
+  it('reads the zoneless API time as UTC', () => {
+    expect(parseApiTime('2026-01-15 12:30:05')?.toISOString()).toBe('2026-01-15T12:30:05.000Z');
+  });
+
+  it('honours an explicit zone when one is present', () => {
+    expect(parseApiTime('2026-01-15T12:30:05+02:00')?.toISOString()).toBe(
+      '2026-01-15T10:30:05.000Z'
+    );
+    expect(parseApiTime('2026-01-15T12:30:05Z')?.toISOString()).toBe('2026-01-15T12:30:05.000Z');
+  });
+
+  it('refuses text that is not a timestamp', () => {
+    expect(parseApiTime('yesterday')).toBeNull();
+    expect(parseApiTime('')).toBeNull();
+    expect(parseApiTime(undefined)).toBeNull();
+    expect(parseApiTime('2026-13-45 99:99:99')).toBeNull();
+  });
+
+  it('shows the time converted to the user zone, with the zone', () => {
+    const tokyo = formatApiTime('2026-01-15 12:30:05', { timeZone: 'Asia/Tokyo', locale: 'en-GB' });
+    expect(tokyo).toContain('21:30:05');
+    expect(tokyo).toContain('15 Jan 2026');
+    expect(tokyo).toMatch(/GMT\+9|JST/);
+  });
+
+  it('moves the date when the zone crosses midnight', () => {
+    const newYork = formatApiTime('2026-01-15 02:00:00', {
+      timeZone: 'America/New_York',
+      locale: 'en-US'
+    });
+    expect(newYork).toContain('Jan 14, 2026');
+    expect(newYork).toContain('09:00:00 PM');
+    expect(newYork).toContain('EST');
+  });
+
+  it('shows unreadable times as they came rather than "Invalid Date"', () => {
+    expect(formatApiTime('soon')).toBe('soon');
+    expect(formatApiTime(null)).toBe('');
+  });
+
+  it('gives the exact UTC instant for titles', () => {
+    expect(formatUtc('2026-01-15 12:30:05')).toBe('2026-01-15 12:30:05 UTC');
+  });
+
+  it('shows JWT epoch seconds as a local time and ignores other values', () => {
+    expect(formatEpochSeconds(1768480205, { timeZone: 'UTC', locale: 'en-GB' })).toContain(
+      '15 Jan 2026'
+    );
+    expect(formatEpochSeconds('1768480205')).toBeNull();
+    expect(formatEpochSeconds(-1)).toBeNull();
+  });
+});
+
+describe('sizes and counts', () => {
+  it.each([
+    [0, '0 B'],
+    [1023, '1023 B'],
+    [1536, '1.5 KB'],
+    [5 * 1024 ** 3, '5.0 GB'],
+    [-1, '?']
+  ])('formats %d bytes as %s', (bytes, text) => {
+    expect(formatBytes(bytes)).toBe(text);
+  });
+
+  it('says 1 file and 2 files', () => {
+    expect(plural(1, 'file')).toBe('1 file');
+    expect(plural(2, 'file')).toBe('2 files');
+  });
+});
+
+describe('list times', () => {
+  it('leaves the seconds out when asked (the title keeps the exact instant)', () => {
+    const short = formatApiTime('2026-01-15 12:30:05', {
+      timeZone: 'UTC',
+      locale: 'en-GB',
+      seconds: false
+    });
+    expect(short).toContain('12:30');
+    expect(short).not.toContain('12:30:05');
+  });
+});
+
+describe('years', () => {
+  it('leaves out the current year when asked and keeps other years', () => {
+    const thisYear = new Date().getUTCFullYear();
+    const now = `${thisYear}-06-15 12:00:00`;
+    const old = '2001-06-15 12:00:00';
+    const options = { timeZone: 'UTC', locale: 'en-GB', year: 'auto' as const };
+    expect(formatApiTime(now, options)).not.toContain(String(thisYear));
+    expect(formatApiTime(old, options)).toContain('2001');
+  });
+});

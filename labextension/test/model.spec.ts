@@ -1,0 +1,112 @@
+/**
+ * The panel's job list state against a real HTTP server: it refreshes by itself only
+ * while a listed job is in progress, and pages stay valid when jobs go away.
+ */
+
+import { Contents, ServerConnection } from '@jupyterlab/services';
+import { IJob, ManateeApi } from '../src/api';
+import { ShieldModel } from '../src/model';
+import { IRecorded, RecordingServer } from './server';
+
+const POLL_MS = 40;
+let server: RecordingServer;
+let model: ShieldModel;
+
+function job(id: number, status: number): IJob {
+  return {
+    id,
+    uuid: `uuid-${id}`,
+    creator: 'alice',
+    job_status: status,
+    jupyter_file_name: 'nb.ipynb',
+    created_at: '2026-01-15 12:30:00',
+    updated_at: '2026-01-15 12:31:00'
+  };
+}
+
+function jobRequests(): IRecorded[] {
+  return server.requests.filter(r => r.path.endsWith('/manatee/jobs'));
+}
+
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
+
+async function until(check: () => boolean, what: string, timeout = 3000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!check()) {
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}`);
+    }
+    await sleep(10);
+  }
+}
+
+beforeEach(async () => {
+  server = new RecordingServer();
+  const baseUrl = await server.start();
+  const api = new ManateeApi(ServerConnection.makeSettings({ baseUrl, appendToken: false }));
+  // the job list never touches contents; sources are exercised in the browser tests
+  model = new ShieldModel({
+    api,
+    contents: null as unknown as Contents.IManager,
+    pollInterval: POLL_MS,
+    pageSize: 2
+  });
+});
+
+afterEach(async () => {
+  model.dispose();
+  await server.stop();
+});
+
+it('keeps refreshing while a job is in progress and stops once none is', async () => {
+  let status = 4;
+  server.respond = () => ({ body: { code: 0, jobs: [job(1, status)], total: 1 } });
+  await model.refreshJobs();
+  expect(model.polling).toBe(true);
+
+  await until(() => jobRequests().length >= 3, 'two automatic refreshes');
+  status = 5;
+  await until(() => model.jobs[0]?.job_status === 5, 'the finished status');
+  expect(model.polling).toBe(false);
+  const seen = jobRequests().length;
+  await sleep(POLL_MS * 5);
+  expect(jobRequests().length).toBe(seen);
+});
+
+it('does not refresh by itself when no job is in progress', async () => {
+  server.respond = () => ({ body: { code: 0, jobs: [job(2, 5), job(1, 7)], total: 2 } });
+  await model.refreshJobs();
+  expect(model.polling).toBe(false);
+  await sleep(POLL_MS * 4);
+  expect(jobRequests()).toHaveLength(1);
+});
+
+it('stops refreshing after an error instead of repeating it', async () => {
+  server.respond = () => ({ status: 502, body: { message: 'Cannot connect to the ManaTEE API' } });
+  await model.refreshJobs();
+  expect(model.jobsError).toBe('ManaTEE API unreachable: Cannot connect to the ManaTEE API');
+  expect(model.polling).toBe(false);
+});
+
+it('shows the last page that has jobs when the current page empties', async () => {
+  const all = [job(5, 5), job(4, 5), job(3, 5)];
+  server.respond = request => {
+    const page = Number(request.query.get('page'));
+    return { body: { code: 0, jobs: all.slice((page - 1) * 2, page * 2), total: all.length } };
+  };
+  await model.refreshJobs();
+  await model.setPage(2);
+  expect(model.jobs.map(j => j.id)).toEqual([3]);
+
+  all.pop(); // job 3 deleted elsewhere
+  await model.refreshJobs();
+  expect(model.page).toBe(1);
+  expect(model.jobs.map(j => j.id)).toEqual([5, 4]);
+});
+
+it('asks for the configured page size', async () => {
+  server.respond = () => ({ body: { code: 0, jobs: [], total: 0 } });
+  await model.refreshJobs();
+  expect(jobRequests()[0].query.get('page_size')).toBe('2');
+  expect(model.jobsLoaded).toBe(true);
+});

@@ -1,0 +1,376 @@
+"""Browser end-to-end support: Debian's chromium driven by playwright against a real
+`jupyter lab` (the installed extension, prebuilt) talking to the local ManaTEE backend.
+
+Nothing is faked: the JupyterLab server is a subprocess started as a user would, with its
+own settings, workspaces, runtime and state folders under the test's temporary folder.
+Screenshots go to ``tests/browser/artifacts/`` (gitignored; ``MANATEE_ARTIFACTS`` moves it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("MANATEE_ARTIFACTS", REPO / "tests" / "browser" / "artifacts"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+#: JupyterLab's news/update toast covers the notifications this suite reads.
+NO_NEWS = {"fetchNews": "false", "checkForUpdates": False}
+PANEL_TAB = 'li.lm-TabBar-tab[data-id="jp-manatee-shield"]'
+TUTORIALS = REPO / "tutorials"
+#: the real (stage-2) tables the local backend hands to stage-2 runs (``./dev run``'s default)
+STAGE2_DATA = REPO / "examples-data" / "stage2"
+CURRENT_NOTEBOOK = "#jp-main-dock-panel .jp-NotebookPanel:not(.lm-mod-hidden)"
+LOCAL_VERDICT = "local run, no hardware TEE"
+
+
+def require_browser() -> None:
+    """Skip without chromium on a developer machine; under CI a missing browser fails."""
+    missing = []
+    if not CHROMIUM.exists():
+        missing.append(f"{CHROMIUM} (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("the playwright package (pip install '.[test]')")
+    if missing:
+        message = "browser tests need " + " and ".join(missing)
+        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+            pytest.fail(message + "; CI must run them", pytrace=False)
+        pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def poll(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.3) -> Any:
+    """Call ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(requests.ConnectionError):
+            result = check()
+            if result:
+                return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+class LabServer:
+    """`jupyter lab` in a subprocess, isolated under ``home``; REST helpers with its token."""
+
+    def __init__(
+        self,
+        home: Path,
+        root: Path,
+        api_url: str | None,
+        creator: str = "tester",
+        local_issuers: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.home = home
+        self.root = root
+        self.api_url = api_url
+        self.creator = creator
+        #: issuers trusted as "local run, no hardware TEE" (``./dev run`` gives the backend's URL)
+        self.local_issuers = list(local_issuers)
+        #: extra environment of the server and its kernels (``./dev run`` sets EXECUTION_STAGE=1)
+        self.env = dict(env or {})
+        self.token = f"browser-{os.getpid()}-{free_port()}"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"token {self.token}"
+        self.process: subprocess.Popen | None = None
+        self.log_path = home / "jupyter-lab.log"
+
+    def start(self) -> LabServer:
+        settings = self.home / "settings"
+        notification = (
+            settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+        )
+        notification.parent.mkdir(parents=True, exist_ok=True)
+        notification.write_text(json.dumps(NO_NEWS))
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if key != "DATA_CLEAN_ROOM_HOST" and not key.startswith("JUPYTER")
+        }
+        env.update(
+            MANATEE_CREATOR=self.creator,
+            JUPYTER_CONFIG_DIR=str(self.home / "config"),
+            JUPYTER_RUNTIME_DIR=str(self.home / "runtime"),
+            JUPYTERLAB_SETTINGS_DIR=str(settings),
+            JUPYTERLAB_WORKSPACES_DIR=str(self.home / "workspaces"),
+        )
+        env.update(self.env)
+        if self.api_url:
+            env["DATA_CLEAN_ROOM_HOST"] = self.api_url
+        command = [
+            str(Path(sys.executable).with_name("jupyter")),
+            "lab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--ServerApp.token={self.token}",
+            f"--ServerApp.root_dir={self.root}",
+            f"--ManateeConfig.state_dir={self.home / 'state'}",
+            f"--ManateeConfig.temp_dir={self.home}",
+            "--LabApp.news_url=None",
+        ]
+        command += [f"--ManateeConfig.local_issuers={issuer}" for issuer in self.local_issuers]
+        if os.geteuid() == 0:
+            command.append("--allow-root")
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                command,
+                env=env,
+                cwd=self.root,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            html = poll(self._lab_page, 60, "jupyter lab to answer")
+        except AssertionError:
+            self.stop()
+            raise AssertionError(f"jupyter lab did not start:\n{self.log()}") from None
+        if "jupyterlab-manatee" not in html:
+            self.stop()
+            raise AssertionError(
+                "the jupyterlab-manatee frontend is not installed in this environment "
+                "(pip install -e . builds and installs it)"
+            )
+        return self
+
+    def _lab_page(self) -> str | None:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"jupyter lab exited:\n{self.log()}")
+        response = self.session.get(f"{self.url}/lab", timeout=5)
+        return response.text if response.ok else None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    # --- the manatee routes, for setting up and checking what the browser did ---------
+
+    def call(self, method: str, route: str, **kwargs: Any) -> Any:
+        response = self.session.request(method, f"{self.url}/manatee/{route}", timeout=60, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def submit(self, path: str) -> str:
+        return self.call("POST", "jobs", json={"path": path, "filename": path.split("/")[-1]})[
+            "uuid"
+        ]
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return self.call("GET", "jobs", params={"page_size": 100})["jobs"]
+
+    def wait_for_job(self, uuid: str, timeout: float = 90) -> dict[str, Any]:
+        def ended() -> dict[str, Any] | None:
+            job = next((j for j in self.jobs() if j["uuid"] == uuid), None)
+            return job if job and job["job_status"] not in (0, 1, 3, 4) else None
+
+        return poll(ended, timeout, f"job {uuid} to end")
+
+
+def copy_tutorials(root: Path) -> Path:
+    shutil.copytree(TUTORIALS, root)
+    return root
+
+
+@contextlib.contextmanager
+def tutorial_backend(data_dir: Path) -> Iterator[Any]:
+    """The local backend as ``./dev run`` starts it: the real tables of
+    ``examples-data/stage2`` are copied into each stage-2 run, never shown to JupyterLab."""
+    from jupyterlab_manatee.local_backend import LocalBackend
+
+    backend = LocalBackend(
+        data_dir=data_dir, max_running=2, job_timeout=300, stage2_data_dir=STAGE2_DATA
+    )
+    with backend.running_in_thread() as running:
+        yield running
+
+
+def tutorial_lab_options(backend_url: str) -> dict[str, Any]:
+    """``./dev run``'s JupyterLab settings: stage 1, and the backend's tokens trusted as a
+    local run (the tokens' issuer is the backend's URL)."""
+    return {"local_issuers": [backend_url], "env": {"EXECUTION_STAGE": "1"}}
+
+
+def open_lab(browser: Any, server: LabServer, width: int = 1400, height: int = 900) -> Any:
+    """A fresh browser page on /lab (workspace reset), shell ready, shield panel open."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(f"{server.url}/lab?reset&token={server.token}")
+    page.wait_for_selector("#jp-main-dock-panel")
+    page.wait_for_selector("#jupyterlab-splash", state="detached")
+    page.click(PANEL_TAB)
+    page.wait_for_selector("#jp-manatee-shield:not(.lm-mod-hidden)")
+    return page
+
+
+def close_page(page: Any) -> None:
+    page.context.close()
+
+
+def toast(page: Any, pattern: str) -> Any:
+    """The notification toast whose text matches ``pattern`` (a regular expression)."""
+    locator = page.locator(".Toastify__toast").filter(has_text=re.compile(pattern))
+    locator.first.wait_for()
+    return locator.first
+
+
+def dismiss_toasts(page: Any) -> None:
+    """Close every notification toast (they cover the panel in screenshots)."""
+    for button in page.locator(".Toastify__toast .Toastify__close-button").all():
+        with contextlib.suppress(Exception):
+            button.click(timeout=2_000)
+    page.locator(".Toastify__toast").first.wait_for(state="detached", timeout=5_000)
+
+
+def job_item(page: Any, job_id: int) -> Any:
+    return page.locator(f'li.jp-manatee-Job[data-job-id="{job_id}"]')
+
+
+@dataclass
+class Submission:
+    """What the manifest dialog showed before a submission from the panel, and the job."""
+
+    notebook: str
+    uuid: str
+    file_count: int
+    files: list[str]
+    excluded: list[str]
+
+
+def submit_from_panel(page: Any, notebook: str, screenshot: Path | None = None) -> Submission:
+    """Click the notebook's Submit in the panel's Sources, read the manifest dialog, confirm
+    it, and take the job's uuid from the notification."""
+    source = page.locator(f'li.jp-manatee-Source[data-path="{notebook}"]')
+    source.get_by_role("button", name=f"Submit {notebook}").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.get_by_text(f"Submit {notebook} to ManaTEE?").wait_for()
+    manifest = dialog.locator(".jp-manatee-Manifest")
+    file_count = int(manifest.locator('[data-manifest="file-count"]').inner_text())
+    files = manifest.locator(".jp-manatee-Manifest-files li code").all_text_contents()
+    excluded = manifest.locator(".jp-manatee-Manifest-excluded td code").all_text_contents()
+    if screenshot is not None:
+        manifest.locator(".jp-manatee-Manifest-files summary").click()
+        page.screenshot(path=screenshot)
+    dialog.get_by_role("button", name="Submit").click()
+    dialog.wait_for(state="detached")
+    notification = toast(page, f"Submitted {re.escape(notebook)}: job ")
+    match = re.search(r"job ([0-9a-f-]{36})", notification.inner_text())
+    assert match, notification.inner_text()
+    return Submission(notebook, match.group(1), file_count, files, excluded)
+
+
+def wait_until_finished(page: Any, uuid: str, timeout: float = 120) -> int:
+    """Wait (without clicking Refresh: the panel polls) for the job's Finished chip; its id."""
+    item = page.locator(f'li.jp-manatee-Job[data-job-uuid="{uuid}"]')
+    item.wait_for()
+    item.locator(".jp-manatee-Chip", has_text="Finished").wait_for(timeout=timeout * 1000)
+    return int(item.get_attribute("data-job-id"))
+
+
+def open_output(page: Any, job_id: int) -> tuple[str, Any]:
+    """Click the job's Output; the saved name and the notebook panel it opened in."""
+    job_item(page, job_id).get_by_role("button", name=f"Output of job #{job_id}").click()
+    notification = toast(page, f"Saved the output of job #{job_id} as ")
+    match = re.search(r" as (\S+\.ipynb)", notification.inner_text())
+    assert match, notification.inner_text()
+    saved = match.group(1)
+    tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab.jp-mod-current")
+    tab.filter(has_text=saved.split("/")[-1]).wait_for()
+    notebook = page.locator(CURRENT_NOTEBOOK)
+    notebook.locator(".jp-OutputArea-output").first.wait_for()
+    return saved, notebook
+
+
+def open_report(page: Any, job_id: int) -> Any:
+    """Click the job's Report; the report inside its dialog."""
+    job_item(page, job_id).get_by_role("button", name=f"Report of job #{job_id}").click()
+    report = page.locator(".jp-Dialog .jp-manatee-Report")
+    report.wait_for()
+    return report
+
+
+def close_dialog(page: Any) -> None:
+    dialog = page.locator(".jp-Dialog")
+    dialog.get_by_role("button", name="Close").click()
+    dialog.wait_for(state="detached")
+
+
+def output_text(notebook: Any) -> str:
+    """All the text outputs of a notebook panel, joined."""
+    return "\n".join(notebook.locator(".jp-OutputArea-output").all_inner_texts())
+
+
+def run_all_cells(page: Any, name: str, timeout: float = 120) -> Any:
+    """Open a notebook from the file browser, run all its cells in its kernel, and wait
+    until every code cell has run; the notebook panel."""
+    page.locator(".jp-DirListing-item", has_text=name).first.dblclick()
+    tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab.jp-mod-current")
+    tab.filter(has_text=name).wait_for()
+    notebook = page.locator(CURRENT_NOTEBOOK)
+    notebook.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=60_000)
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click()
+    page.locator(".lm-Menu-item", has_text=re.compile("^Run All Cells")).first.click()
+    page.wait_for_function(
+        r"""(selector) => {
+            const prompts = [...document.querySelectorAll(
+                selector + ' .jp-CodeCell .jp-InputArea-prompt')];
+            return prompts.length > 0 && prompts.every(p => /\[\d+\]/.test(p.textContent));
+        }""",
+        arg=CURRENT_NOTEBOOK,
+        timeout=timeout * 1000,
+    )
+    return notebook
+
+
+def scroll_to(locator: Any) -> None:
+    """Scroll the element to the top of its scrolling container."""
+    locator.evaluate("el => el.scrollIntoView({block: 'start'})")

@@ -11,10 +11,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
@@ -22,8 +20,8 @@ import pytest
 import requests
 
 from jupyterlab_manatee.api_client import ManateeApiClient
+from tests.support import REPO, free_port, wait_until
 
-REPO = Path(__file__).resolve().parents[2]
 SERVICE_TOKEN = "hub-test-service-token-0123456789"
 USER_TOKEN = "manatee-user-token-for-the-api"
 FINISHED = 5
@@ -33,26 +31,6 @@ def configurable_http_proxy() -> str | None:
     """The proxy from npm: on PATH, or where ./dev installs it (.tools/)."""
     local = REPO / ".tools" / "node_modules" / ".bin" / "configurable-http-proxy"
     return shutil.which("configurable-http-proxy") or (str(local) if local.exists() else None)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.25)
 
 
 HUB_CONFIG = """

@@ -1,0 +1,100 @@
+"""Helpers shared by the tests that start real processes: free ports, polling, and the
+README's product command (`./dev run`) started as a user starts it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check: Callable[[], T], timeout: float, what: str) -> T:
+    """``check()``'s first truthy result; connection refusals count as not yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(requests.ConnectionError):
+            result = check()
+            if result:
+                return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.3)
+
+
+@dataclass
+class Product:
+    """A running `./dev run`: its process, an authenticated session and where it serves."""
+
+    process: subprocess.Popen[Any]
+    session: requests.Session
+    base: str
+    notebooks: Path
+    backend_port: int
+
+    def wait_for_job(self, job_uuid: str, timeout: float = 120) -> dict[str, Any]:
+        """The job once it has left the in-progress statuses."""
+
+        def ended() -> dict[str, Any] | None:
+            jobs = self.session.get(f"{self.base}/manatee/jobs").json()["jobs"]
+            job = next(j for j in jobs if j["uuid"] == job_uuid)
+            return job if job["job_status"] not in (0, 1, 3, 4) else None
+
+        return wait_until(ended, timeout, f"job {job_uuid} to end")
+
+
+@contextlib.contextmanager
+def run_product(tmp_path: Path, creator: str = "tester") -> Iterator[Product]:
+    """`./dev run` on a copy of tutorials/, using this venv as it is (no install)."""
+    notebooks = tmp_path / "tutorials"
+    shutil.copytree(REPO / "tutorials", notebooks)
+    port, backend_port, token = free_port(), free_port(), "product-test-token"
+    env = {
+        **os.environ,
+        "MANATEE_VENV": sys.prefix,
+        "MANATEE_SKIP_INSTALL": "1",
+        "MANATEE_NOTEBOOK_DIR": str(notebooks),
+        "MANATEE_LOCAL_DATA": str(tmp_path / "backend"),
+        "MANATEE_LOCAL_PORT": str(backend_port),
+        "MANATEE_CREATOR": creator,
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+    }
+    env.pop("MANATEE_LOCAL_STAGE2", None)  # the default: the repository's stage-2 folder
+    process = subprocess.Popen(
+        [str(REPO / "dev"), "run", "--no-browser", f"--port={port}", f"--ServerApp.token={token}"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    session = requests.Session()
+    session.headers["Authorization"] = f"token {token}"
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: session.get(f"{base}/manatee/config").ok, 60, "JupyterLab")
+        yield Product(process, session, base, notebooks, backend_port)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from .errors import ApiUnavailable, BadRequest
 
 TEMP_PREFIX = ".manatee-download-"
+READ_ONLY = 0o444
 MAX_NAME_LENGTH = 200
 _UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -117,7 +118,12 @@ def _make_folder(root_dir: Path, target: Path) -> None:
 def _place_without_overwrite(
     temp: Path, folder: Path, name: str, companion_suffix: str = ""
 ) -> Path:
-    """Give ``temp`` the first free name; a hard link fails instead of replacing a file."""
+    """Give ``temp`` the first free name; a hard link fails instead of replacing a file.
+
+    The file is made read-only first: its bytes are what the attestation token proves, so
+    JupyterLab must not autosave over them (a copy can be saved under another name).
+    """
+    os.chmod(temp, READ_ONLY)
     for attempt, candidate in enumerate(candidate_names(name)):
         if attempt > 10_000:
             break

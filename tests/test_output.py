@@ -126,3 +126,12 @@ class TestOutputFolderOutsideRoot:
         code, reply = await fetch_output(jp_fetch)
         assert code == 400 and "contents root" in reply["message"]
         assert not (jp_root_dir.parent / "escape").exists()
+
+
+async def test_saved_outputs_are_read_only_so_the_attested_bytes_stay_as_downloaded(
+    jp_fetch, fault_server, jp_root_dir
+):
+    code, reply = await fetch_output(jp_fetch)
+    assert code == 200
+    mode = (jp_root_dir / reply["filename"]).stat().st_mode & 0o777
+    assert mode == 0o444

@@ -42,10 +42,14 @@ CHROMIUM_ARGS = [
 ]
 #: JupyterLab's news/update toast covers the notifications this suite reads.
 NO_NEWS = {"fetchNews": "false", "checkForUpdates": False}
+#: Notebooks start their kernel without asking which one (run_all_cells needs it).
+NOTEBOOK_SETTINGS = {"autoStartDefaultKernel": True}
 PANEL_TAB = 'li.lm-TabBar-tab[data-id="jp-manatee-shield"]'
 TUTORIALS = REPO / "tutorials"
 #: the real (stage-2) tables the local backend hands to stage-2 runs (``./dev run``'s default)
 STAGE2_DATA = REPO / "examples-data" / "stage2"
+#: the tutorial's notebooks, in the order the walkthrough submits them
+TUTORIAL_NOTEBOOKS = ("insurance.ipynb", "regression.ipynb")
 CURRENT_NOTEBOOK = "#jp-main-dock-panel .jp-NotebookPanel:not(.lm-mod-hidden)"
 LOCAL_VERDICT = "local run, no hardware TEE"
 
@@ -120,6 +124,9 @@ class LabServer:
         )
         notification.parent.mkdir(parents=True, exist_ok=True)
         notification.write_text(json.dumps(NO_NEWS))
+        tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+        tracker.parent.mkdir(parents=True, exist_ok=True)
+        tracker.write_text(json.dumps(NOTEBOOK_SETTINGS))
         env = {
             key: value
             for key, value in os.environ.items()
@@ -264,11 +271,13 @@ def toast(page: Any, pattern: str) -> Any:
 
 
 def dismiss_toasts(page: Any) -> None:
-    """Close every notification toast (they cover the panel in screenshots)."""
-    for button in page.locator(".Toastify__toast .Toastify__close-button").all():
-        with contextlib.suppress(Exception):
-            button.click(timeout=2_000)
-    page.locator(".Toastify__toast").first.wait_for(state="detached", timeout=5_000)
+    """Close every notification toast (they cover the panel's lower part); the
+    notifications stay in JupyterLab's notification centre."""
+    for button in page.locator(".Toastify__toast .jp-Notification-Toast-Close").all():
+        with contextlib.suppress(Exception):  # it may be gone by itself meanwhile
+            button.click(timeout=1_000)
+    page.mouse.move(0, 0)  # a toast under the pointer never closes by itself
+    page.wait_for_function("() => !document.querySelector('.Toastify__toast')")
 
 
 def job_item(page: Any, job_id: int) -> Any:
@@ -286,9 +295,15 @@ class Submission:
     excluded: list[str]
 
 
-def submit_from_panel(page: Any, notebook: str, screenshot: Path | None = None) -> Submission:
+def submit_from_panel(page: Any, notebook: str) -> Submission:
     """Click the notebook's Submit in the panel's Sources, read the manifest dialog, confirm
-    it, and take the job's uuid from the notification."""
+    it, and take the new job from the panel's job list.
+
+    Not from the "Submitted ...: job <uuid>" notification: when the upload is quick and the
+    machine busy, its toast can stay at "Uploading ..." (the product updates a toast that is
+    not shown yet), although the job is in the list."""
+    jobs = page.locator("li.jp-manatee-Job")
+    before = set(jobs.evaluate_all("els => els.map(e => e.dataset.jobUuid)"))
     source = page.locator(f'li.jp-manatee-Source[data-path="{notebook}"]')
     source.get_by_role("button", name=f"Submit {notebook}").click()
     dialog = page.locator(".jp-Dialog")
@@ -297,15 +312,21 @@ def submit_from_panel(page: Any, notebook: str, screenshot: Path | None = None) 
     file_count = int(manifest.locator('[data-manifest="file-count"]').inner_text())
     files = manifest.locator(".jp-manatee-Manifest-files li code").all_text_contents()
     excluded = manifest.locator(".jp-manatee-Manifest-excluded td code").all_text_contents()
-    if screenshot is not None:
-        manifest.locator(".jp-manatee-Manifest-files summary").click()
-        page.screenshot(path=screenshot)
     dialog.get_by_role("button", name="Submit").click()
     dialog.wait_for(state="detached")
-    notification = toast(page, f"Submitted {re.escape(notebook)}: job ")
-    match = re.search(r"job ([0-9a-f-]{36})", notification.inner_text())
-    assert match, notification.inner_text()
-    return Submission(notebook, match.group(1), file_count, files, excluded)
+
+    def new_job() -> str | None:
+        error = source.locator(".jp-manatee-Error")
+        if error.count():
+            raise AssertionError(f"submitting {notebook} failed: {error.inner_text()}")
+        listed = jobs.evaluate_all(
+            """els => els.map(e => [e.dataset.jobUuid,
+                e.querySelector('.jp-manatee-Job-name').textContent])"""
+        )
+        return next((u for u, name in listed if name == notebook and u not in before), None)
+
+    uuid = poll(new_job, 60, f"the job of {notebook} in the panel's list")
+    return Submission(notebook, uuid, file_count, files, excluded)
 
 
 def wait_until_finished(page: Any, uuid: str, timeout: float = 120) -> int:
@@ -332,6 +353,7 @@ def open_output(page: Any, job_id: int) -> tuple[str, Any]:
 
 def open_report(page: Any, job_id: int) -> Any:
     """Click the job's Report; the report inside its dialog."""
+    dismiss_toasts(page)  # a toast over the button would delay the click until it goes
     job_item(page, job_id).get_by_role("button", name=f"Report of job #{job_id}").click()
     report = page.locator(".jp-Dialog .jp-manatee-Report")
     report.wait_for()
@@ -345,18 +367,26 @@ def close_dialog(page: Any) -> None:
 
 
 def output_text(notebook: Any) -> str:
-    """All the text outputs of a notebook panel, joined."""
-    return "\n".join(notebook.locator(".jp-OutputArea-output").all_inner_texts())
+    """The text of every output of a notebook panel, joined (also of cells scrolled out
+    of view, which JupyterLab does not render)."""
+    return "\n".join(notebook.locator(".jp-OutputArea-output").all_text_contents())
 
 
 def run_all_cells(page: Any, name: str, timeout: float = 120) -> Any:
     """Open a notebook from the file browser, run all its cells in its kernel, and wait
     until every code cell has run; the notebook panel."""
-    page.locator(".jp-DirListing-item", has_text=name).first.dblclick()
+    # the launcher lists the kernels once JupyterLab knows them: a notebook opened before
+    # that comes up without a kernel
+    page.locator(".jp-LauncherCard", has_text="Python 3").first.wait_for(state="attached")
+    exact_name = page.locator(
+        ".jp-DirListing-itemText", has_text=re.compile(f"^{re.escape(name)}$")
+    )
+    page.locator(".jp-DirListing-item").filter(has=exact_name).dblclick()
     tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab.jp-mod-current")
     tab.filter(has_text=name).wait_for()
     notebook = page.locator(CURRENT_NOTEBOOK)
-    notebook.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=60_000)
+    status = page.locator("#jp-main-statusbar", has_text=re.compile(r"Python 3 .*\| Idle"))
+    status.wait_for(timeout=60_000)
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click()
     page.locator(".lm-Menu-item", has_text=re.compile("^Run All Cells")).first.click()
     page.wait_for_function(

@@ -56,6 +56,12 @@ class WorkspaceTooLarge(ManateeError):
     status = 413
 
 
+class InsufficientStorage(ManateeError):
+    """The contents root has no room for a download; nothing partial is left."""
+
+    status = 507
+
+
 class ApiRefused(ManateeError):
     """The API answered ``code != 0`` for a reason that is neither a limit nor a missing job."""
 

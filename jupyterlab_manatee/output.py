@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePosixPath
 
-from .errors import ApiUnavailable, BadRequest
+from .errors import ApiUnavailable, BadRequest, InsufficientStorage, ManateeError
 
 TEMP_PREFIX = ".manatee-download-"
 READ_ONLY = 0o444
@@ -79,10 +79,30 @@ async def save_output(
     """
     loop = asyncio.get_running_loop()
     target, fd, temp = await loop.run_in_executor(None, _open_temp, root_dir, folder, create)
+    disk_errors: list[OSError] = []
+
+    def write(chunk: bytes) -> None:
+        try:
+            view = memoryview(chunk)
+            while view:  # a raw file may write less than asked
+                view = view[f.write(view) :]
+        except OSError as e:  # ENOSPC, EDQUOT, EIO: the user's disk, not a broken API
+            disk_errors.append(e)
+            raise
+
     try:
-        with os.fdopen(fd, "wb") as f:
-            await download(f.write)
-            await loop.run_in_executor(None, _flush, f)
+        # unbuffered: the network hands over large chunks, and a full disk then fails in
+        # write() (reported below) rather than again when the file is closed
+        with os.fdopen(fd, "wb", buffering=0) as f:
+            try:
+                await download(write)
+                await loop.run_in_executor(None, _flush, f)
+            except OSError as e:
+                raise _disk_full(folder, disk_errors[0] if disk_errors else e) from None
+            except ManateeError:
+                if disk_errors:
+                    raise _disk_full(folder, disk_errors[0]) from None
+                raise
         final = await loop.run_in_executor(
             None, _place_without_overwrite, temp, target, name, companion_suffix
         )
@@ -91,6 +111,14 @@ async def save_output(
             os.unlink(temp)
         raise
     return final.relative_to(root_dir).as_posix()
+
+
+def _disk_full(folder: str, error: OSError) -> InsufficientStorage:
+    return InsufficientStorage(
+        f"Could not write the output into '{folder or '/'}': {error.strerror or error}. "
+        "Nothing was saved; free some space there (or ask for another "
+        "c.ManateeConfig.output_dir) and download it again."
+    )
 
 
 def _open_temp(root_dir: Path, folder: str, create: bool) -> tuple[Path, int, Path]:

@@ -5,7 +5,8 @@ page), "truncated" (a signed download that breaks off), "redirect" (307 from eve
 route to the same route under /moved, which then answers like the real API), "code"
 (HTTP 200 with ``code`` 10001 and ``msg``), "not-json" (HTTP 200 text), "too-large"
 (a 413 text page), "empty-url" (output and attestation with an empty ``signed_url``),
-"missing-file" (signed URLs answer 404, as storage does for a job that wrote nothing).
+"missing-file" (signed URLs answer 404, as storage does for a job that wrote nothing),
+"die-mid-upload" (the connection is dropped once 64 KiB of a body arrived).
 Every request is recorded (method, path, headers, body size) for assertions.
 """
 
@@ -45,9 +46,17 @@ class Seen:
         return tarfile.open(fileobj=io.BytesIO(self.form()["file"][0]), mode="r:gz")
 
 
+@web.stream_request_body
 class _Handler(web.RequestHandler):
     def initialize(self, server: FaultServer) -> None:
         self.server = server
+        self.body = bytearray()
+
+    def data_received(self, chunk: bytes) -> None:
+        self.body.extend(chunk)
+        if self.server.mode == "die-mid-upload" and len(self.body) > 64 * 1024:
+            self.server.seen.append(Seen("POST", self.request.path, {}, bytes(self.body)))
+            self.request.connection.stream.close()
 
     def check_xsrf_cookie(self) -> None:
         """Not a browser-facing server."""
@@ -62,7 +71,7 @@ class _Handler(web.RequestHandler):
         server = self.server
         server.seen.append(
             Seen(
-                self.request.method or "", "/" + path, dict(self.request.headers), self.request.body
+                self.request.method or "", "/" + path, dict(self.request.headers), bytes(self.body)
             )
         )
         mode = server.mode

@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -89,23 +90,23 @@ def outputs(page, lab, job_ids) -> dict[str, OpenedOutput]:
     opened = {}
     for name, job_id in job_ids.items():
         saved, notebook = open_output(page, job_id)
-        notebook.locator(".jp-OutputArea-output", has_text="Stage 2: read").wait_for(
-            state="attached"
-        )
-        saved_figures = sum(
-            "image/png" in output.get("data", {})
-            for cell in nbformat.read(lab.root / saved, as_version=4).cells
-            for output in cell.get("outputs", [])
-        )
-        figures = shown_figures(notebook, saved_figures, saved)
+        figures = wait_until_rendered(notebook, lab.root / saved)
         opened[name] = OpenedOutput(saved, output_text(notebook), figures)
     return opened
 
 
-def shown_figures(notebook, expected: int, what: str) -> int:
-    """Wait until the notebook panel shows ``expected`` figures (they render after text)."""
+def wait_until_rendered(notebook, path: Path) -> int:
+    """Wait until the notebook panel shows every output of the saved notebook (they render
+    cell by cell, figures last); the number of figures shown."""
+    saved = [o for c in nbformat.read(path, as_version=4).cells for o in c.get("outputs", [])]
+    figures = sum("image/png" in o.get("data", {}) for o in saved)
+    shown = notebook.locator(".jp-OutputArea-output")
     images = notebook.locator(".jp-OutputArea-output img")
-    poll(lambda: images.count() == expected, 10, f"the {expected} figures of {what} to show")
+    poll(
+        lambda: shown.count() >= len(saved) and images.count() == figures,
+        10,
+        f"the {len(saved)} outputs of {path.name} to show",
+    )
     return images.count()
 
 

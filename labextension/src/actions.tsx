@@ -164,7 +164,12 @@ export class ShieldActions {
     try {
       const reply = await this.model.api.output(job.id);
       await this.docManager.services.contents.get(reply.filename, { content: false });
-      this.docManager.openOrReveal(reply.filename);
+      // Without a kernel: starting one rewrites the notebook's kernelspec and marks it
+      // modified, and an autosave would then change the bytes its attestation proves.
+      this.docManager.openOrReveal(reply.filename, undefined, undefined, undefined, {
+        shouldStart: false,
+        canStart: false
+      });
       void this.model.refreshSources(); // the output is a notebook beside its source
       const report = reply.attestation
         ? ` Report: ${reply.attestation.path} (${reply.attestation.verdict}).`

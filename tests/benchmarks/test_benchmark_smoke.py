@@ -52,4 +52,5 @@ def test_the_quick_benchmark_prints_every_figure_beside_its_baseline(tmp_path: P
     for row in report["rows"]:
         assert row["measured"] and row["baseline"], row
         numbers = [v for v in row["values"].values() if isinstance(v, (int, float))]
-        assert numbers and all(math.isfinite(v) and v >= 0 for v in numbers), row
+        # finite numbers; an overhead (a difference of two noisy percentiles) may be < 0
+        assert numbers and all(math.isfinite(v) for v in numbers), row

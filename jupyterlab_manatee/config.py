@@ -18,6 +18,9 @@ from traitlets.config import Configurable
 ENV_API_URL = "DATA_CLEAN_ROOM_HOST"
 ENV_USER_TOKEN = "USER_TOKEN"
 ENV_CREATOR = "MANATEE_CREATOR"
+ENV_PROJECT_ID = "MANATEE_PROJECT_ID"
+ENV_TEE_SERVICE_ACCOUNTS = "MANATEE_TEE_SERVICE_ACCOUNTS"
+ENV_IMAGE_REPOSITORY = "MANATEE_IMAGE_REPOSITORY"
 
 # The API's own rule (creator 1..31 characters, no "..") and the stricter shape that image
 # tags and VM names need (the creator ends up in both).
@@ -228,6 +231,48 @@ class ManateeConfig(Configurable):
             "created_at/updated_at and with now."
         ),
     ).tag(config=True)
+
+    # --- the deployment a verified token must come from ------------------------------
+
+    project_id = Unicode(
+        help=(
+            "GCP project of this ManaTEE deployment's TEE VMs: a token is verified only when "
+            "its submods.gce.project_id equals it (Google signs every customer's Confidential "
+            f"Space tokens with the same keys). Defaults to ${ENV_PROJECT_ID}; unset, no "
+            "token is verified."
+        ),
+    ).tag(config=True)
+
+    @default("project_id")
+    def _project_id_default(self) -> str:
+        return os.environ.get(ENV_PROJECT_ID, "").strip()
+
+    tee_service_accounts = List(
+        Unicode(),
+        help=(
+            "Service accounts the deployment's TEE VMs run as (upstream's "
+            "dcr-<env>-cvm-sa@<project>.iam.gserviceaccount.com): a token's "
+            "google_service_accounts must hold one of them. Defaults to "
+            f"${ENV_TEE_SERVICE_ACCOUNTS} (comma-separated); empty, no token is verified."
+        ),
+    ).tag(config=True)
+
+    @default("tee_service_accounts")
+    def _tee_service_accounts_default(self) -> list[str]:
+        raw = os.environ.get(ENV_TEE_SERVICE_ACCOUNTS, "")
+        return [a.strip() for a in raw.split(",") if a.strip()]
+
+    image_repository = Unicode(
+        help=(
+            "Optional: the repository the deployment's builder pushes job images to (e.g. "
+            "us-docker.pkg.dev/<project>/<repo>); a token's image_reference must start with "
+            f"'<image_repository>/'. Defaults to ${ENV_IMAGE_REPOSITORY}; empty: not checked."
+        ),
+    ).tag(config=True)
+
+    @default("image_repository")
+    def _image_repository_default(self) -> str:
+        return os.environ.get(ENV_IMAGE_REPOSITORY, "").strip().rstrip("/")
 
     # --- derived values -------------------------------------------------------------
 

@@ -23,7 +23,9 @@ class JobRecords:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.outputs_path = path.with_name("outputs.json")
         self._records: dict[str, dict[str, Any]] | None = None
+        self._outputs: dict[str, str] | None = None
 
     def add(self, job_uuid: str, *, creator: str, folder: str, notebook: str) -> None:
         records = self._load()
@@ -33,16 +35,48 @@ class JobRecords:
         self._save()
 
     def learn_ids(self, creator: str, jobs: list[dict[str, Any]]) -> None:
-        """Note the API's numeric id of jobs we know by uuid (the output route uses ids)."""
+        """Note the API's numeric id of jobs we know by uuid (the output route uses ids).
+
+        An id, once learnt, is kept: the API's ids never change, so a list that later gives
+        one of our uuids another id (or our id another uuid) is caught by the verifier
+        instead of rewriting the record.
+        """
         records = self._load()
+        taken = {r.get("id") for r in records.values() if r["creator"] == creator}
         changed = False
         for job in jobs:
             record = records.get(str(job.get("uuid")))
-            if record and record["creator"] == creator and record.get("id") != job.get("id"):
-                record["id"] = job.get("id")
-                changed = True
+            job_id = job.get("id")
+            if record and record["creator"] == creator and record.get("id") is None:
+                if isinstance(job_id, int) and job_id not in taken:
+                    record["id"] = job_id
+                    taken.add(job_id)
+                    changed = True
         if changed:
             self._save()
+
+    def uuid_of(self, creator: str, job_id: int) -> str | None:
+        """The uuid of the job this server submitted that the API numbered ``job_id``."""
+        for job_uuid, record in self._load().items():
+            if record["creator"] == creator and record.get("id") == job_id:
+                return job_uuid
+        return None
+
+    def id_of(self, creator: str, job_uuid: str) -> int | None:
+        record = self._load().get(job_uuid)
+        return record.get("id") if record and record["creator"] == creator else None
+
+    def remember_output(self, creator: str, job_id: int, path: str) -> None:
+        """Where the output of job ``job_id`` was saved (Report re-verifies that file)."""
+        outputs = self._load_outputs()
+        outputs[f"{creator}/{job_id}"] = path
+        while len(outputs) > MAX_RECORDS:
+            outputs.pop(next(iter(outputs)))
+        _write_json(self.outputs_path, outputs)
+
+    def saved_output(self, creator: str, job_id: int) -> str | None:
+        path = self._load_outputs().get(f"{creator}/{job_id}")
+        return path if isinstance(path, str) else None
 
     def find(
         self, creator: str, *, job_id: int | None = None, job_uuid: str | None = None
@@ -62,23 +96,36 @@ class JobRecords:
 
     def _load(self) -> dict[str, dict[str, Any]]:
         if self._records is None:
-            try:
-                data = json.loads(self.path.read_text())
-                self._records = data if isinstance(data, dict) else {}
-            except FileNotFoundError:
-                self._records = {}
-            except (OSError, ValueError) as e:
-                log.warning("Ignoring unreadable ManaTEE job records %s: %s", self.path, e)
-                self._records = {}
+            self._records = _read_json(self.path)
         return self._records
 
+    def _load_outputs(self) -> dict[str, str]:
+        if self._outputs is None:
+            self._outputs = _read_json(self.outputs_path)
+        return self._outputs
+
     def _save(self) -> None:
-        """Write atomically: a crash mid-write keeps the previous file."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".jobs-", suffix=".tmp")
-            with os.fdopen(fd, "w") as f:
-                json.dump(self._records, f)
-            os.replace(temp, self.path)
-        except OSError as e:
-            log.warning("Could not save ManaTEE job records to %s: %s", self.path, e)
+        _write_json(self.path, self._records)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        log.warning("Ignoring unreadable ManaTEE records %s: %s", path, e)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_json(path: Path, data: Any) -> None:
+    """Write atomically: a crash mid-write keeps the previous file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".jobs-", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f)
+        os.replace(temp, path)
+    except OSError as e:
+        log.warning("Could not save ManaTEE records to %s: %s", path, e)

@@ -41,6 +41,7 @@ from .config import (
     safe_creator,
 )
 from .errors import ApiNotConfigured, BadRequest, Forbidden, ManateeError, NotFound
+from .job_identity import identify_job
 from .job_records import JobRecords
 from .output import resolve_folder, safe_output_name, save_output
 
@@ -276,8 +277,9 @@ class ManateeManager:
             download, self.root_dir, folder, name, create=create, companion_suffix=RECORD_SUFFIX
         )
         self.log.info("ManaTEE: saved the output of job %d to %s", job_id, saved)
+        self.records.remember_output(creator, job_id, saved)
         attestation = await self._save_attestation(
-            client, creator, job_id, saved, digest.hexdigest(), job or JobFacts(id=job_id)
+            client, creator, job_id, saved, digest.hexdigest(), job
         )
         return {"filename": saved, "path": saved, "attestation": attestation}
 
@@ -338,10 +340,10 @@ class ManateeManager:
             "problem": problem,
         }
 
-    async def _output_folder(self, creator: str, job_id: int, job: JobFacts | None) -> str:
+    async def _output_folder(self, creator: str, job_id: int, job: JobFacts) -> str:
         """The submitting notebook's folder when this server submitted the job."""
         record = self.records.find(creator, job_id=job_id)
-        if record is None and job is not None and job.uuid:
+        if record is None and job.identified and job.uuid:
             record = self.records.find(creator, job_uuid=job.uuid)
         if record is not None:
             try:
@@ -368,16 +370,25 @@ class ManateeManager:
                 break
         return None
 
-    async def _job_facts(self, creator: str, job_id: int) -> JobFacts | None:
-        """What verification needs to know of the job; None (logged) when it cannot be had."""
+    async def _job_facts(self, creator: str, job_id: int) -> JobFacts:
+        """The job as this server identifies it (see :mod:`.job_identity`); never raises."""
+        list_problem = None
         try:
-            job = await self._find_job(creator, job_id)
+            listed = await self._find_job(creator, job_id)
         except ManateeError as e:
             self.log.warning("ManaTEE: cannot look up job %d: %s", job_id, e.message)
-            return None
-        if job is None:
-            return None
-        return JobFacts.from_json({**job, "creator": job.get("creator") or creator})
+            listed, list_problem = None, e.message
+        listed_uuid = listed.get("uuid") if listed else None
+        return identify_job(
+            creator,
+            job_id,
+            listed=listed,
+            list_problem=list_problem,
+            record_uuid=self.records.uuid_of(creator, job_id),
+            record_id_of_listed_uuid=(
+                self.records.id_of(creator, listed_uuid) if isinstance(listed_uuid, str) else None
+            ),
+        )
 
     async def _token(self, client: ManateeApiClient, creator: str, job_id: int) -> str:
         signed = await client.attestation(creator=creator, job_id=job_id)
@@ -399,11 +410,21 @@ class ManateeManager:
         return digest.hexdigest(), ""
 
     async def attestation(self, username: str, job_id: int) -> dict[str, Any]:
-        """The token, its decoded parts and its verification against the job's output."""
+        """The token, its decoded parts and its verification against the job's output.
+
+        When this server saved the job's output, the file the user keeps is verified against
+        the token saved beside it, offline; otherwise the API's copy is.
+        """
         creator = self.creator(username)
+        saved = self.records.saved_output(creator, job_id)
+        if saved is not None:
+            try:
+                return {"source": "saved", **(await self.verify_saved(saved))}
+            except NotFound:
+                self.log.info("ManaTEE: the saved output of job %d is gone; asking the API", job_id)
         client = self.client
         token = await self._token(client, creator, job_id)
-        job = await self._job_facts(creator, job_id) or JobFacts(id=job_id)
+        job = await self._job_facts(creator, job_id)
         if parse_token(token).kind == "unknown":
             md5, problem = None, "not downloaded: the token cannot be read"
         else:
@@ -412,6 +433,9 @@ class ManateeManager:
             token, md5, self.policy, self.keys, job=job, output_problem=problem
         )
         return {
+            "source": "api",
+            "path": None,
+            "attestation_path": None,
             "token": token,
             **describe_token(token),
             "job": job.to_json(),

@@ -34,13 +34,46 @@ from jupyterlab_manatee.attestation import (
     VERIFIED,
     VERIFIED_EXPIRED,
     JobFacts,
+    Policy,
 )
-from jupyterlab_manatee.attestation.verify import CHECK_NAMES
+from jupyterlab_manatee.job_identity import identify_job
 
 AUDIENCE = "https://research.tiktok.com/"
 CREATOR = "alice"
 JOB_ID = 7
 JOB_UUID = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+# The deployment the tokens' VMs belong to, as an operator pins it.
+PROJECT = "manatee-prod-4711"
+SERVICE_ACCOUNT = "dcr-prod-cvm-sa@manatee-prod-4711.iam.gserviceaccount.com"
+IMAGE_REPOSITORY = "us-docker.pkg.dev/manatee-prod-4711/jobs"
+IMAGE_DIGEST = "sha256:" + "ab" * 32
+PINS = {
+    "project_id": PROJECT,
+    "tee_service_accounts": [SERVICE_ACCOUNT],
+    "image_repository": IMAGE_REPOSITORY,
+}
+# Every check, in the order the verifier lists them (written here, not read from the code).
+CHECK_NAMES = (
+    "token",
+    "algorithm",
+    "issuer",
+    "signature",
+    "audience",
+    "nonce",
+    "swname",
+    "dbgstat",
+    "support_attributes",
+    "secboot",
+    "hwmodel",
+    "project_id",
+    "service_account",
+    "image",
+    "image_digest",
+    "job",
+    "instance_name",
+    "issued_at",
+    "expiry",
+)
 # Bytes as the storage serves them: re-serialising this JSON would change them.
 OUTPUT = (
     b'{\n "cells": [{"cell_type": "markdown", "metadata": {}, "source": ["caf\xc3\xa9"]}],\n'
@@ -105,9 +138,11 @@ class ThreadedServer:
         return self
 
     def stop(self) -> None:
+        """Stop serving; a second call does nothing."""
         if self._loop is not None and self._thread is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
+            self._loop = self._thread = None
 
 
 class _IssuerHandler(web.RequestHandler):
@@ -206,16 +241,8 @@ class _ApiHandler(web.RequestHandler):
         self.api.seen.append(path)
         job = self.api.job
         if path == "v1/job/query/":
-            row = {
-                "id": job.id,
-                "uuid": job.uuid,
-                "creator": job.creator,
-                "job_status": 5,
-                "jupyter_file_name": "nb.ipynb",
-                "created_at": job.created_at,
-                "updated_at": job.updated_at,
-            }
-            self.write({"code": 0, "msg": "Success", "jobs": [row], "total": 1})
+            rows = [listed_row(job, **self.api.relabel)] if not self.api.hide_job else []
+            self.write({"code": 0, "msg": "Success", "jobs": rows, "total": len(rows)})
         elif path == "v1/job/output/download/":
             self.write(
                 {
@@ -241,6 +268,9 @@ class FakeApi:
         self.token: str | None = None
         self.job = JobFacts(id=JOB_ID, uuid=JOB_UUID, creator=CREATOR)
         self.seen: list[str] = []
+        #: Hostile modes: leave the job out of the list, or list it with other fields.
+        self.hide_job = False
+        self.relabel: dict[str, Any] = {}
         self._server = ThreadedServer([(r"/(.*)", _ApiHandler, {"api": self})])
 
     @property
@@ -277,6 +307,12 @@ class Case:
     verdict: str
     not_passing: dict[str, str] = field(default_factory=dict)
     reason_has: dict[str, str] = field(default_factory=dict)
+    #: Changes to the pinned policy (``Policy`` fields); such cases run where a policy
+    #: can be given per case (the module and the command line).
+    policy: dict[str, Any] = field(default_factory=dict)
+    #: The job facts come from a hostile job list (identify_job), not from the server:
+    #: the routes meet these through FakeApi's hostile modes instead.
+    hostile_list: bool = False
 
     def expected_statuses(self) -> dict[str, str]:
         return {name: self.not_passing.get(name, "pass") for name in CHECK_NAMES}
@@ -299,7 +335,7 @@ def production_claims(iss: str, nonce: str, issued: float) -> dict[str, Any]:
     return {
         "aud": AUDIENCE,
         "iss": iss,
-        "sub": "https://www.googleapis.com/compute/v1/projects/p/zones/z/instances/1",
+        "sub": f"https://www.googleapis.com/compute/v1/projects/{PROJECT}/zones/us-west1-b/instances/2",
         "iat": iat,
         "nbf": iat,
         "exp": iat + 3600,
@@ -311,18 +347,19 @@ def production_claims(iss: str, nonce: str, issued: float) -> dict[str, Any]:
         "swname": "CONFIDENTIAL_SPACE",
         "swversion": ["250301"],
         "dbgstat": "disabled-since-boot",
+        "google_service_accounts": [SERVICE_ACCOUNT],
         "submods": {
             "confidential_space": {"support_attributes": ["LATEST", "STABLE", "USABLE"]},
             "container": {
-                "image_reference": "us-docker.pkg.dev/p/r/alice:latest",
-                "image_digest": "sha256:" + "ab" * 32,
+                "image_reference": f"{IMAGE_REPOSITORY}/{CREATOR}-{JOB_UUID}@{IMAGE_DIGEST}",
+                "image_digest": IMAGE_DIGEST,
                 "restart_policy": "Never",
                 "env_override": {"EXECUTION_STAGE": "2"},
             },
             "gce": {
                 "zone": "us-west1-b",
-                "project_id": "p",
-                "project_number": "1",
+                "project_id": PROJECT,
+                "project_number": "80415913",
                 "instance_name": f"{CREATOR}-{JOB_UUID}",
                 "instance_id": "2",
             },
@@ -352,6 +389,59 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         target[last] = value
 
     return change
+
+
+def _delete(path: str) -> Callable[[dict[str, Any]], None]:
+    def change(claims: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        target = claims
+        for part in parents:
+            target = target[part]
+        del target[last]
+
+    return change
+
+
+def listed_row(job: JobFacts, **changes: Any) -> dict[str, Any]:
+    """The API's job list row for ``job``, with ``changes``."""
+    row = {
+        "id": job.id,
+        "uuid": job.uuid,
+        "creator": job.creator,
+        "job_status": 5,
+        "jupyter_file_name": "nb.ipynb",
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+    }
+    return {**row, **changes}
+
+
+OTHER_UUID = "ffffffff-0000-4000-8000-000000000000"
+
+
+def _as_listed(**identify: Any) -> Callable[[Issuer, Issuer, float], Scenario]:
+    """A genuine token, the job identified from a job list that lies (see identify_job)."""
+
+    def make(issuer: Issuer, rogue: Issuer, now: float) -> Scenario:
+        good = _good_with()(issuer, rogue, now)
+        honest = listed_row(good.job)
+        listed = identify.get("listed", honest)
+        if callable(listed):
+            listed = listed(honest)
+        job = identify_job(
+            CREATOR,
+            JOB_ID,
+            listed=listed,
+            record_uuid=identify.get("record_uuid"),
+        )
+        return Scenario(good.token, good.output, job)
+
+    return make
+
+
+def _job_window_long_before(issuer: Issuer, rogue: Issuer, now: float) -> Scenario:
+    good = _good_with()(issuer, rogue, now)
+    return Scenario(good.token, good.output, job_around(now - 3 * 3600))
 
 
 def _one_byte_changed(issuer: Issuer, rogue: Issuer, now: float) -> Scenario:
@@ -480,6 +570,130 @@ CASES: dict[str, Case] = {
         {"algorithm": "fail", "signature": "n/a"},
         {"algorithm": "'HS256'"},
     ),
+    "other project": Case(
+        _good_with(_set("submods.gce.project_id", "someone-elses-project")),
+        NOT_VERIFIED,
+        {"project_id": "fail"},
+        {"project_id": "not the pinned"},
+    ),
+    "other service account": Case(
+        _good_with(
+            _set("google_service_accounts", ["cvm@someone-elses-project.iam.gserviceaccount.com"])
+        ),
+        NOT_VERIFIED,
+        {"service_account": "fail"},
+        {"service_account": "none of the pinned"},
+    ),
+    "no google_service_accounts": Case(
+        _good_with(_delete("google_service_accounts")),
+        NOT_VERIFIED,
+        {"service_account": "fail"},
+        {"service_account": "no google_service_accounts"},
+    ),
+    "image of another job": Case(
+        _good_with(
+            _set(
+                "submods.container.image_reference",
+                f"{IMAGE_REPOSITORY}/{CREATOR}-{OTHER_UUID}@{IMAGE_DIGEST}",
+            )
+        ),
+        NOT_VERIFIED,
+        {"image": "fail"},
+        {"image": "another job's image"},
+    ),
+    "image outside the pinned repository": Case(
+        _good_with(
+            _set(
+                "submods.container.image_reference",
+                f"docker.io/someone/{CREATOR}-{JOB_UUID}@{IMAGE_DIGEST}",
+            )
+        ),
+        NOT_VERIFIED,
+        {"image": "fail"},
+        {"image": "not in the pinned repository"},
+    ),
+    "image digest mismatch": Case(
+        _good_with(_set("submods.container.image_digest", "sha256:" + "cd" * 32)),
+        NOT_VERIFIED,
+        {"image_digest": "fail"},
+        {"image_digest": "the container ran"},
+    ),
+    "image named by tag": Case(
+        _good_with(
+            _set(
+                "submods.container.image_reference",
+                f"{IMAGE_REPOSITORY}/{CREATOR}-{JOB_UUID}:latest",
+            )
+        ),
+        VERIFIED,
+        {"image_digest": "n/a"},
+        {"image_digest": "named by tag"},
+    ),
+    "no deployment pinned": Case(
+        _good_with(),
+        NOT_VERIFIED,
+        {"project_id": "fail", "service_account": "fail"},
+        {"project_id": "MANATEE_PROJECT_ID", "service_account": "MANATEE_TEE_SERVICE_ACCOUNTS"},
+        policy={"project_id": None, "service_accounts": ()},
+    ),
+    "job missing from the list": Case(
+        _as_listed(listed=None),
+        NOT_VERIFIED,
+        {"job": "fail", "instance_name": "fail", "image": "fail", "issued_at": "fail"},
+        {"job": "not in the API's job list", "issued_at": "not known"},
+        hostile_list=True,
+    ),
+    "job listed under another creator": Case(
+        _as_listed(listed=lambda row: {**row, "creator": "bob"}),
+        NOT_VERIFIED,
+        {"job": "fail", "instance_name": "fail", "image": "fail", "issued_at": "fail"},
+        {"job": "under creator 'bob'"},
+        hostile_list=True,
+    ),
+    "uuid differs from our record": Case(
+        _as_listed(record_uuid=OTHER_UUID),
+        NOT_VERIFIED,
+        {"job": "fail", "instance_name": "fail", "image": "fail", "issued_at": "fail"},
+        {"job": "submitted it as", "instance_name": "not identified"},
+        hostile_list=True,
+    ),
+    "iat outside the job window": Case(
+        _job_window_long_before,
+        NOT_VERIFIED,
+        {"issued_at": "fail"},
+        {"issued_at": "outside the job"},
+    ),
+    "swname GCE": Case(
+        _good_with(_set("swname", "GCE")), NOT_VERIFIED, {"swname": "fail"}, {"swname": "'GCE'"}
+    ),
+    "secboot false": Case(
+        _good_with(_set("secboot", False)),
+        NOT_VERIFIED,
+        {"secboot": "fail"},
+        {"secboot": "not true"},
+    ),
+    "hwmodel not allowed": Case(
+        _good_with(_set("hwmodel", "GCP_AMD_SEV")),
+        NOT_VERIFIED,
+        {"hwmodel": "fail"},
+        {"hwmodel": "GCP_AMD_SEV"},
+    ),
+    "nbf in the future": Case(
+        _good_with(lambda claims: claims.update(nbf=claims["iat"] + 7200)),
+        NOT_VERIFIED,
+        {"expiry": "fail"},
+        {"expiry": "not valid before"},
+    ),
+    "a nonce list without our MD5": Case(
+        _good_with(_set("eat_nonce", [md5(b"first"), md5(b"second")])),
+        NOT_VERIFIED,
+        {"nonce": "fail"},
+        {"nonce": "not the attested output"},
+    ),
+    "a nonce list with our MD5": Case(
+        _good_with(_set("eat_nonce", [md5(b"first"), md5(OUTPUT)])),
+        VERIFIED,
+    ),
     "garbage": Case(
         _garbage, NOT_VERIFIED, {**ALL_NA, "token": "fail"}, {"token": "cannot be read"}
     ),
@@ -488,6 +702,17 @@ CASES: dict[str, Case] = {
         _mock(b"other"), NOT_VERIFIED, {**MOCK_NA, "nonce": "fail"}, {"nonce": "eat_nonce"}
     ),
 }
+
+
+def pinned(issuer: Issuer, **changes: Any) -> Policy:
+    """The policy of a deployment whose TEE tokens ``issuer`` signs, pinned as an operator would."""
+    policy = {
+        "trusted_issuers": (issuer.url,),
+        "project_id": PROJECT,
+        "service_accounts": (SERVICE_ACCOUNT,),
+        "image_repository": IMAGE_REPOSITORY,
+    }
+    return Policy(**{**policy, **changes})
 
 
 def assert_result(result: dict[str, Any], case: Case) -> None:

@@ -12,6 +12,7 @@ import nbformat
 import pytest
 
 from tests.fault_server import FaultServer
+from tests.support import LOCAL_PINS
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 
@@ -56,6 +57,7 @@ def manatee_config(api_url, tmp_path_factory) -> dict[str, Any]:
         "connect_timeout": 2.0,
         "request_timeout": 5.0,
         "upload_timeout": 30.0,
+        **LOCAL_PINS,
     }
 
 

@@ -21,6 +21,19 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
+# The deployment manatee-local signs for by default, pinned as ./dev run pins it (its
+# tokens carry these in submods.gce.project_id, google_service_accounts, image_reference).
+LOCAL_PINS = {
+    "project_id": "manatee-local",
+    "tee_service_accounts": ["manatee-local-tee@manatee-local.iam.gserviceaccount.com"],
+    "image_repository": "localhost/manatee-local",
+}
+LOCAL_PIN_ENV = {
+    "MANATEE_PROJECT_ID": "manatee-local",
+    "MANATEE_TEE_SERVICE_ACCOUNTS": "manatee-local-tee@manatee-local.iam.gserviceaccount.com",
+    "MANATEE_IMAGE_REPOSITORY": "localhost/manatee-local",
+}
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -8,19 +8,28 @@ import hashlib
 import json
 import os
 import re
+import time
+from pathlib import Path
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from jupyterlab_manatee.attestation import NOT_VERIFIED, VERIFIED
+from jupyterlab_manatee.attestation import NOT_VERIFIED, VERIFIED, JobFacts
 from tests.attestation_support import (
     CASES,
+    IMAGE_DIGEST,
+    IMAGE_REPOSITORY,
     JOB_UUID,
+    OTHER_UUID,
     OUTPUT,
+    PINS,
     FakeApi,
     assert_result,
     issuer_fixture,  # noqa: F401 - the "issuer" fixture
+    job_around,
     make_scenario,
+    md5,
+    production_claims,
     rogue_fixture,  # noqa: F401 - the "rogue" fixture
 )
 from tests.conftest import call
@@ -43,7 +52,11 @@ def api_url(fake_api) -> str:
 
 @pytest.fixture
 def manatee_config(manatee_config, issuer):
-    return {**manatee_config, "trusted_issuers": [issuer.url]}
+    return {**manatee_config, "trusted_issuers": [issuer.url], **PINS}
+
+
+# Cases whose policy or job list differ are met through their own tests below.
+ROUTE_CASES = [n for n, c in CASES.items() if not c.policy and not c.hostile_list]
 
 
 async def save(jp_fetch):
@@ -54,7 +67,7 @@ async def reverify(jp_fetch, path: str):
     return await call(jp_fetch, "attestation", "verify", method="POST", body={"path": path})
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", ROUTE_CASES)
 async def test_the_attestation_route_verifies_each_case_against_the_jobs_output(
     jp_fetch, fake_api, issuer, rogue, name
 ):
@@ -68,7 +81,7 @@ async def test_the_attestation_route_verifies_each_case_against_the_jobs_output(
     assert_result(reply["verification"], case)
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", ROUTE_CASES)
 async def test_a_saved_output_carries_its_verdict_and_reverifies_the_same(
     jp_fetch, fake_api, issuer, rogue, jp_root_dir, name
 ):
@@ -98,7 +111,15 @@ async def test_the_record_holds_the_token_the_verification_and_the_job(
     assert record["token"] == scenario.token
     assert record["output"] == "out-7-nb.ipynb"
     assert record["output_md5"] == hashlib.md5(OUTPUT).hexdigest()
-    assert record["job"] == scenario.job.to_json()
+    assert record["job"] == {
+        "id": 7,
+        "uuid": JOB_UUID,
+        "creator": "alice",
+        "created_at": scenario.job.created_at,
+        "updated_at": scenario.job.updated_at,
+        "problem": None,
+        "source": "uuid from the API's job list (submitted elsewhere)",
+    }
     assert record["verification"]["verdict"] == VERIFIED
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", record["saved_at"])
     assert sorted(p.name for p in (jp_root_dir / "manatee-outputs").iterdir()) == [
@@ -207,3 +228,134 @@ async def test_the_reverify_route_refuses_a_request_without_credentials(
     request = HTTPRequest(url, method="POST", body=json.dumps({"path": SAVED}))
     response = await AsyncHTTPClient().fetch(request, raise_error=False)
     assert response.code == 403
+
+
+def failing(reply) -> set[str]:
+    return {c["name"] for c in reply["verification"]["checks"] if c["status"] == "fail"}
+
+
+JOB_CHECKS = {"job", "instance_name", "image", "issued_at"}
+
+
+async def test_a_job_the_api_leaves_out_of_its_list_is_not_verified(
+    jp_fetch, fake_api, issuer, rogue
+):
+    fake_api.serve(make_scenario(CASES["good"], issuer, rogue))
+    fake_api.hide_job = True
+    _, reply = await call(jp_fetch, "attestation", id="7")
+    assert reply["verification"]["verdict"] == NOT_VERIFIED
+    assert failing(reply) == JOB_CHECKS
+    job = next(c for c in reply["verification"]["checks"] if c["name"] == "job")
+    assert "job #7 is not in the API's job list for alice" in job["reason"]
+
+
+async def test_a_job_the_api_lists_under_another_creator_is_not_verified(
+    jp_fetch, fake_api, issuer, rogue
+):
+    fake_api.serve(make_scenario(CASES["good"], issuer, rogue))
+    fake_api.relabel = {"creator": "bob"}
+    _, reply = await call(jp_fetch, "attestation", id="7")
+    assert reply["verification"]["verdict"] == NOT_VERIFIED
+    assert failing(reply) == JOB_CHECKS
+
+
+def token_of_other_job(issuer) -> tuple[str, JobFacts]:
+    """A genuine token of alice's job OTHER_UUID, for OUTPUT, and that job's facts."""
+    issued = time.time() - 60
+    claims = production_claims(issuer.url, md5(OUTPUT), issued)
+    claims["submods"]["gce"]["instance_name"] = f"alice-{OTHER_UUID}"
+    claims["submods"]["container"]["image_reference"] = (
+        f"{IMAGE_REPOSITORY}/alice-{OTHER_UUID}@{IMAGE_DIGEST}"
+    )
+    job = job_around(issued)
+    return issuer.mint(claims), JobFacts(
+        id=7, uuid=OTHER_UUID, creator="alice", created_at=job.created_at, updated_at=job.updated_at
+    )
+
+
+async def test_without_a_record_a_relabelled_list_is_all_the_server_can_go_by(
+    jp_fetch, fake_api, issuer
+):
+    """The control for the next test: the same lie passes when nothing contradicts it."""
+    token, job = token_of_other_job(issuer)
+    fake_api.output, fake_api.token, fake_api.job = OUTPUT, token, job
+    _, reply = await call(jp_fetch, "attestation", id="7")
+    assert reply["verification"]["verdict"] == VERIFIED
+
+
+async def test_another_jobs_token_under_a_uuid_differing_from_our_record_is_not_verified(
+    jp_fetch, fake_api, issuer, manatee_config
+):
+    """This server submitted job 7 as JOB_UUID; the API now lists job 7 as OTHER_UUID and
+    serves OTHER_UUID's genuine token."""
+    state = Path(manatee_config["state_dir"])
+    record = {"creator": "alice", "folder": "", "notebook": "nb.ipynb", "id": 7}
+    (state / "jobs.json").write_text(json.dumps({JOB_UUID: record}))
+    token, job = token_of_other_job(issuer)
+    fake_api.output, fake_api.token, fake_api.job = OUTPUT, token, job
+    _, reply = await call(jp_fetch, "attestation", id="7")
+    assert reply["verification"]["verdict"] == NOT_VERIFIED
+    assert failing(reply) == JOB_CHECKS
+    job_check = next(c for c in reply["verification"]["checks"] if c["name"] == "job")
+    assert f"this server submitted it as {JOB_UUID}" in job_check["reason"]
+
+
+async def test_unpinned_the_server_verifies_nothing_and_names_the_settings(
+    jp_fetch, fake_api, issuer, rogue, jp_serverapp
+):
+    fake_api.serve(make_scenario(CASES["good"], issuer, rogue))
+    config = jp_serverapp.web_app.settings["manatee_manager"].config
+    config.project_id, config.tee_service_accounts = "", []
+    _, reply = await call(jp_fetch, "attestation", id="7")
+    assert reply["verification"]["verdict"] == NOT_VERIFIED
+    assert failing(reply) == {"project_id", "service_account"}
+    reasons = " ".join(c["reason"] for c in reply["verification"]["checks"])
+    assert "c.ManateeConfig.project_id" in reasons
+    assert "c.ManateeConfig.tee_service_accounts" in reasons
+
+
+class TestReportOnASavedOutput:
+    """Report re-verifies the file the user keeps, offline, once it is saved."""
+
+    async def test_report_checks_the_saved_file_and_says_so(
+        self, jp_fetch, fake_api, issuer, rogue
+    ):
+        fake_api.serve(make_scenario(CASES["good"], issuer, rogue))
+        await save(jp_fetch)
+        _, reply = await call(jp_fetch, "attestation", id="7")
+        assert (reply["source"], reply["path"], reply["attestation_path"]) == (
+            "saved",
+            SAVED,
+            RECORD,
+        )
+        assert reply["verification"]["verdict"] == VERIFIED
+
+    async def test_one_byte_changed_in_the_saved_file_fails_the_report(
+        self, jp_fetch, fake_api, issuer, rogue, jp_root_dir
+    ):
+        fake_api.serve(make_scenario(CASES["good"], issuer, rogue))
+        await save(jp_fetch)
+        output = jp_root_dir / SAVED
+        output.write_bytes(output.read_bytes().replace(b"caf", b"Caf"))
+        _, reply = await call(jp_fetch, "attestation", id="7")
+        assert reply["verification"]["verdict"] == NOT_VERIFIED
+        assert failing(reply) == {"nonce"}
+
+    async def test_report_works_with_the_api_down(self, jp_fetch, fake_api, issuer, rogue):
+        fake_api.serve(make_scenario(CASES["good"], issuer, rogue))
+        await save(jp_fetch)
+        fake_api.stop()
+        code, reply = await call(jp_fetch, "attestation", id="7")
+        assert code == 200, reply
+        assert (reply["source"], reply["verification"]["verdict"]) == ("saved", VERIFIED)
+
+    async def test_a_deleted_saved_output_falls_back_to_the_apis_copy(
+        self, jp_fetch, fake_api, issuer, rogue, jp_root_dir
+    ):
+        fake_api.serve(make_scenario(CASES["good"], issuer, rogue))
+        await save(jp_fetch)
+        (jp_root_dir / SAVED).chmod(0o644)
+        (jp_root_dir / SAVED).unlink()
+        _, reply = await call(jp_fetch, "attestation", id="7")
+        assert (reply["source"], reply["path"]) == ("api", None)
+        assert reply["verification"]["verdict"] == VERIFIED

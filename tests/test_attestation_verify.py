@@ -27,6 +27,7 @@ from tests.attestation_support import (
     job_around,
     make_scenario,
     md5,
+    pinned,
     production_claims,
     rogue_fixture,  # noqa: F401 - the "rogue" fixture
 )
@@ -34,7 +35,8 @@ from tests.fault_server import closed_port_url
 
 
 def trusting(issuer: Issuer, **changes) -> Policy:
-    return Policy(trusted_issuers=(issuer.url,), **changes)
+    """The issuer's tokens are trusted for the pinned test deployment."""
+    return pinned(issuer, **changes)
 
 
 def statuses(result) -> dict[str, str]:
@@ -45,8 +47,9 @@ def statuses(result) -> dict[str, str]:
 async def test_each_case_gives_its_verdict_and_check_list(name, issuer, rogue):
     case = CASES[name]
     scenario = make_scenario(case, issuer, rogue)
+    policy = trusting(issuer, **case.policy)
     result = await verify_token(
-        scenario.token, md5(scenario.output), trusting(issuer), KeyStore(), job=scenario.job
+        scenario.token, md5(scenario.output), policy, KeyStore(), job=scenario.job
     )
     assert_result(result.to_json(), case)
 
@@ -112,7 +115,7 @@ async def test_an_unreachable_issuer_fails_the_signature_saying_why(issuer):
     result = await verify_token(
         token,
         md5(OUTPUT),
-        Policy(trusted_issuers=(offline,)),
+        pinned(issuer, trusted_issuers=(offline,)),
         KeyStore(connect_timeout=2, request_timeout=2),
         job=job_around(issued),
     )
@@ -137,16 +140,6 @@ async def test_a_discovery_document_naming_another_issuer_is_refused():
         impostor.stop()
 
 
-async def test_eat_nonce_may_be_a_list(issuer):
-    issued = time.time() - 60
-    claims = production_claims(issuer.url, md5(OUTPUT), issued)
-    claims["eat_nonce"] = ["0" * 32, md5(OUTPUT)]
-    result = await verify_token(
-        issuer.mint(claims), md5(OUTPUT), trusting(issuer), KeyStore(), job=job_around(issued)
-    )
-    assert result.verdict == VERIFIED
-
-
 async def test_a_token_issued_outside_the_jobs_run_fails(issuer):
     issued = time.time() - 60
     token = issuer.mint(production_claims(issuer.url, md5(OUTPUT), issued))
@@ -165,13 +158,43 @@ async def test_a_token_issued_in_the_future_fails(issuer):
     assert result.verdict == NOT_VERIFIED
 
 
-async def test_an_unknown_job_leaves_the_job_checks_not_applicable(issuer, rogue):
+async def test_an_unknown_job_fails_the_job_checks_rather_than_skipping_them(issuer, rogue):
     scenario = make_scenario(CASES["good"], issuer, rogue)
     result = await verify_token(scenario.token, md5(OUTPUT), trusting(issuer), KeyStore())
     assert {k: v for k, v in statuses(result).items() if v != "pass"} == {
-        "instance_name": "n/a",
-        "issued_at": "n/a",
+        "image": "fail",
+        "job": "fail",
+        "instance_name": "fail",
+        "issued_at": "fail",
     }
+    assert result.verdict == NOT_VERIFIED
+
+
+async def test_pinning_only_the_project_still_fails_closed(issuer, rogue):
+    scenario = make_scenario(CASES["good"], issuer, rogue)
+    policy = trusting(issuer, service_accounts=())
+    result = await verify_token(scenario.token, md5(OUTPUT), policy, KeyStore(), job=scenario.job)
+    assert {k: v for k, v in statuses(result).items() if v != "pass"} == {"service_account": "fail"}
+    assert "tee_service_accounts" in result.check("service_account").reason
+
+
+async def test_any_one_of_several_pinned_service_accounts_is_enough(issuer, rogue):
+    scenario = make_scenario(CASES["good"], issuer, rogue)
+    policy = trusting(
+        issuer,
+        service_accounts=(
+            "dcr-staging-cvm-sa@manatee-prod-4711.iam.gserviceaccount.com",
+            "dcr-prod-cvm-sa@manatee-prod-4711.iam.gserviceaccount.com",
+        ),
+    )
+    result = await verify_token(scenario.token, md5(OUTPUT), policy, KeyStore(), job=scenario.job)
+    assert result.verdict == VERIFIED
+
+
+async def test_without_an_image_repository_pin_any_repository_naming_the_job_passes(issuer, rogue):
+    scenario = make_scenario(CASES["image outside the pinned repository"], issuer, rogue)
+    policy = trusting(issuer, image_repository=None)
+    result = await verify_token(scenario.token, md5(OUTPUT), policy, KeyStore(), job=scenario.job)
     assert result.verdict == VERIFIED
 
 
@@ -202,7 +225,7 @@ class TestLocalIssuer:
     @pytest.mark.parametrize("production_like", [False, True])
     async def test_its_tokens_are_a_local_run(self, issuer, production_like):
         token, job = self.local_token(issuer, production_like)
-        policy = Policy(trusted_issuers=(), local_issuers=(issuer.url,))
+        policy = pinned(issuer, trusted_issuers=(), local_issuers=(issuer.url,))
         result = await verify_token(token, md5(OUTPUT), policy, KeyStore(), job=job)
         assert (result.verdict, result.verified) == (LOCAL_RUN, False)
         platform = ("swname", "dbgstat", "support_attributes", "secboot", "hwmodel")
@@ -213,13 +236,39 @@ class TestLocalIssuer:
 
     async def test_a_changed_output_is_not_verified_even_locally(self, issuer):
         token, job = self.local_token(issuer, False)
-        policy = Policy(trusted_issuers=(), local_issuers=(issuer.url,))
+        policy = pinned(issuer, trusted_issuers=(), local_issuers=(issuer.url,))
         result = await verify_token(token, md5(OUTPUT + b" "), policy, KeyStore(), job=job)
         assert result.verdict == NOT_VERIFIED
 
+    async def test_a_local_token_from_another_job_is_not_a_local_run_of_this_one(self, issuer):
+        """A job that re-signs another creator's output cannot name this job's image."""
+        token, job = self.local_token(issuer, False)
+        other = JobFacts(
+            id=8,
+            uuid="ffffffff-0000-4000-8000-000000000000",
+            creator="bob",
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+        )
+        policy = pinned(issuer, trusted_issuers=(), local_issuers=(issuer.url,))
+        result = await verify_token(token, md5(OUTPUT), policy, KeyStore(), job=other)
+        assert result.verdict == NOT_VERIFIED
+        assert {c.name for c in result.checks if c.status == "fail"} == {"image", "instance_name"}
+
+    async def test_a_local_token_needs_the_pins_too(self, issuer):
+        token, job = self.local_token(issuer, False)
+        policy = Policy(trusted_issuers=(), local_issuers=(issuer.url,))
+        result = await verify_token(token, md5(OUTPUT), policy, KeyStore(), job=job)
+        assert result.verdict == NOT_VERIFIED
+        assert {c.name for c in result.checks if c.status == "fail"} == {
+            "project_id",
+            "service_account",
+        }
+
     async def test_unlisted_it_is_an_untrusted_issuer(self, issuer):
         token, job = self.local_token(issuer, False)
-        result = await verify_token(token, md5(OUTPUT), Policy(), KeyStore(), job=job)
+        policy = pinned(issuer, trusted_issuers=())
+        result = await verify_token(token, md5(OUTPUT), policy, KeyStore(), job=job)
         assert result.verdict == NOT_VERIFIED
         assert result.check("issuer").status == "fail"
 

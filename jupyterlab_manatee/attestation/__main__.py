@@ -1,23 +1,32 @@
-"""Command line: ``python -m jupyterlab_manatee.attestation verify OUTPUT TOKEN [--jwks FILE]``.
+"""Command line: verify an output, bundle its proof, or re-check a bundle offline.
 
-Prints every check and the verdict; exits 0 only when the output is verified (a
-production TEE run, its token possibly expired), 1 otherwise, 2 on unusable arguments.
-TOKEN is the token text in a file, ``-`` for stdin, or a saved ``*.attestation.json``
-(whose job facts are then used too). ``jwks ISSUER`` prints an issuer's published keys,
-to keep for ``--jwks`` (offline verification).
+- ``verify OUTPUT [TOKEN]``: every check and the verdict. TOKEN is the token text in a
+  file, ``-`` for stdin, or a saved ``*.attestation.json`` (whose job facts are used too);
+  without it, ``OUTPUT.attestation.json`` beside the output.
+- ``bundle OUTPUT``: one file holding the token, the issuer's JWKS as fetched, the policy,
+  the output's digests and the verdict, for a third party to re-check offline.
+- ``verify --bundle FILE OUTPUT``: re-check a bundle with no network (its keys, its policy
+  unless a flag overrides a setting, its job).
+- ``jwks ISSUER``: an issuer's published keys, to keep for ``--jwks``.
+
+Exit 0 only when the output is verified (a production TEE run of the pinned deployment and
+of the identified job, its token possibly expired), 1 otherwise, 2 on unusable arguments.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .keys import KeyStore, KeyUnavailable
-from .record import read_record
+from .keys import KeyStore, KeyUnavailable, load_jwks_file, normalise_issuer
+from .record import RECORD_SUFFIX, read_record, write_new_record
+from .token import parse_token
 from .verify import (
     DEFAULT_AUDIENCE,
     DEFAULT_CLOCK_SKEW,
@@ -26,11 +35,22 @@ from .verify import (
     JobFacts,
     Policy,
     Verification,
-    file_md5,
     verify_token,
 )
 
 EXIT_VERIFIED, EXIT_NOT_VERIFIED, EXIT_USAGE = 0, 1, 2
+BUNDLE_FORMAT = "jupyterlab-manatee/attestation-bundle/1"
+BUNDLE_SUFFIX = ".manatee-bundle.json"
+MAX_BUNDLE_BYTES = 8 * 1024 * 1024
+CHUNK = 1024 * 1024
+NO_JOB_GIVEN = (
+    "job not identified: give --creator and --uuid (with --created-at and --updated-at), "
+    "or verify with the .attestation.json saved beside the output"
+)
+
+
+class UsageError(Exception):
+    """An argument that cannot be used (unreadable file, bad record or bundle)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,40 +59,80 @@ def build_parser() -> argparse.ArgumentParser:
         description="Verify that an output file is the one a ManaTEE attestation token proves.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    verify = commands.add_parser("verify", help="verify OUTPUT against TOKEN")
+    verify = commands.add_parser("verify", help="verify OUTPUT against its token or a bundle")
     verify.add_argument("output", type=Path, help="the output file exactly as downloaded")
     verify.add_argument(
-        "token", help="file with the token text, '-' for stdin, or a saved *.attestation.json"
+        "token",
+        nargs="?",
+        help="file with the token text, '-' for stdin, or a saved *.attestation.json "
+        "(default: OUTPUT.attestation.json)",
     )
-    verify.add_argument("--jwks", type=Path, help="saved JWKS file: verify offline with its keys")
-    verify.add_argument(
-        "--issuer",
-        action="append",
-        help=f"trusted production issuer (repeatable; default {GOOGLE_ISSUER})",
-    )
-    verify.add_argument(
-        "--local-issuer",
-        action="append",
-        default=[],
-        help="trusted local issuer, reported as 'local run, no hardware TEE' (repeatable)",
-    )
-    verify.add_argument("--audience", default=DEFAULT_AUDIENCE, help="expected aud")
-    verify.add_argument(
-        "--hwmodel",
-        action="append",
-        help=f"accepted hwmodel (repeatable; default {', '.join(DEFAULT_HWMODELS)})",
-    )
-    verify.add_argument("--creator", help="the job's creator (with --uuid: checks instance_name)")
-    verify.add_argument("--uuid", help="the job's uuid")
-    verify.add_argument("--created-at", help="the job's created_at, 'YYYY-MM-DD HH:MM:SS' UTC")
-    verify.add_argument("--updated-at", help="the job's updated_at, 'YYYY-MM-DD HH:MM:SS' UTC")
-    verify.add_argument("--clock-skew", type=float, default=DEFAULT_CLOCK_SKEW, help="seconds")
-    verify.add_argument("--timeout", type=float, default=30.0, help="seconds per key fetch")
+    verify.add_argument("--bundle", type=Path, help="re-check a bundle made by 'bundle', offline")
+    _policy_options(verify)
+    _job_options(verify)
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    bundle = commands.add_parser(
+        "bundle", help="write OUTPUT's token, the issuer's keys, policy and verdict in one file"
+    )
+    bundle.add_argument("output", type=Path, help="the output file exactly as downloaded")
+    bundle.add_argument(
+        "--record", type=Path, help="its saved *.attestation.json (default: beside OUTPUT)"
+    )
+    bundle.add_argument(
+        "--out", type=Path, help=f"the bundle file to create (default: OUTPUT{BUNDLE_SUFFIX})"
+    )
+    _policy_options(bundle)
+    _job_options(bundle)
+    bundle.add_argument("--json", action="store_true", help="print the result as JSON")
+
     keys = commands.add_parser("jwks", help="print an issuer's published keys (JWKS)")
     keys.add_argument("issuer", help=f"e.g. {GOOGLE_ISSUER}")
     keys.add_argument("--timeout", type=float, default=30.0, help="seconds per fetch")
     return parser
+
+
+def _policy_options(parser: argparse.ArgumentParser) -> None:
+    """Every setting defaults to None, so a bundle's policy is overridden only where given."""
+    parser.add_argument("--jwks", type=Path, help="saved JWKS file: use its keys, fetch nothing")
+    parser.add_argument(
+        "--issuer",
+        action="append",
+        help=f"trusted production issuer (repeatable; default {GOOGLE_ISSUER})",
+    )
+    parser.add_argument(
+        "--local-issuer",
+        action="append",
+        help="trusted local issuer, reported as 'local run, no hardware TEE' (repeatable)",
+    )
+    parser.add_argument("--audience", help=f"expected aud (default {DEFAULT_AUDIENCE})")
+    parser.add_argument(
+        "--hwmodel",
+        action="append",
+        help=f"accepted hwmodel (repeatable; default {', '.join(DEFAULT_HWMODELS)})",
+    )
+    parser.add_argument(
+        "--project-id", help="the deployment's GCP project: submods.gce.project_id must equal it"
+    )
+    parser.add_argument(
+        "--service-account",
+        action="append",
+        help="a TEE service account of the deployment (repeatable): google_service_accounts "
+        "must hold one",
+    )
+    parser.add_argument(
+        "--image-repository",
+        help="optional: image_reference must start with '<image-repository>/'",
+    )
+    parser.add_argument("--clock-skew", type=float, help=f"seconds (default {DEFAULT_CLOCK_SKEW})")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per key fetch")
+
+
+def _job_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--creator", help="the job's creator (with --uuid: identifies the job)")
+    parser.add_argument("--uuid", help="the job's uuid")
+    parser.add_argument("--created-at", help="the job's created_at, 'YYYY-MM-DD HH:MM:SS' UTC")
+    parser.add_argument("--updated-at", help="the job's updated_at, 'YYYY-MM-DD HH:MM:SS' UTC")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,46 +140,113 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "jwks":
             return _print_jwks(args)
+        if args.command == "bundle":
+            return _bundle(args)
+        if args.bundle is not None:
+            return _verify_bundle(args)
         return _verify(args)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
 
 
-class UsageError(Exception):
-    """An argument that cannot be used (unreadable file, bad record)."""
+# --- verify ---------------------------------------------------------------------------
 
 
 def _verify(args: argparse.Namespace) -> int:
-    token, job = _read_token(args.token)
-    job = JobFacts(
-        id=job.id,
-        uuid=args.uuid or job.uuid,
-        creator=args.creator or job.creator,
-        created_at=args.created_at or job.created_at,
-        updated_at=args.updated_at or job.updated_at,
-    )
-    try:
-        md5 = file_md5(args.output)
-    except OSError as e:
-        raise UsageError(f"cannot read the output {args.output}: {e.strerror or e}") from None
-    policy = Policy(
-        trusted_issuers=tuple(args.issuer or (GOOGLE_ISSUER,)),
-        local_issuers=tuple(args.local_issuer),
-        audience=args.audience,
-        hwmodels=tuple(args.hwmodel or DEFAULT_HWMODELS),
-        clock_skew=args.clock_skew,
-    )
-    keys = KeyStore(jwks_file=args.jwks, connect_timeout=args.timeout, request_timeout=args.timeout)
-    result = asyncio.run(verify_token(token, md5, policy, keys, job=job))
+    token, job = _read_token(args.token or f"{args.output}{RECORD_SUFFIX}")
+    result = _run(args, token, _job(args, job), _policy(args, Policy()), _keys(args))
+    return _report(args, result)
+
+
+def _verify_bundle(args: argparse.Namespace) -> int:
+    if args.token is not None:
+        raise UsageError("give either TOKEN or --bundle, not both")
+    bundle = _read_bundle(args.bundle)
+    policy = _policy(args, Policy.from_json(bundle["policy"]))
+    keys = _keys(args) if args.jwks else KeyStore(documents=bundle["jwks"])
+    job = _job(args, JobFacts.from_json(bundle["job"]))
+    result = _run(args, bundle["token"], job, policy, keys)
+    sha256 = _digests(args.output)[1]
     if args.json:
-        print(json.dumps(result.to_json(), indent=1))
+        print(json.dumps({**result.to_json(), "policy": policy.to_json()}, indent=1))
     else:
         print(render(result))
+        print(f"\npolicy: {json.dumps(policy.to_json())}")
+        if sha256 != bundle.get("output_sha256"):
+            print(f"note: {args.output} is not the file the bundle was made for (SHA-256 differs)")
     return EXIT_VERIFIED if result.verified else EXIT_NOT_VERIFIED
 
 
-def _read_token(source: str) -> tuple[str, JobFacts]:
+def _run(
+    args: argparse.Namespace, token: str, job: JobFacts, policy: Policy, keys: KeyStore
+) -> Verification:
+    md5 = _digests(args.output)[0]
+    return asyncio.run(verify_token(token, md5, policy, keys, job=job))
+
+
+def _report(args: argparse.Namespace, result: Verification) -> int:
+    print(json.dumps(result.to_json(), indent=1) if args.json else render(result))
+    return EXIT_VERIFIED if result.verified else EXIT_NOT_VERIFIED
+
+
+def _job(args: argparse.Namespace, saved: JobFacts | None) -> JobFacts:
+    """The job from the flags, else from the saved record; unidentified without either."""
+    saved = saved or JobFacts()
+    creator, job_uuid = args.creator or saved.creator, args.uuid or saved.uuid
+    given = bool(args.creator or args.uuid)
+    problem = None if given else saved.problem
+    if not creator or not job_uuid:
+        problem = NO_JOB_GIVEN
+    return JobFacts(
+        id=saved.id,
+        uuid=job_uuid,
+        creator=creator,
+        created_at=args.created_at or saved.created_at,
+        updated_at=args.updated_at or saved.updated_at,
+        problem=problem,
+        source="given on the command line" if given else saved.source,
+    )
+
+
+def _policy(args: argparse.Namespace, base: Policy) -> Policy:
+    """``base`` with every setting the flags give replaced."""
+    changes: dict[str, Any] = {
+        "trusted_issuers": args.issuer,
+        "local_issuers": args.local_issuer,
+        "audience": args.audience,
+        "hwmodels": args.hwmodel,
+        "clock_skew": args.clock_skew,
+        "project_id": args.project_id,
+        "service_accounts": args.service_account,
+        "image_repository": args.image_repository,
+    }
+    values = {**base.to_json()}
+    values.update({k: v for k, v in changes.items() if v is not None})
+    try:
+        return Policy.from_json(values)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def _keys(args: argparse.Namespace) -> KeyStore:
+    return KeyStore(jwks_file=args.jwks, connect_timeout=args.timeout, request_timeout=args.timeout)
+
+
+def _digests(path: Path) -> tuple[str, str]:
+    """MD5 (the nonce) and SHA-256 hex of the file's bytes."""
+    md5, sha256 = hashlib.md5(usedforsecurity=False), hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(CHUNK):
+                md5.update(chunk)
+                sha256.update(chunk)
+    except OSError as e:
+        raise UsageError(f"cannot read the output {path}: {e.strerror or e}") from None
+    return md5.hexdigest(), sha256.hexdigest()
+
+
+def _read_token(source: str) -> tuple[str, JobFacts | None]:
     """The token text and, from a saved record, the job it was saved for."""
     try:
         raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
@@ -135,7 +262,7 @@ def _read_token(source: str) -> tuple[str, JobFacts]:
         if not isinstance(record, dict) or not isinstance(record.get("token"), str):
             raise UsageError(f"{source} is not an attestation record (no token)")
         return record["token"], JobFacts.from_json(record.get("job"))
-    return text, JobFacts()
+    return text, None
 
 
 def render(result: Verification) -> str:
@@ -144,6 +271,95 @@ def render(result: Verification) -> str:
     lines = [f"verdict: {result.verdict}", result.summary, ""]
     lines += [f"  {c.status:<4}  {c.name:<{width}}  {c.reason}" for c in result.checks]
     return "\n".join(lines)
+
+
+# --- bundle ---------------------------------------------------------------------------
+
+
+def _bundle(args: argparse.Namespace) -> int:
+    record_path = args.record or Path(f"{args.output}{RECORD_SUFFIX}")
+    token, saved_job = _read_token(str(record_path))
+    out = args.out or Path(f"{args.output}{BUNDLE_SUFFIX}")
+    if out.exists():
+        raise UsageError(f"{out} already exists; it is never overwritten (choose --out)")
+    policy = _policy(args, Policy())
+    job = _job(args, saved_job)
+    issuer, jwks = _issuer_keys(args, token, policy)
+    keys = KeyStore(documents={issuer: jwks}) if issuer else KeyStore(documents={})
+    md5, sha256 = _digests(args.output)
+    result = asyncio.run(verify_token(token, md5, policy, keys, job=job))
+    bundle = {
+        "format": BUNDLE_FORMAT,
+        "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "output": args.output.name,
+        "output_md5": md5,
+        "output_sha256": sha256,
+        "token": token,
+        "issuer": issuer,
+        "jwks": {issuer: jwks} if issuer else {},
+        "job": job.to_json(),
+        "policy": policy.to_json(),
+        "verification": result.to_json(),
+    }
+    try:
+        write_new_record(out, bundle)
+    except FileExistsError:
+        raise UsageError(f"{out} already exists; it is never overwritten (choose --out)") from None
+    except OSError as e:
+        raise UsageError(f"cannot write {out}: {e.strerror or e}") from None
+    if args.json:
+        print(json.dumps({**result.to_json(), "bundle": str(out)}, indent=1))
+    else:
+        print(render(result))
+        print(f"\nbundle: {out}")
+    return EXIT_VERIFIED if result.verified else EXIT_NOT_VERIFIED
+
+
+def _issuer_keys(
+    args: argparse.Namespace, token: str, policy: Policy
+) -> tuple[str | None, dict[str, Any]]:
+    """The token's issuer and its JWKS as published (or from --jwks), if it is trusted."""
+    parsed = parse_token(token)
+    iss = parsed.claims.get("iss") if parsed.kind == "jwt" else None
+    if not isinstance(iss, str) or not policy.issuer_kind(iss):
+        return None, {}
+    issuer = normalise_issuer(iss)
+    if args.jwks:
+        try:
+            load_jwks_file(args.jwks, issuer)  # the keys must be usable
+            data = json.loads(args.jwks.read_bytes())
+        except (KeyUnavailable, OSError, ValueError) as e:
+            raise UsageError(f"cannot use {args.jwks}: {e}") from None
+        if "keys" not in data:
+            data = {normalise_issuer(k): v for k, v in data.items()}[issuer]
+        return issuer, data
+    store = KeyStore(connect_timeout=args.timeout, request_timeout=args.timeout)
+    try:
+        return issuer, asyncio.run(store.fetch_jwks(issuer))
+    except KeyUnavailable as e:
+        raise UsageError(f"cannot fetch the keys of {issuer}: {e}") from None
+
+
+def _read_bundle(path: Path) -> dict[str, Any]:
+    try:
+        if path.stat().st_size > MAX_BUNDLE_BYTES:
+            raise UsageError(f"{path} is larger than {MAX_BUNDLE_BYTES} bytes")
+        data = json.loads(path.read_bytes())
+    except OSError as e:
+        raise UsageError(f"cannot read the bundle {path}: {e.strerror or e}") from None
+    except (UnicodeDecodeError, ValueError):
+        raise UsageError(f"{path} is not JSON") from None
+    if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
+        raise UsageError(f"{path} is not a ManaTEE attestation bundle ({BUNDLE_FORMAT})")
+    if not isinstance(data.get("token"), str) or not isinstance(data.get("jwks"), dict):
+        raise UsageError(f"{path} lacks its token or keys")
+    if not isinstance(data.get("policy"), dict):
+        raise UsageError(f"{path} lacks its policy")
+    try:
+        Policy.from_json(data["policy"])
+    except ValueError as e:
+        raise UsageError(f"{path}: {e}") from None
+    return data
 
 
 def _print_jwks(args: argparse.Namespace) -> int:

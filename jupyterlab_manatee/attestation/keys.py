@@ -51,7 +51,8 @@ class KeyStore:
     """Public keys by issuer and ``kid``, cached for ``ttl`` seconds.
 
     With ``jwks_file`` set nothing is fetched: the file is a JWKS (``{"keys": [...]}``,
-    used for every trusted issuer) or a map ``{"<issuer>": {"keys": [...]}}``.
+    used for every trusted issuer) or a map ``{"<issuer>": {"keys": [...]}}``. With
+    ``documents`` (the same map, in memory: a bundle's) nothing is fetched either.
     """
 
     def __init__(
@@ -62,9 +63,15 @@ class KeyStore:
         connect_timeout: float = 10.0,
         request_timeout: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        documents: dict[str, Any] | None = None,
     ) -> None:
         self.ttl = ttl
         self.jwks_file = Path(jwks_file) if jwks_file else None
+        self.documents = (
+            {normalise_issuer(k): v for k, v in documents.items()}
+            if documents is not None
+            else None
+        )
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
         self._clock = clock
@@ -74,6 +81,13 @@ class KeyStore:
     async def key(self, issuer: str, kid: str) -> RSAPublicKey:
         """The key ``kid`` of ``issuer``; raises :class:`KeyUnavailable` or :class:`UnknownKey`."""
         issuer = normalise_issuer(issuer)
+        if self.documents is not None:
+            if issuer not in self.documents:
+                raise KeyUnavailable(f"the bundle holds no keys of {issuer}")
+            keys = parse_jwks(self.documents[issuer], f"the bundle's JWKS of {issuer}")
+            if kid not in keys:
+                raise UnknownKey(f"no key with kid {kid!r} in the bundle's JWKS of {issuer}")
+            return keys[kid]
         if self.jwks_file is not None:
             loop = asyncio.get_running_loop()
             keys = await loop.run_in_executor(None, load_jwks_file, self.jwks_file, issuer)

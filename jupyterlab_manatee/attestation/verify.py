@@ -5,13 +5,20 @@ Shared by the server's routes and the command line. The checks themselves are pu
 always listed, in the same order, with ``pass``/``fail``/``n/a`` and a reason, and one
 verdict sums them up:
 
-- ``verified``: a production Confidential Space run, every check passes;
+- ``verified``: a production Confidential Space run of *this* deployment (pinned project
+  and TEE service account) and of *this* job, every check passes;
 - ``verified (token expired)``: the same, but the token is past its one-hour ``exp``
   (expected for any later check; it does not undo the proof);
 - ``local run, no hardware TEE``: signed by a configured local issuer, output and job
   match, but no TEE vouches for the platform;
 - ``mock backend, nothing attested``: the upstream mock token, whose nonce matches;
-- ``not verified``: anything failed.
+- ``not verified``: anything failed, or could not be checked.
+
+Fail closed: Google signs every customer's Confidential Space tokens with the same keys, so
+a signature, a platform and a nonce prove nothing about *whose* deployment ran the job. The
+deployment pins (project, TEE service accounts, image repository) and the job's identity
+(creator as this server computes it, uuid from this server's record) are checked on every
+signed token; a pin that is not set, or a job that cannot be identified, fails its check.
 """
 
 from __future__ import annotations
@@ -54,11 +61,17 @@ CHECK_NAMES = (
     "support_attributes",
     "secboot",
     "hwmodel",
+    "project_id",
+    "service_account",
+    "image",
+    "image_digest",
+    "job",
     "instance_name",
     "issued_at",
     "expiry",
 )
 PLATFORM_CHECKS = ("swname", "dbgstat", "support_attributes", "secboot", "hwmodel")
+BINDING_CHECKS = ("project_id", "service_account", "image", "image_digest")
 
 PRODUCTION_SWNAME = "CONFIDENTIAL_SPACE"
 PRODUCTION_DBGSTAT = "disabled-since-boot"
@@ -75,6 +88,11 @@ class Policy:
     audience: str = DEFAULT_AUDIENCE
     hwmodels: tuple[str, ...] = DEFAULT_HWMODELS
     clock_skew: float = DEFAULT_CLOCK_SKEW
+    #: The deployment: the GCP project and TEE service accounts its VMs run as, and
+    #: (optionally) the repository its images are pushed to. Unset pins fail closed.
+    project_id: str | None = None
+    service_accounts: tuple[str, ...] = ()
+    image_repository: str | None = None
 
     @classmethod
     def from_config(cls, config: Any) -> Policy:
@@ -84,7 +102,38 @@ class Policy:
             audience=config.audience,
             hwmodels=tuple(config.hwmodel),
             clock_skew=config.clock_skew,
+            project_id=config.project_id or None,
+            service_accounts=tuple(config.tee_service_accounts),
+            image_repository=config.image_repository or None,
         )
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Policy:
+        """A policy saved by :meth:`to_json` (in a bundle); raises ValueError if unusable."""
+        if not isinstance(data, Mapping):
+            raise ValueError("the policy is not a JSON object")
+        lists = ("trusted_issuers", "local_issuers", "hwmodels", "service_accounts")
+        texts = ("audience", "project_id", "image_repository")
+        values: dict[str, Any] = {}
+        for name in lists:
+            value = data.get(name, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"the policy's {name} is not a list of strings")
+            values[name] = tuple(value)
+        for name in texts:
+            value = data.get(name)
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"the policy's {name} is not a string")
+            values[name] = value
+        skew = data.get("clock_skew", DEFAULT_CLOCK_SKEW)
+        if isinstance(skew, bool) or not isinstance(skew, int | float) or not skew >= 0:
+            raise ValueError("the policy's clock_skew is not a number of seconds")
+        values["audience"] = values["audience"] or DEFAULT_AUDIENCE
+        return cls(clock_skew=float(skew), **values)
 
     def issuer_kind(self, issuer: str) -> str | None:
         """ "local", "production" or None (untrusted); listed as both counts as local."""
@@ -98,18 +147,30 @@ class Policy:
 
 @dataclass(frozen=True)
 class JobFacts:
-    """What the API says about the job the output belongs to (any part may be unknown)."""
+    """The job the output belongs to, as this side establishes it.
+
+    ``creator`` is the one this server computes for the logged-in user, ``uuid`` this
+    server's record of its submission when there is one (else the API's); ``problem`` says
+    why the job is not identified (missing from the list, another creator's, a uuid that
+    differs from the record): such a job fails the ``job`` check, never "n/a".
+    """
 
     id: int | None = None
     uuid: str | None = None
     creator: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
+    problem: str | None = None
+    source: str | None = None
 
     @property
     def instance_name(self) -> str | None:
         """The TEE VM's name for this job: ``<creator>-<uuid>``."""
         return f"{self.creator}-{self.uuid}" if self.creator and self.uuid else None
+
+    @property
+    def identified(self) -> bool:
+        return self.problem is None and self.instance_name is not None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,15 +179,18 @@ class JobFacts:
     def from_json(cls, data: Any) -> JobFacts:
         """Tolerant of missing or ill-typed fields (they become unknown)."""
         if not isinstance(data, Mapping):
-            return cls()
+            return cls(problem=NO_JOB)
         text = {
             k: data.get(k) if isinstance(data.get(k), str) else None
-            for k in ("uuid", "creator", "created_at", "updated_at")
+            for k in ("uuid", "creator", "created_at", "updated_at", "problem", "source")
         }
         job_id = data.get("id")
         return cls(
             id=job_id if isinstance(job_id, int) and not isinstance(job_id, bool) else None, **text
         )
+
+
+NO_JOB = "the job is not identified (no creator and uuid to compare with)"
 
 
 @dataclass(frozen=True)
@@ -277,6 +341,8 @@ def _jwt(
         checks += [Check(n, NA, LOCAL_RUN) for n in PLATFORM_CHECKS]
     else:
         checks += _platform_checks(claims, policy)
+    checks += _binding_checks(claims, policy, job)
+    checks.append(_job_check(job))
     checks.append(_instance_check(claims, job))
     checks.append(_issued_check(claims.get("iat"), job, policy.clock_skew, now))
     expiry, expired_at = _expiry_check(claims, policy.clock_skew, now)
@@ -295,7 +361,7 @@ def _jwt(
         )
     summary = (
         f"The output is the one {iss} attested for {run}, executed in a production "
-        f"Confidential Space TEE ({claims.get('hwmodel')})."
+        f"Confidential Space TEE ({claims.get('hwmodel')}) of project {policy.project_id}."
     )
     if expired_at is not None:
         summary += (
@@ -397,11 +463,110 @@ def _platform_checks(claims: dict[str, Any], policy: Policy) -> list[Check]:
     return checks
 
 
+def _binding_checks(claims: dict[str, Any], policy: Policy, job: JobFacts) -> list[Check]:
+    """Whose deployment ran it: project, service account, and an image built for this job."""
+    project = _dig(claims, "submods", "gce", "project_id")
+    if not policy.project_id:
+        project_check = Check(
+            "project_id",
+            FAIL,
+            f"no deployment project is pinned, so {project!r} proves nothing: set "
+            "c.ManateeConfig.project_id (MANATEE_PROJECT_ID, --project-id)",
+        )
+    elif project == policy.project_id:
+        project_check = Check("project_id", PASS, f"ran in the pinned project {project}")
+    else:
+        project_check = Check(
+            "project_id",
+            FAIL,
+            f"ran in project {project!r}, not the pinned {policy.project_id!r}: another "
+            "deployment's VM",
+        )
+
+    accounts = claims.get("google_service_accounts")
+    listed = [a for a in accounts if isinstance(a, str)] if isinstance(accounts, list) else []
+    if not policy.service_accounts:
+        account_check = Check(
+            "service_account",
+            FAIL,
+            "no TEE service account is pinned: set c.ManateeConfig.tee_service_accounts "
+            "(MANATEE_TEE_SERVICE_ACCOUNTS, --service-account)",
+        )
+    elif not listed:
+        account_check = Check(
+            "service_account", FAIL, "the token has no google_service_accounts claim"
+        )
+    elif matched := [a for a in listed if a in policy.service_accounts]:
+        account_check = Check("service_account", PASS, f"ran as the pinned {matched[0]}")
+    else:
+        account_check = Check(
+            "service_account",
+            FAIL,
+            f"ran as {', '.join(listed)}, none of the pinned {', '.join(policy.service_accounts)}",
+        )
+    return [project_check, account_check, *_image_checks(claims, policy, job)]
+
+
+def _image_checks(claims: dict[str, Any], policy: Policy, job: JobFacts) -> list[Check]:
+    reference = _dig(claims, "submods", "container", "image_reference")
+    digest = _dig(claims, "submods", "container", "image_digest")
+    if not isinstance(reference, str) or not reference:
+        missing = "the token has no submods.container.image_reference"
+        return [Check("image", FAIL, missing), Check("image_digest", FAIL, missing)]
+    repository, _, last = reference.rpartition("/")
+    name, at, pinned_digest = last.partition("@")
+    name = name.partition(":")[0]
+    expected = job.instance_name if job.identified else None
+    if expected is None:
+        image = Check("image", FAIL, f"the job is not identified, so {reference!r} is not compared")
+    elif name != expected:
+        image = Check(
+            "image",
+            FAIL,
+            f"the image {reference!r} was built for {name!r}, not this job ({expected}): "
+            "another job's image",
+        )
+    elif policy.image_repository and repository != policy.image_repository.rstrip("/"):
+        image = Check(
+            "image",
+            FAIL,
+            f"the image {reference!r} is not in the pinned repository {policy.image_repository}",
+        )
+    else:
+        where = f" in {repository}" if policy.image_repository else ""
+        image = Check("image", PASS, f"the image {name}{where} was built for this job")
+    if not at:
+        digest_check = Check(
+            "image_digest", NA, f"the image is named by tag; its digest is {digest!r}"
+        )
+    elif pinned_digest == digest:
+        digest_check = Check("image_digest", PASS, f"the image reference's digest is {digest}")
+    else:
+        digest_check = Check(
+            "image_digest",
+            FAIL,
+            f"the image reference carries {pinned_digest!r} but the container ran {digest!r}",
+        )
+    return [image, digest_check]
+
+
+def _job_check(job: JobFacts) -> Check:
+    if job.problem is not None:
+        return Check("job", FAIL, job.problem)
+    if job.instance_name is None:
+        return Check("job", FAIL, NO_JOB)
+    number = f"job #{job.id} " if job.id is not None else "job "
+    source = f" ({job.source})" if job.source else ""
+    return Check("job", PASS, f"{number}{job.uuid} of {job.creator}{source}")
+
+
 def _instance_check(claims: dict[str, Any], job: JobFacts) -> Check:
     instance = _dig(claims, "submods", "gce", "instance_name")
-    expected = job.instance_name
+    expected = job.instance_name if job.identified else None
     if expected is None:
-        return Check("instance_name", NA, f"the job is not known, so {instance!r} is not compared")
+        return Check(
+            "instance_name", FAIL, f"the job is not identified, so {instance!r} is not compared"
+        )
     if instance == expected:
         return Check("instance_name", PASS, f"the TEE VM {instance} ran this job")
     return Check(
@@ -419,7 +584,9 @@ def _issued_check(iat: Any, job: JobFacts, skew: float, now: float) -> Check:
         return Check("issued_at", FAIL, f"issued {issued}, in the future")
     start, end = _job_time(job.created_at), _job_time(job.updated_at)
     if start is None or end is None:
-        return Check("issued_at", NA, f"issued {issued}; the job's times are not known")
+        return Check(
+            "issued_at", FAIL, f"issued {issued}; the job's times are not known to compare"
+        )
     window = f"{_time(start)} to {_time(end)}"
     if start - skew <= iat <= end + skew:
         return Check("issued_at", PASS, f"issued {issued}, during the job ({window})")

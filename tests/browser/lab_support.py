@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support import free_port, wait_until
+from tests.support import LOCAL_PIN_ENV, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -117,6 +117,7 @@ class LabServer:
             for key, value in os.environ.items()
             if key != "DATA_CLEAN_ROOM_HOST" and not key.startswith("JUPYTER")
         }
+        env.update(LOCAL_PIN_ENV)
         env.update(
             MANATEE_CREATOR=self.creator,
             JUPYTER_CONFIG_DIR=str(self.home / "config"),

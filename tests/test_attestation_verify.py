@@ -16,10 +16,12 @@ from jupyterlab_manatee.attestation import (
     KeyStore,
     Policy,
     describe_token,
+    verify,
     verify_token,
 )
 from tests.attestation_support import (
     CASES,
+    CHECK_NAMES,
     OUTPUT,
     Issuer,
     assert_result,
@@ -293,3 +295,28 @@ def test_describe_token_shows_a_jwts_claims_unverified(issuer):
     assert described["kind"] == "jwt"
     assert described["claims"] == claims
     assert described["header"]["kid"] == issuer.kid
+
+
+@pytest.mark.parametrize("name", CHECK_NAMES)
+async def test_each_check_is_held_by_a_case_that_passes_wrongly_without_it(
+    name, issuer, rogue, monkeypatch
+):
+    """Make one check pass wherever it would fail: some case of the table must then come out
+    differently, so no check can be replaced by a constant pass unnoticed."""
+    original = verify.Check
+
+    def always_passing(check_name: str, status: str, reason: str) -> verify.Check:
+        forced = check_name == name and status == "fail"
+        return original(check_name, "pass" if forced else status, reason)
+
+    monkeypatch.setattr(verify, "Check", always_passing)
+    changed = []
+    for case_name, case in CASES.items():
+        scenario = make_scenario(case, issuer, rogue)
+        policy = trusting(issuer, **case.policy)
+        result = await verify_token(
+            scenario.token, md5(scenario.output), policy, KeyStore(), job=scenario.job
+        )
+        if (result.verdict, statuses(result)) != (case.verdict, case.expected_statuses()):
+            changed.append(case_name)
+    assert changed, f"no case notices the {name} check passing unconditionally"

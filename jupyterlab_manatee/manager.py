@@ -42,6 +42,7 @@ from .config import (
 )
 from .errors import ApiNotConfigured, BadRequest, Forbidden, ManateeError, NotFound
 from .job_identity import identify_job
+from .job_list import newest_first
 from .job_records import JobRecords
 from .output import resolve_folder, safe_output_name, save_output
 
@@ -240,10 +241,16 @@ class ManateeManager:
     # --- jobs --------------------------------------------------------------------------
 
     async def list_jobs(self, username: str, page: int, page_size: int) -> dict[str, Any]:
+        """One page of the creator's jobs, newest first whatever order the API pages in."""
         creator = self.creator(username)
-        reply = await self.client.query(creator=creator, page=page, page_size=page_size)
-        self.records.learn_ids(creator, reply["jobs"])
-        return reply
+        client = self.client
+
+        async def query(api_page: int, api_page_size: int) -> dict[str, Any]:
+            reply = await client.query(creator=creator, page=api_page, page_size=api_page_size)
+            self.records.learn_ids(creator, reply["jobs"])
+            return reply
+
+        return await newest_first(query, page, page_size)
 
     async def delete_job(self, username: str, job_uuid: str) -> None:
         creator = self.creator(username)

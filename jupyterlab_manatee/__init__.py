@@ -19,6 +19,8 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     """Register the shield panel's routes; a missing API URL is a warning, not a crash."""
+    from tornado.ioloop import IOLoop
+
     from .config import ManateeConfig, redact_url
     from .handlers import setup_handlers
     from .manager import ManateeManager
@@ -26,6 +28,8 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     config = ManateeConfig(parent=serverapp)
     manager = ManateeManager(config, serverapp.contents_manager.root_dir, serverapp.log)
     setup_handlers(serverapp.web_app, manager)
+    # queued submissions of an earlier run are sent once the server's loop runs
+    IOLoop.current().add_callback(manager.start_queue)
     problem = config.api_url_problem
     if problem:
         serverapp.log.warning("jupyterlab_manatee: %s (the shield panel answers 503)", problem)

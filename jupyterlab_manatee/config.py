@@ -173,6 +173,29 @@ class ManateeConfig(Configurable):
         help="Folder for temporary workspace archives; None uses the system's temp folder.",
     ).tag(config=True)
 
+    queue_submissions = Bool(
+        True,
+        help=(
+            "Hold a submission back while an earlier job of the same creator is in status 0 "
+            "or 1: the real API keeps one workspace per creator, read by the image builder "
+            "only when the build starts, so sending earlier would replace that job's files. "
+            "Held submissions are archived at once, kept under state_dir and sent when the "
+            "slot frees. Turn off only to show the overwrite."
+        ),
+    ).tag(config=True)
+
+    queue_poll_interval = Float(
+        5.0, help="Seconds between looks at the API while submissions are queued."
+    ).tag(config=True)
+
+    job_limit = Int(
+        3,
+        help=(
+            "Jobs a creator may have in progress (status 0, 1, 3 or 4) at once, queued "
+            "submissions included: the API's own limit."
+        ),
+    ).tag(config=True)
+
     check_health = Bool(
         True, help="Whether GET manatee/config probes the API's /health route."
     ).tag(config=True)

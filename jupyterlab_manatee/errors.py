@@ -44,6 +44,12 @@ class NotFound(ManateeError):
     status = 404
 
 
+class Conflict(ManateeError):
+    """The request cannot be done in the current state (e.g. cancelling a sending upload)."""
+
+    status = 409
+
+
 class JobLimitReached(ManateeError):
     """The API refuses a new job because too many of this creator's jobs are in progress."""
 

@@ -22,6 +22,7 @@ from .manager import MANIFEST_FILE_LIMIT, ManateeManager
 
 AUTH_RESOURCE = "manatee"
 UUID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+QUEUE_ID_RE = re.compile(r"^[0-9a-f]{12}$")
 MAX_PAGE_SIZE = 100
 #: The API's job ids are signed 64-bit integers; a larger id is bad input, not an API fault.
 MAX_JOB_ID = 2**63 - 1
@@ -120,7 +121,8 @@ class JobsHandler(ManateeHandler):
     async def get(self) -> None:
         page = self.int_argument("page", 1, 1, 1_000_000)
         page_size = self.int_argument("page_size", 10, 1, MAX_PAGE_SIZE)
-        self.reply(await self.manager.list_jobs(self.username, page, page_size))
+        jobs = await self.manager.list_jobs(self.username, page, page_size)
+        self.reply({**jobs, "queued": self.manager.queued(self.username)})
 
     @web.authenticated
     @authorized
@@ -139,6 +141,27 @@ class JobHandler(ManateeHandler):
             raise BadRequest(f"{job_uuid!r} is not a job uuid")
         await self.manager.delete_job(self.username, job_uuid)
         self.reply({"uuid": job_uuid})
+
+
+class QueueHandler(ManateeHandler):
+    """``GET manatee/queue``: submissions held back, and what became of recent ones."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply({"queued": self.manager.queued(self.username)})
+
+
+class QueuedHandler(ManateeHandler):
+    """``DELETE manatee/queue/<id>``: cancel a queued submission (its archive goes too)."""
+
+    @web.authenticated
+    @authorized
+    async def delete(self, entry_id: str) -> None:
+        if not QUEUE_ID_RE.match(entry_id):
+            raise BadRequest(f"{entry_id!r} is not a queue id")
+        self.manager.cancel_queued(self.username, entry_id)
+        self.reply({"queue_id": entry_id})
 
 
 class ManifestHandler(ManateeHandler):
@@ -206,6 +229,8 @@ def setup_handlers(web_app: web.Application, manager: ManateeManager) -> None:
         [
             (url_path_join(base, "jobs"), JobsHandler),
             (url_path_join(base, "jobs", r"([^/]+)"), JobHandler),
+            (url_path_join(base, "queue"), QueueHandler),
+            (url_path_join(base, "queue", r"([^/]+)"), QueuedHandler),
             (url_path_join(base, "manifest"), ManifestHandler),
             (url_path_join(base, "output"), OutputHandler),
             (url_path_join(base, "attestation"), AttestationHandler),

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
@@ -40,16 +41,27 @@ from .config import (
     redact_url,
     safe_creator,
 )
-from .errors import ApiNotConfigured, BadRequest, Forbidden, ManateeError, NotFound
+from .errors import (
+    ApiNotConfigured,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    JobLimitReached,
+    ManateeError,
+    NotFound,
+)
 from .job_identity import identify_job
 from .job_list import newest_first
 from .job_records import JobRecords
 from .output import resolve_folder, safe_output_name, save_output
+from .submission_queue import IN_PROGRESS, Entry, SubmissionQueue, blocking_job, now_text
 
 ARCHIVE_PREFIX = "manatee-workspace-"
 MANIFEST_FILE_LIMIT = 1000
 JOB_SEARCH_PAGES = 20
 JOB_SEARCH_PAGE_SIZE = 50
+#: How many of the newest jobs are looked at for jobs in progress (the API allows 3).
+RECENT_JOBS = 50
 TOKEN_UNAVAILABLE = "token unavailable"
 
 
@@ -65,8 +77,14 @@ class ManateeManager:
         self._warned_creators: set[str] = set()
         self._keys: KeyStore | None = None
         self._keys_settings: tuple[Any, ...] = ()
+        self.queue = SubmissionQueue(
+            Path(config.state_dir) / "queue", poll_interval=config.queue_poll_interval
+        )
+        self._queue_task: asyncio.Future[None] | None = None
 
     def close(self) -> None:
+        if self._queue_task is not None:
+            self._queue_task.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # --- identity and configuration ----------------------------------------------------
@@ -177,10 +195,123 @@ class ManateeManager:
         )
 
     async def submit(self, username: str, path: str, filename: str | None) -> dict[str, Any]:
-        """Archive the notebook's folder off the loop, upload it once, remember where it was."""
+        """Send the notebook's folder now, or queue it while the creator's workspace slot is
+        taken (see :mod:`.submission_queue`); refuse past the job limit, queued included."""
         creator = self.creator(username)
         client = self.client
         manifest = await self.manifest(path, filename)
+        if not self.config.queue_submissions:
+            return await self._send_now(client, creator, manifest)
+        async with self.queue.lock(creator):
+            jobs = await self._recent_jobs(creator)
+            pending = self.queue.pending(creator)
+            in_progress = sum(1 for job in jobs if job["job_status"] in IN_PROGRESS)
+            if in_progress + len(pending) >= self.config.job_limit:
+                raise JobLimitReached(
+                    f"{in_progress} of your jobs are in progress and {len(pending)} queued, "
+                    f"the limit is {self.config.job_limit}: wait for one to finish, or cancel "
+                    "a queued one, then submit again."
+                )
+            blocker = blocking_job(jobs)
+            if blocker is None and not pending:
+                return await self._send_now(client, creator, manifest)
+            entry = await self._hold(creator, manifest, blocker, pending)
+        self.start_queue()
+        return {
+            "code": 0,
+            "msg": "Queued",
+            "queued": True,
+            "queue_id": entry.id,
+            "waits_for": entry.waits_for,
+            "file_count": entry.file_count,
+            "total_bytes": entry.total_bytes,
+            "excluded_count": entry.excluded_count,
+        }
+
+    async def _hold(
+        self,
+        creator: str,
+        manifest: workspace.Manifest,
+        blocker: dict[str, Any] | None,
+        pending: list[Entry],
+    ) -> Entry:
+        """Archive now (what the user confirmed is what will be sent) and queue it."""
+        entry_id, archive = self.queue.new_archive_path()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._pool, self._write_archive_to, manifest, creator, archive)
+        waits_for = (
+            {"id": blocker.get("id"), "uuid": blocker.get("uuid")}
+            if blocker is not None
+            else {"queue_id": pending[-1].id}
+        )
+        entry = Entry(
+            id=entry_id,
+            creator=creator,
+            notebook=manifest.notebook,
+            path=str(PurePosixPath(manifest.folder_path) / manifest.notebook),
+            folder=manifest.folder_path,
+            envs=self.extra_envs(),
+            file_count=len(manifest.files),
+            total_bytes=manifest.total_bytes,
+            excluded_count=len(manifest.excluded),
+            created_at=now_text(),
+            waits_for=waits_for,
+        )
+        self.log.info("ManaTEE: queued %s of %s (waits for %s)", entry.notebook, creator, waits_for)
+        return self.queue.add(entry)
+
+    def _write_archive_to(self, manifest: workspace.Manifest, creator: str, path: Path) -> None:
+        temp = self._write_archive(manifest, creator)
+        try:
+            os.replace(temp, path)
+        except OSError:  # another file system: copy, then drop the temporary archive
+            shutil.copyfile(temp, path)
+            temp.unlink(missing_ok=True)
+
+    async def _recent_jobs(self, creator: str) -> list[dict[str, Any]]:
+        """The creator's newest jobs (a job still in status 0 or 1 is always recent)."""
+        client = self.client
+
+        async def query(api_page: int, api_page_size: int) -> dict[str, Any]:
+            return await client.query(creator=creator, page=api_page, page_size=api_page_size)
+
+        return (await newest_first(query, 1, RECENT_JOBS))["jobs"]
+
+    async def _send_queued(self, entry: Entry, archive: Path) -> dict[str, Any]:
+        """The queue's sender: upload a held archive once, remember where it came from."""
+        reply = await self.client.submit(
+            archive, creator=entry.creator, filename=entry.notebook, envs=entry.envs
+        )
+        self.records.add(
+            reply["uuid"], creator=entry.creator, folder=entry.folder, notebook=entry.notebook
+        )
+        return reply
+
+    def start_queue(self) -> None:
+        """Start the queue's sender on the running loop, unless it runs or nothing waits."""
+        if not self.queue.has_queued():
+            return
+        if self._queue_task is None or self._queue_task.done():
+            self._queue_task = asyncio.ensure_future(
+                self.queue.run(self._recent_jobs, self._send_queued)
+            )
+
+    def queued(self, username: str) -> list[dict[str, Any]]:
+        """The user's queued submissions and the outcome of recently sent ones."""
+        return [entry.to_json() for entry in self.queue.entries(self.creator(username))]
+
+    def cancel_queued(self, username: str, entry_id: str) -> None:
+        try:
+            entry = self.queue.cancel(self.creator(username), entry_id)
+        except RuntimeError as e:
+            raise Conflict(f"The queued submission {entry_id} cannot be cancelled: {e}") from None
+        if entry is None:
+            raise NotFound(f"No queued submission {entry_id}")
+
+    async def _send_now(
+        self, client: ManateeApiClient, creator: str, manifest: workspace.Manifest
+    ) -> dict[str, Any]:
+        """Archive the notebook's folder off the loop, upload it once, remember where it was."""
         loop = asyncio.get_running_loop()
         archive = await loop.run_in_executor(self._pool, self._write_archive, manifest, creator)
         try:

@@ -59,7 +59,7 @@ async def test_api_dying_mid_upload_is_a_clear_502_and_leaves_no_temporary_archi
     )
     assert code == 502, reply
     assert "/v1/job/submit/" in reply["message"]
-    assert len(fault_server.seen) == 1
+    assert len(fault_server.requests_to("v1/job/submit/")) == 1
     assert list(temp_dir.iterdir()) == []
 
 

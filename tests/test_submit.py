@@ -85,8 +85,7 @@ async def test_submit_sends_the_multipart_fields_of_the_contract(
     status, reply = await submit(jp_fetch, "analysis/nb.ipynb")
     assert status == 200
     assert reply["code"] == 0 and reply["uuid"] == "00000000-1111-2222-3333-444444444444"
-    (request,) = fault_server.seen
-    assert request.path == "/v1/job/submit/"
+    (request,) = fault_server.requests_to("v1/job/submit/")
     assert request.headers["Authorization"] == USER_TOKEN
     form = request.form()
     assert form["creator"][0] == b"alice"
@@ -108,7 +107,7 @@ class TestExtraEnvAllowList:
         monkeypatch.setenv("MANATEE_EXTRA_ENV_KEEP", "yes")
         monkeypatch.setenv("MANATEE_EXTRA_ENV_DROP", "no")
         await submit(jp_fetch, "analysis/nb.ipynb")
-        (request,) = fault_server.seen
+        (request,) = fault_server.requests_to("v1/job/submit/")
         assert json.loads(request.form()["envs"][0]) == [{"key": "KEEP", "value": "yes"}]
 
 
@@ -243,7 +242,7 @@ async def test_archive_carries_the_bundled_sdk_when_the_folder_has_none(
     import sdk
 
     await submit(jp_fetch, "analysis/nb.ipynb")
-    (request,) = fault_server.seen
+    (request,) = fault_server.requests_to("v1/job/submit/")
     with request.archive() as archive:
         names = set(archive.getnames())
         shipped = archive.extractfile(f"{TOP}/sdk/__init__.py").read()
@@ -255,7 +254,7 @@ async def test_archive_keeps_the_folders_own_sdk(jp_fetch, fault_server, noteboo
     (notebook.parent / "sdk").mkdir()
     (notebook.parent / "sdk" / "__init__.py").write_text("OWN = True\n")
     await submit(jp_fetch, "analysis/nb.ipynb")
-    (request,) = fault_server.seen
+    (request,) = fault_server.requests_to("v1/job/submit/")
     with request.archive() as archive:
         sdk_files = [n for n in archive.getnames() if n.startswith(f"{TOP}/sdk/")]
         assert sdk_files == [f"{TOP}/sdk/__init__.py"]

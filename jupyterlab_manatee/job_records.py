@@ -25,7 +25,7 @@ class JobRecords:
         self.path = path
         self.outputs_path = path.with_name("outputs.json")
         self._records: dict[str, dict[str, Any]] | None = None
-        self._outputs: dict[str, str] | None = None
+        self._outputs: dict[str, Any] | None = None
 
     def add(self, job_uuid: str, *, creator: str, folder: str, notebook: str) -> None:
         records = self._load()
@@ -66,17 +66,27 @@ class JobRecords:
         record = self._load().get(job_uuid)
         return record.get("id") if record and record["creator"] == creator else None
 
-    def remember_output(self, creator: str, job_id: int, path: str) -> None:
-        """Where the output of job ``job_id`` was saved (Report re-verifies that file)."""
+    def remember_output(
+        self, creator: str, job_id: int, path: str, errors: dict[str, Any] | None = None
+    ) -> None:
+        """Where the output of job ``job_id`` was saved (Report re-verifies that file), and
+        which of its cells raised."""
         outputs = self._load_outputs()
-        outputs[f"{creator}/{job_id}"] = path
+        outputs[f"{creator}/{job_id}"] = {"path": path, "errors": errors}
         while len(outputs) > MAX_RECORDS:
             outputs.pop(next(iter(outputs)))
         _write_json(self.outputs_path, outputs)
 
     def saved_output(self, creator: str, job_id: int) -> str | None:
-        path = self._load_outputs().get(f"{creator}/{job_id}")
-        return path if isinstance(path, str) else None
+        saved = self.output_facts(creator, job_id)
+        return saved["path"] if saved else None
+
+    def output_facts(self, creator: str, job_id: int) -> dict[str, Any] | None:
+        """``{"path", "errors"}`` of the job's saved output, or None."""
+        saved = self._load_outputs().get(f"{creator}/{job_id}")
+        if isinstance(saved, dict) and isinstance(saved.get("path"), str):
+            return {"path": saved["path"], "errors": saved.get("errors")}
+        return None
 
     def find(
         self, creator: str, *, job_id: int | None = None, job_uuid: str | None = None
@@ -99,7 +109,7 @@ class JobRecords:
             self._records = _read_json(self.path)
         return self._records
 
-    def _load_outputs(self) -> dict[str, str]:
+    def _load_outputs(self) -> dict[str, Any]:
         if self._outputs is None:
             self._outputs = _read_json(self.outputs_path)
         return self._outputs

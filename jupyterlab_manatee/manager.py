@@ -53,6 +53,8 @@ from .errors import (
 from .job_identity import identify_job
 from .job_list import newest_first
 from .job_records import JobRecords
+from .notebook_errors import cell_errors
+from .notebook_errors import describe as describe_errors
 from .output import resolve_folder, safe_output_name, save_output
 from .submission_queue import IN_PROGRESS, Entry, SubmissionQueue, blocking_job, now_text
 
@@ -381,7 +383,12 @@ class ManateeManager:
             self.records.learn_ids(creator, reply["jobs"])
             return reply
 
-        return await newest_first(query, page, page_size)
+        reply = await newest_first(query, page, page_size)
+        for job in reply["jobs"]:
+            saved = self.records.output_facts(creator, job["id"])
+            if saved is not None:
+                job["output"] = {**saved, "errors_message": describe_errors(saved["errors"])}
+        return reply
 
     async def delete_job(self, username: str, job_uuid: str) -> None:
         creator = self.creator(username)
@@ -415,11 +422,20 @@ class ManateeManager:
             download, self.root_dir, folder, name, create=create, companion_suffix=RECORD_SUFFIX
         )
         self.log.info("ManaTEE: saved the output of job %d to %s", job_id, saved)
-        self.records.remember_output(creator, job_id, saved)
+        errors = await asyncio.get_running_loop().run_in_executor(
+            None, cell_errors, self.root_dir / saved
+        )
+        self.records.remember_output(creator, job_id, saved, errors)
         attestation = await self._save_attestation(
             client, creator, job_id, saved, digest.hexdigest(), job
         )
-        return {"filename": saved, "path": saved, "attestation": attestation}
+        return {
+            "filename": saved,
+            "path": saved,
+            "attestation": attestation,
+            "errors": errors,
+            "errors_message": describe_errors(errors),
+        }
 
     async def _save_attestation(
         self,

@@ -1,0 +1,62 @@
+"""Which cells of an executed notebook raised.
+
+The real executor runs ``nbconvert --execute --allow-errors``: a notebook whose cells raise
+still ends "Finished" (status 5), with the tracebacks in its outputs. So the status alone
+cannot tell a user their analysis failed; the saved output can.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+MAX_NOTEBOOK_BYTES = 512 * 1024 * 1024
+MAX_EVALUE = 300
+
+
+def cell_errors(path: Path) -> dict[str, Any] | None:
+    """``{"count", "first": {"cell", "ename", "evalue"}}`` for the code cells whose outputs
+    hold an error (``cell`` counts code cells from 1, as JupyterLab's prompts do not); None
+    when the file is not a readable notebook (blocking: call it in a thread)."""
+    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+        return None
+    try:
+        notebook = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    cells = notebook.get("cells") if isinstance(notebook, dict) else None
+    if not isinstance(cells, list):
+        return None
+    failed: list[dict[str, Any]] = []
+    code_cell = 0
+    for cell in cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        code_cell += 1
+        outputs = cell.get("outputs")
+        errors = [
+            o for o in outputs or [] if isinstance(o, dict) and o.get("output_type") == "error"
+        ]
+        if errors:
+            error = errors[0]
+            failed.append(
+                {
+                    "cell": code_cell,
+                    "ename": str(error.get("ename") or "Error"),
+                    "evalue": str(error.get("evalue") or "")[:MAX_EVALUE],
+                }
+            )
+    return {"count": len(failed), "first": failed[0] if failed else None}
+
+
+def describe(errors: dict[str, Any] | None) -> str | None:
+    """One sentence for a person, or None when no cell raised."""
+    if not errors or not errors["count"]:
+        return None
+    first = errors["first"]
+    cells = "1 cell" if errors["count"] == 1 else f"{errors['count']} cells"
+    return (
+        f"{cells} raised an error in the stage-2 run; the first: {first['ename']} in code "
+        f"cell {first['cell']}"
+    )

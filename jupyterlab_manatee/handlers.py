@@ -47,9 +47,10 @@ class ManateeHandler(APIHandler):
         self.finish(json.dumps({"code": 0, "msg": "Success", **data}))
 
     def json_body(self) -> dict[str, Any]:
+        """The body as a JSON object; NaN/Infinity and absurd nesting are bad input."""
         try:
-            data = json.loads(self.request.body or b"")
-        except ValueError:
+            data = json.loads(self.request.body or b"", parse_constant=_refuse_constant)
+        except (ValueError, RecursionError):
             raise BadRequest("The request body must be a JSON object") from None
         if not isinstance(data, dict):
             raise BadRequest("The request body must be a JSON object")
@@ -63,7 +64,7 @@ class ManateeHandler(APIHandler):
             raise BadRequest("Job 'id' must be a positive integer")
         try:
             job_id = int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: 1e999 is infinite
             raise BadRequest(f"Job 'id' must be a positive integer, not {value!r}") from None
         if job_id <= 0 or (isinstance(value, float) and value != job_id):
             raise BadRequest(f"Job 'id' must be a positive integer, not {value!r}")
@@ -102,6 +103,10 @@ class ManateeHandler(APIHandler):
         self.finish(
             json.dumps({"code": status_code, "msg": message, "message": message, "reason": reason})
         )
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _submission(body: dict[str, Any]) -> tuple[str, str | None]:

@@ -615,6 +615,8 @@ class ManateeManager:
             raise BadRequest(f"Cannot read {record_file.name}: {e.strerror or e}") from None
         try:
             md5 = await loop.run_in_executor(None, file_md5, output)
+        except ValueError as e:
+            raise BadRequest(str(e)) from None
         except OSError as e:
             raise BadRequest(f"Cannot read {output.name}: {e.strerror or e}") from None
         token = record["token"]

@@ -162,8 +162,8 @@ class _IssuerHandler(web.RequestHandler):
 class Issuer:
     """An RS256 token issuer like Confidential Space's: a key, discovery, a JWKS."""
 
-    def __init__(self, name: str) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    def __init__(self, name: str, key_size: int = 2048) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
         self.kid = f"{name}-key-1"
         self.signer = crypt.RSASigner.from_string(private_pem(self.key), key_id=self.kid)
         self.hits: Counter[str] = Counter()

@@ -19,6 +19,7 @@ from jupyterlab_manatee.attestation import (
     verify,
     verify_token,
 )
+from jupyterlab_manatee.attestation.keys import KeyUnavailable, usable_jwks_uri
 from tests.attestation_support import (
     CASES,
     CHECK_NAMES,
@@ -320,3 +321,39 @@ async def test_each_check_is_held_by_a_case_that_passes_wrongly_without_it(
         if (result.verdict, statuses(result)) != (case.verdict, case.expected_statuses()):
             changed.append(case_name)
     assert changed, f"no case notices the {name} check passing unconditionally"
+
+
+class TestKeyGuards:
+    """What the issuers' keys must be before a signature counts."""
+
+    async def test_a_key_under_2048_bits_is_never_used(self, rogue):
+        weak = Issuer("weak", key_size=1024).start()
+        try:
+            issued = time.time() - 60
+            token = weak.mint(production_claims(weak.url, md5(OUTPUT), issued))
+            result = await verify_token(
+                token, md5(OUTPUT), pinned(weak), KeyStore(), job=job_around(issued)
+            )
+            assert result.check("signature").status == "fail"
+            assert "publishes no key" in result.check("signature").reason
+        finally:
+            weak.stop()
+
+    def test_an_https_issuer_may_not_serve_its_keys_over_http(self):
+        with pytest.raises(KeyUnavailable, match="plain http"):
+            usable_jwks_uri(
+                "https://confidentialcomputing.googleapis.com",
+                {"jwks_uri": "http://www.googleapis.com/service_accounts/v1/metadata/jwk/x"},
+            )
+
+    def test_an_https_issuer_may_serve_its_keys_over_https(self):
+        uri = "https://www.googleapis.com/service_accounts/v1/metadata/jwk/x"
+        assert (
+            usable_jwks_uri("https://confidentialcomputing.googleapis.com", {"jwks_uri": uri})
+            == uri
+        )
+
+    @pytest.mark.parametrize("jwks_uri", [None, 7, "file:///etc/passwd", "ftp://x/keys"])
+    def test_a_jwks_uri_that_is_not_http_is_refused(self, jwks_uri):
+        with pytest.raises(KeyUnavailable, match="no usable jwks_uri"):
+            usable_jwks_uri("http://127.0.0.1:1", {"jwks_uri": jwks_uri})

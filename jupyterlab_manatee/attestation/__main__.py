@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .files import open_regular
 from .keys import KeyStore, KeyUnavailable, load_jwks_file, normalise_issuer
 from .record import RECORD_SUFFIX, read_record, write_new_record
 from .token import parse_token
@@ -237,10 +238,12 @@ def _digests(path: Path) -> tuple[str, str]:
     """MD5 (the nonce) and SHA-256 hex of the file's bytes."""
     md5, sha256 = hashlib.md5(usedforsecurity=False), hashlib.sha256()
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             while chunk := f.read(CHUNK):
                 md5.update(chunk)
                 sha256.update(chunk)
+    except ValueError as e:
+        raise UsageError(f"cannot read the output {path}: {e}") from None
     except OSError as e:
         raise UsageError(f"cannot read the output {path}: {e.strerror or e}") from None
     return md5.hexdigest(), sha256.hexdigest()

@@ -125,12 +125,7 @@ class KeyStore:
             raise KeyUnavailable(
                 f"the discovery document of {issuer} names another issuer ({named!r})"
             )
-        jwks_uri = discovery.get("jwks_uri")
-        if not isinstance(jwks_uri, str) or urlsplit(jwks_uri).scheme not in ("http", "https"):
-            raise KeyUnavailable(f"the discovery document of {issuer} has no usable jwks_uri")
-        if urlsplit(issuer).scheme == "https" and urlsplit(jwks_uri).scheme != "https":
-            raise KeyUnavailable(f"{issuer} points its jwks_uri at plain http; refusing it")
-        return await self._get_json(jwks_uri, "JWKS")
+        return await self._get_json(usable_jwks_uri(issuer, discovery), "JWKS")
 
     async def _get_json(self, url: str, what: str) -> dict[str, Any]:
         client = AsyncHTTPClient(force_instance=True, max_body_size=MAX_DOCUMENT)
@@ -158,6 +153,17 @@ class KeyStore:
         if not isinstance(data, dict):
             raise KeyUnavailable(f"the {what} at {url} is not a JSON object")
         return data
+
+
+def usable_jwks_uri(issuer: str, discovery: dict[str, Any]) -> str:
+    """The discovery document's ``jwks_uri``; an https issuer's keys never come over http
+    (anyone on the path could swap them)."""
+    jwks_uri = discovery.get("jwks_uri")
+    if not isinstance(jwks_uri, str) or urlsplit(jwks_uri).scheme not in ("http", "https"):
+        raise KeyUnavailable(f"the discovery document of {issuer} has no usable jwks_uri")
+    if urlsplit(issuer).scheme == "https" and urlsplit(jwks_uri).scheme != "https":
+        raise KeyUnavailable(f"{issuer} points its jwks_uri at plain http; refusing it")
+    return jwks_uri
 
 
 def parse_jwks(jwks: Any, where: str) -> dict[str, RSAPublicKey]:

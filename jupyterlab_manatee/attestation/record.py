@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .files import open_regular
 from .verify import JobFacts, Verification
 
 RECORD_SUFFIX = ".attestation.json"
@@ -76,11 +77,13 @@ def write_new_record(path: Path, record: dict[str, Any]) -> None:
 
 def read_record(path: Path) -> dict[str, Any]:
     """A saved record, checked to hold a token; raises ValueError saying what is wrong."""
-    if path.stat().st_size > MAX_RECORD_BYTES:
-        raise ValueError(f"{path.name} is larger than {MAX_RECORD_BYTES} bytes")
+    with open_regular(path) as f:
+        if os.fstat(f.fileno()).st_size > MAX_RECORD_BYTES:
+            raise ValueError(f"{path.name} is larger than {MAX_RECORD_BYTES} bytes")
+        raw = f.read(MAX_RECORD_BYTES + 1)
     try:
-        data = json.loads(path.read_bytes())
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise ValueError(f"{path.name} is not JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("token"), str):
         raise ValueError(f"{path.name} is not an attestation record (no token)")

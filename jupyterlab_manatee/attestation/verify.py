@@ -33,6 +33,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from google.auth import crypt
 
+from .files import open_regular
 from .keys import KeyStore, KeyUnavailable, UnknownKey, normalise_issuer
 from .token import ParsedToken, parse_token
 
@@ -655,7 +656,7 @@ def _job_time(value: str | None) -> float | None:
 def file_md5(path: str | Path) -> str:
     """MD5 hex of a file's bytes as stored (blocking: call it in a thread)."""
     digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
+    with open_regular(Path(path)) as f:
         while chunk := f.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()

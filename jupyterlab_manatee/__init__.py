@@ -26,7 +26,8 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     from .manager import ManateeManager
 
     config = ManateeConfig(parent=serverapp)
-    manager = ManateeManager(config, serverapp.contents_manager.root_dir, serverapp.log)
+    contents = serverapp.contents_manager
+    manager = ManateeManager(config, contents.root_dir, serverapp.log, contents)
     setup_handlers(serverapp.web_app, manager)
     # queued submissions of an earlier run are sent once the server's loop runs
     IOLoop.current().add_callback(manager.start_queue)

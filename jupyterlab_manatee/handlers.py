@@ -14,10 +14,10 @@ from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
-from jupyter_server.utils import url_path_join
+from jupyter_server.utils import ensure_async, url_path_join
 from tornado import web
 
-from .errors import BadRequest, ManateeError
+from .errors import BadRequest, Forbidden, ManateeError, NotFound
 from .manager import MANIFEST_FILE_LIMIT, ManateeManager
 
 AUTH_RESOURCE = "manatee"
@@ -40,6 +40,24 @@ class ManateeHandler(APIHandler):
     @property
     def username(self) -> str:
         return self.current_user.username
+
+    async def require_contents(self, action: str, path: str | None = None) -> None:
+        """These routes read (and write) the user's files, so the server's contents policy
+        applies to them as to the contents API: the authorizer's permission on
+        ``contents``, and ``ContentsManager.allow_hidden`` for the path asked for."""
+        allowed = await ensure_async(
+            self.authorizer.is_authorized(self, self.current_user, action, "contents")
+        )
+        if not allowed:
+            verb = "read" if action == "read" else "change"
+            raise Forbidden(f"You are not allowed to {verb} files on this server (contents)")
+        if path is not None and not getattr(self.contents_manager, "allow_hidden", True):
+            try:
+                hidden = await ensure_async(self.contents_manager.is_hidden(path.strip("/")))
+            except Exception:  # outside the root, or unreadable: the manager refuses it
+                hidden = False
+            if hidden:
+                raise NotFound(f"No such file: {path} (hidden files are not served)")
 
     def reply(self, data: dict[str, Any]) -> None:
         """One small JSON body (the upstream frontend parses only the first chunk)."""
@@ -133,6 +151,7 @@ class JobsHandler(ManateeHandler):
     @authorized
     async def post(self) -> None:
         path, filename = _submission(self.json_body())
+        await self.require_contents("read", path)
         self.reply(await self.manager.submit(self.username, path, filename))
 
 
@@ -176,6 +195,7 @@ class ManifestHandler(ManateeHandler):
     @authorized
     async def post(self) -> None:
         path, filename = _submission(self.json_body())
+        await self.require_contents("read", path)
         manifest = (await self.manager.manifest(path, filename)).to_json()
         files = manifest["files"]
         manifest["files"] = files[:MANIFEST_FILE_LIMIT]
@@ -190,6 +210,7 @@ class OutputHandler(ManateeHandler):
     @authorized
     async def post(self) -> None:
         job_id = self.job_id(self.json_body().get("id"))
+        await self.require_contents("write")
         self.reply(await self.manager.save_output(self.username, job_id))
 
 
@@ -201,6 +222,7 @@ class AttestationHandler(ManateeHandler):
     @authorized
     async def get(self) -> None:
         job_id = self.job_id(self.get_query_argument("id", None))
+        await self.require_contents("read")
         self.reply(await self.manager.attestation(self.username, job_id))
 
 
@@ -214,6 +236,7 @@ class VerifySavedHandler(ManateeHandler):
         path = self.json_body().get("path")
         if not isinstance(path, str) or not path.strip("/"):
             raise BadRequest("Missing 'path': the saved output's path from the contents root")
+        await self.require_contents("read", path)
         self.reply(await self.manager.verify_saved(path))
 
 

@@ -70,8 +70,16 @@ TOKEN_UNAVAILABLE = "token unavailable"
 class ManateeManager:
     """Submits workspaces, lists and deletes jobs, saves outputs, reads tokens."""
 
-    def __init__(self, config: ManateeConfig, root_dir: str | Path, log: logging.Logger) -> None:
+    def __init__(
+        self,
+        config: ManateeConfig,
+        root_dir: str | Path,
+        log: logging.Logger,
+        contents_manager: Any = None,
+    ) -> None:
         self.config = config
+        #: the server's ContentsManager: its ``allow_hidden`` also governs what is shipped
+        self.contents_manager = contents_manager
         self.root_dir = Path(root_dir).resolve()
         self.log = log
         self.records = JobRecords(Path(config.state_dir) / "jobs.json")
@@ -186,11 +194,15 @@ class ManateeManager:
         )
         return await loop.run_in_executor(self._pool, self._scan, notebook)
 
+    @property
+    def _hidden_allowed(self) -> bool:
+        return bool(getattr(self.contents_manager, "allow_hidden", True))
+
     def _scan(self, notebook: Path) -> workspace.Manifest:
         return workspace.scan_workspace(
             notebook,
             root_dir=self.root_dir,
-            exclude=list(self.config.exclude),
+            exclude=list(self.config.exclude) + ([] if self._hidden_allowed else [".*"]),
             ignore_file=self.config.ignore_file,
             max_bytes=self.config.max_workspace_size,
             bundled=bundled_dirs(),

@@ -66,7 +66,9 @@ class TestTrustedAsALocalIssuer:
         cli = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "jupyterlab_manatee.attestation", "verify",
             str(jp_root_dir / saved["filename"]), str(jp_root_dir / record),
-            f"--local-issuer={backend.url}", "--json",
+            f"--local-issuer={backend.url}", "--json", "--project-id=manatee-local",
+            "--service-account=manatee-local-tee@manatee-local.iam.gserviceaccount.com",
+            "--image-repository=localhost/manatee-local",
             stdout=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": str(REPO)},
             cwd=REPO,

@@ -32,7 +32,7 @@ from .layout import TMP_PREFIX, DataLayout, remove_tree
 from .runner import JobRunner, RunnerConfig
 from .signing import UrlSigner
 from .store import BUILDING, CREATED, FAILED, RUNNING, STARTING, JobRecord, JobStore
-from .tokens import DEFAULT_AUDIENCE, TokenIssuer
+from .tokens import DEFAULT_AUDIENCE, Deployment, TokenIssuer
 
 try:
     import fcntl
@@ -67,6 +67,7 @@ class LocalBackend:
         stage2_data_dir: str | Path | None = None,
         audience: str = DEFAULT_AUDIENCE,
         kernel_name: str = "python3",
+        deployment: Deployment | None = None,
     ) -> None:
         if max_running < 1:
             raise ValueError("max_running must be at least 1")
@@ -81,6 +82,7 @@ class LocalBackend:
         self.port = port
         self.max_archive_size = max_archive_size
         self.audience = audience
+        self.deployment = deployment or Deployment()
         self._public_url = public_url.rstrip("/") if public_url else None
         self._config = RunnerConfig(
             max_running=max_running,
@@ -162,7 +164,11 @@ class LocalBackend:
             UrlSigner.load_or_create, self.layout.url_secret, self.public_url
         )
         self.tokens = await self.run_io(
-            TokenIssuer.load_or_create, self.layout.token_key, self.public_url, self.audience
+            TokenIssuer.load_or_create,
+            self.layout.token_key,
+            self.public_url,
+            self.audience,
+            self.deployment,
         )
         self._store = await self._db(JobStore, self.layout.db)
         interrupted = await self._db(

@@ -412,8 +412,9 @@ class JobRunner:
         md5 = file_md5(output)
         token = self._tokens.issue(
             nonce=md5,
-            image_digest=f"sha256:{job.archive_sha256}",
-            instance_name=f"{job.creator}-{job.uuid}",
+            archive_sha256=job.archive_sha256,
+            creator=job.creator,
+            job_uuid=job.uuid,
             env_override={item["key"]: item["value"] for item in job.envs},
         )
         token_path = self._layout.root / self._layout.token_key_for(job.uuid)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.metadata
 import json
 import time
+import uuid as uuid_module
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -20,7 +22,6 @@ import pytest
 import requests
 from google.auth import jwt
 from lb_support import (
-    CREATOR,
     SLEEPING_NOTEBOOK,
     Api,
     jwks_certs,
@@ -179,9 +180,43 @@ def test_the_token_lives_one_hour(ran):
 def test_the_token_binds_the_submitted_archive_and_names_the_job(ran):
     claims = jwt.decode(token_of(ran, ran.stage2), verify=False)
     digest = hashlib.sha256(ran.stage2_archive).hexdigest()
+    job_uuid = ran.stage2["uuid"]
     assert claims["submods"]["container"]["image_digest"] == f"sha256:{digest}"
-    assert claims["submods"]["gce"]["instance_name"] == f"{CREATOR}-{ran.stage2['uuid']}"
+    assert claims["submods"]["container"]["image_reference"] == (
+        f"localhost/manatee-local/alice-{job_uuid}@sha256:{digest}"
+    )
+    assert claims["submods"]["gce"]["instance_name"] == f"alice-{job_uuid}"
     assert claims["submods"]["container"]["env_override"] == {"MY_FLAG": "on"}
+
+
+def test_the_token_names_the_default_local_deployment(ran):
+    claims = jwt.decode(token_of(ran, ran.stage2), verify=False)
+    job_uuid = ran.stage2["uuid"]
+    assert claims["google_service_accounts"] == [
+        "manatee-local-tee@manatee-local.iam.gserviceaccount.com"
+    ]
+    assert claims["sub"] == (
+        "https://www.googleapis.com/compute/v1/projects/manatee-local/zones/local/"
+        f"instances/alice-{job_uuid}"
+    )
+    gce = claims["submods"]["gce"]
+    assert gce == {
+        "project_id": "manatee-local",
+        "project_number": "367753912437",
+        "zone": "local",
+        "instance_id": str(uuid_module.UUID(job_uuid).int >> 64),
+        "instance_name": f"alice-{job_uuid}",
+    }
+
+
+def test_the_token_carries_the_confidential_space_profile_claims(ran):
+    claims = jwt.decode(token_of(ran, ran.stage2), verify=False)
+    assert claims["eat_profile"] == (
+        "https://cloud.google.com/confidential-computing/confidential-space/docs/"
+        "reference/token-claims"
+    )
+    assert claims["oemid"] == 11129
+    assert claims["swversion"] == [importlib.metadata.version("jupyterlab_manatee")]
 
 
 def test_the_token_audience_is_what_the_real_flow_asks_for(ran):

@@ -28,8 +28,9 @@ import tornado.httpserver
 import tornado.netutil
 
 from .app import make_app
+from .isolation import plan as plan_confinement
 from .layout import TMP_PREFIX, DataLayout, remove_tree
-from .runner import JobRunner, RunnerConfig
+from .runner import JobRunner, RunnerConfig, prepare_runs_root, runs_root_for
 from .signing import UrlSigner
 from .store import BUILDING, CREATED, FAILED, RUNNING, STARTING, JobRecord, JobStore
 from .tokens import DEFAULT_AUDIENCE, Deployment, TokenIssuer
@@ -121,6 +122,11 @@ class LocalBackend:
     def data_dir(self) -> Path:
         return self.layout.root
 
+    @property
+    def runs_root(self) -> Path:
+        """The folder (outside the data directory) that holds each running job's folder."""
+        return runs_root_for(self.layout.root)
+
     # -- thread helpers ----------------------------------------------------------------
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a store call on the single database thread."""
@@ -180,6 +186,17 @@ class LocalBackend:
         waiting = {job.uuid for job in await self._db(self._store.with_status, {CREATED})}
         await self.run_io(self._sweep, known, waiting)
 
+        reachable = list(self._config.interpreter.paths)
+        if self._config.stage2_data_dir is not None:
+            reachable.append(self._config.stage2_data_dir)
+        confinement = plan_confinement(
+            data_dir=self.layout.root, reachable=reachable, runs_root=self.runs_root
+        )
+        if confinement.warning:
+            log.warning("%s", confinement.warning)
+        else:
+            log.info("jobs run confined, as uid %s, without the data directory", confinement.uid)
+        await self.run_io(prepare_runs_root, self.runs_root, confinement.isolated)
         self._runner = JobRunner(
             layout=self.layout,
             store=self._store,
@@ -187,6 +204,8 @@ class LocalBackend:
             io_pool=self._io_pool,
             tokens=self.tokens,
             config=self._config,
+            runs_root=self.runs_root,
+            confinement=confinement,
         )
         self._server = tornado.httpserver.HTTPServer(make_app(self), max_body_size=MAX_JSON_BODY)
         self._server.add_sockets(sockets)
@@ -206,6 +225,8 @@ class LocalBackend:
             self._server.stop()
         if self._runner is not None:
             await self._runner.stop()
+            with contextlib.suppress(OSError):  # empty once every job is cleaned up
+                self.runs_root.rmdir()
         if self._store is not None:
             with contextlib.suppress(Exception):
                 await self._db(

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .backend import DataDirInUse, LocalBackend
+from .isolation import IsolationError
 from .tokens import (
     DEFAULT_IMAGE_REGISTRY,
     DEFAULT_PROJECT_ID,
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         asyncio.run(_serve(args))
-    except (DataDirInUse, ValueError) as exc:
+    except (DataDirInUse, IsolationError, ValueError) as exc:
         log.error("%s", exc)
         return 1
     except OSError as exc:

@@ -141,14 +141,6 @@ def format_seconds(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def file_md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def place_stage2_data(
     source: Path, workspace: Path, cancel: threading.Event | None = None
 ) -> tuple[list[str], list[str]]:
@@ -493,47 +485,14 @@ class JobRunner:
             self._config.kernel_name,
         ]
 
-    def _collect(self, job: JobRecord, output: Path) -> str:
-        """Copy the executed notebook from the job's folder to ``output``; its MD5.
-
-        The job's folder is the job's own: the file is opened without following a
-        link and must be a regular file of the job's user (not a link to the backend's).
-        """
-        source = self.run_dir(job.uuid) / "executed.ipynb"
-        try:
-            fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
-        except FileNotFoundError:
-            raise RuntimeError("the executor reported success but wrote no output") from None
-        except OSError as exc:
-            raise RuntimeError(f"the executed notebook cannot be collected: {exc}") from exc
-        digest = hashlib.md5()
-        tmp = temp_path_for(output)
-        with os.fdopen(fd, "rb") as src:
-            info = os.fstat(src.fileno())
-            owner = self._confinement.uid if self._confinement.isolated else os.geteuid()
-            if not stat.S_ISREG(info.st_mode) or info.st_uid != owner or info.st_nlink != 1:
-                raise RuntimeError("the executed notebook is not a plain file of the job's own")
-            try:
-                with open(tmp, "xb") as out:
-                    os.chmod(tmp, 0o600)
-                    while chunk := src.read(1024 * 1024):
-                        digest.update(chunk)
-                        out.write(chunk)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(tmp, output)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-        fsync_dir(output.parent)
-        return digest.hexdigest()
-
     def _publish(self, job: JobRecord) -> str:
         """Collect the executed notebook into the outputs, sign its MD5, write the token."""
         out_dir = self._layout.output_dir(job.uuid)
         out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         output = self._layout.root / self._layout.output_key(job.uuid, job.jupyter_file_name)
-        md5 = self._collect(job, output)
+        owner = self._confinement.uid if self._confinement.isolated else os.geteuid()
+        assert owner is not None
+        md5 = collect_output(self.run_dir(job.uuid) / "executed.ipynb", output, owner)
         token = self._tokens.issue(
             nonce=md5,
             archive_sha256=job.archive_sha256,
@@ -589,6 +548,41 @@ class JobRunner:
         existing = os.environ.get("PYTHONPATH")
         env["PYTHONPATH"] = _PACKAGE_PARENT + (os.pathsep + existing if existing else "")
         return env
+
+
+def collect_output(source: Path, output: Path, owner: int) -> str:
+    """Copy the executed notebook ``source`` from a job's folder to ``output``; its MD5.
+
+    The job's folder is the job's own, so ``source`` is opened without following a link
+    and must be a regular file of the job's user ``owner`` with one name (not a link, nor
+    a hard link, to a file of the backend's).
+    """
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        raise RuntimeError("the executor reported success but wrote no output") from None
+    except OSError as exc:
+        raise RuntimeError(f"the executed notebook cannot be collected: {exc}") from exc
+    digest = hashlib.md5()
+    tmp = temp_path_for(output)
+    with os.fdopen(fd, "rb") as src:
+        info = os.fstat(src.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != owner or info.st_nlink != 1:
+            raise RuntimeError("the executed notebook is not a plain file of the job's own")
+        try:
+            with open(tmp, "xb") as out:
+                os.chmod(tmp, 0o600)
+                while chunk := src.read(1024 * 1024):
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, output)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    fsync_dir(output.parent)
+    return digest.hexdigest()
 
 
 def _chown_tree(root: Path, uid: int | None, gid: int | None) -> None:

@@ -28,11 +28,12 @@ import tornado.httpserver
 import tornado.netutil
 
 from .app import make_app
+from .isolation import plan as plan_confinement
 from .layout import TMP_PREFIX, DataLayout, remove_tree
-from .runner import JobRunner, RunnerConfig
+from .runner import JobRunner, RunnerConfig, prepare_runs_root, runs_root_for
 from .signing import UrlSigner
 from .store import BUILDING, CREATED, FAILED, RUNNING, STARTING, JobRecord, JobStore
-from .tokens import DEFAULT_AUDIENCE, TokenIssuer
+from .tokens import DEFAULT_AUDIENCE, Deployment, TokenIssuer
 
 try:
     import fcntl
@@ -67,6 +68,7 @@ class LocalBackend:
         stage2_data_dir: str | Path | None = None,
         audience: str = DEFAULT_AUDIENCE,
         kernel_name: str = "python3",
+        deployment: Deployment | None = None,
     ) -> None:
         if max_running < 1:
             raise ValueError("max_running must be at least 1")
@@ -81,6 +83,7 @@ class LocalBackend:
         self.port = port
         self.max_archive_size = max_archive_size
         self.audience = audience
+        self.deployment = deployment or Deployment()
         self._public_url = public_url.rstrip("/") if public_url else None
         self._config = RunnerConfig(
             max_running=max_running,
@@ -118,6 +121,11 @@ class LocalBackend:
     @property
     def data_dir(self) -> Path:
         return self.layout.root
+
+    @property
+    def runs_root(self) -> Path:
+        """The folder (outside the data directory) that holds each running job's folder."""
+        return runs_root_for(self.layout.root)
 
     # -- thread helpers ----------------------------------------------------------------
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -162,7 +170,11 @@ class LocalBackend:
             UrlSigner.load_or_create, self.layout.url_secret, self.public_url
         )
         self.tokens = await self.run_io(
-            TokenIssuer.load_or_create, self.layout.token_key, self.public_url, self.audience
+            TokenIssuer.load_or_create,
+            self.layout.token_key,
+            self.public_url,
+            self.audience,
+            self.deployment,
         )
         self._store = await self._db(JobStore, self.layout.db)
         interrupted = await self._db(
@@ -174,6 +186,17 @@ class LocalBackend:
         waiting = {job.uuid for job in await self._db(self._store.with_status, {CREATED})}
         await self.run_io(self._sweep, known, waiting)
 
+        reachable = list(self._config.interpreter.paths)
+        if self._config.stage2_data_dir is not None:
+            reachable.append(self._config.stage2_data_dir)
+        confinement = plan_confinement(
+            data_dir=self.layout.root, reachable=reachable, runs_root=self.runs_root
+        )
+        if confinement.warning:
+            log.warning("%s", confinement.warning)
+        else:
+            log.info("jobs run confined, as uid %s, without the data directory", confinement.uid)
+        await self.run_io(prepare_runs_root, self.runs_root, confinement.isolated)
         self._runner = JobRunner(
             layout=self.layout,
             store=self._store,
@@ -181,6 +204,8 @@ class LocalBackend:
             io_pool=self._io_pool,
             tokens=self.tokens,
             config=self._config,
+            runs_root=self.runs_root,
+            confinement=confinement,
         )
         self._server = tornado.httpserver.HTTPServer(make_app(self), max_body_size=MAX_JSON_BODY)
         self._server.add_sockets(sockets)
@@ -200,6 +225,8 @@ class LocalBackend:
             self._server.stop()
         if self._runner is not None:
             await self._runner.stop()
+            with contextlib.suppress(OSError):  # empty once every job is cleaned up
+                self.runs_root.rmdir()
         if self._store is not None:
             with contextlib.suppress(Exception):
                 await self._db(

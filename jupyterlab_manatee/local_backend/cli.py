@@ -10,6 +10,14 @@ import sys
 from pathlib import Path
 
 from .backend import DataDirInUse, LocalBackend
+from .isolation import IsolationError
+from .tokens import (
+    DEFAULT_IMAGE_REGISTRY,
+    DEFAULT_PROJECT_ID,
+    DEFAULT_SERVICE_ACCOUNT,
+    DEFAULT_ZONE,
+    Deployment,
+)
 
 log = logging.getLogger("jupyterlab_manatee.local_backend")
 
@@ -47,6 +55,26 @@ def _parser() -> argparse.ArgumentParser:
         "--public-url", default=None, help="base URL for signed URLs and the tokens' issuer"
     )
     parser.add_argument("--kernel-name", default="python3", help="Jupyter kernel for the runs")
+    deployment = parser.add_argument_group(
+        "deployment",
+        "what the tokens name as the deployment (submods.gce, google_service_accounts, "
+        "image_reference), for a verifier's deployment pins",
+    )
+    deployment.add_argument("--project-id", default=DEFAULT_PROJECT_ID, help="GCP project id")
+    deployment.add_argument(
+        "--project-number",
+        default="",
+        help="GCP project number (default: 12 digits made from the project id)",
+    )
+    deployment.add_argument(
+        "--service-account", default=DEFAULT_SERVICE_ACCOUNT, help="the TEE's service account"
+    )
+    deployment.add_argument(
+        "--image-registry",
+        default=DEFAULT_IMAGE_REGISTRY,
+        help="registry the job images are named under (<registry>/<creator>-<uuid>)",
+    )
+    deployment.add_argument("--zone", default=DEFAULT_ZONE, help="zone the runs are said to be in")
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
@@ -64,6 +92,13 @@ async def _serve(args: argparse.Namespace) -> None:
         max_archive_size=args.max_archive_size,
         stage2_data_dir=args.stage2_data_dir,
         kernel_name=args.kernel_name,
+        deployment=Deployment(
+            project_id=args.project_id,
+            project_number=args.project_number,
+            service_account=args.service_account,
+            image_registry=args.image_registry,
+            zone=args.zone,
+        ),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -87,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         asyncio.run(_serve(args))
-    except (DataDirInUse, ValueError) as exc:
+    except (DataDirInUse, IsolationError, ValueError) as exc:
         log.error("%s", exc)
         return 1
     except OSError as exc:

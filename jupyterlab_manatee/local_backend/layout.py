@@ -11,10 +11,11 @@ Layout (all private to the user running the backend)::
     <data_dir>/token-signing-key.pem          RSA key for attestation tokens
     <data_dir>/uploads/                       uploads being received (swept at start)
     <data_dir>/archives/<uuid>.tar.gz         submitted workspace archives (until the job ends)
-    <data_dir>/jobs/<uuid>/workspace/         the unpacked workspace while the job runs
     <data_dir>/jobs/<uuid>/executor.log       the executor's stderr, kept for diagnosis
     <data_dir>/outputs/<uuid>/out-<uuid>-<notebook>   executed notebook (upstream's name)
     <data_dir>/outputs/<uuid>/<uuid>-token            attestation token (upstream's name)
+
+A running job's workspace is not here: jobs must not reach this folder (see `runner`).
 """
 
 from __future__ import annotations
@@ -79,15 +80,8 @@ class DataLayout:
     def job_dir(self, job_uuid: str) -> Path:
         return self.jobs / job_uuid
 
-    def workspace(self, job_uuid: str) -> Path:
-        return self.job_dir(job_uuid) / "workspace"
-
     def executor_log(self, job_uuid: str) -> Path:
         return self.job_dir(job_uuid) / "executor.log"
-
-    def executed_notebook(self, job_uuid: str) -> Path:
-        """Where the executor child writes the executed notebook before it is published."""
-        return self.job_dir(job_uuid) / "executed.ipynb"
 
     def output_dir(self, job_uuid: str) -> Path:
         return self.outputs / job_uuid

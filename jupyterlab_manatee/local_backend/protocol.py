@@ -10,3 +10,5 @@ EXIT_BAD_INPUT = 2
 EXIT_KERNEL_FAILED = 3
 EXIT_EXECUTION_FAILED = 4
 EXIT_ORPHANED = 5
+#: The confinement step (``isolation``) could not set up the job's sandbox.
+EXIT_NOT_CONFINED = 6

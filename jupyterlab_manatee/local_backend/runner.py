@@ -7,6 +7,12 @@ kernel is up) -> 5 (Finished: output and token published). Failures keep a reaso
 cannot start, 7 when the run crashes or exceeds ``job_timeout``. The notebook runs in
 a child process (the ``execute`` module) in its own process group; a timeout, a delete
 or a stop kills that group and the kernel's.
+
+A job never runs inside the data directory: its workspace, home and executed notebook
+live in a per-job folder under `runs_root_for` (removed after the run), its environment
+is built from an allow-list (none of the backend's secrets), and when the backend is root
+the executor and kernel are confined (see `isolation`). The backend then collects the
+executed notebook from that folder into the data directory's outputs.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ import json
 import logging
 import os
 import signal
+import stat
 import sys
+import tempfile
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
@@ -28,7 +36,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import protocol
-from .layout import DataLayout, atomic_write_bytes, remove_tree
+from .isolation import Confinement, IsolationError
+from .layout import DataLayout, atomic_write_bytes, fsync_dir, remove_tree, temp_path_for
 from .store import (
     BUILD_FAILED,
     BUILDING,
@@ -50,6 +59,52 @@ T = TypeVar("T")
 #: The folder that holds the ``jupyterlab_manatee`` package, for the executor's imports.
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 _LOG_TAIL_BYTES = 4096
+#: The backend's environment variables a job gets (everything else may be a secret).
+_PASSED_ENV = frozenset({"PATH", "LANG", "LANGUAGE", "TZ", "TERM"})
+_PASSED_ENV_PREFIXES = ("LC_",)
+
+
+@dataclass(frozen=True)
+class JobInterpreter:
+    """The Python that runs the executor and the notebook's kernel.
+
+    ``paths`` are what it must read (prefixes, its ``sys.path``, this package), which a
+    confined job is given read-only. The one place to swap the jobs' interpreter.
+    """
+
+    executable: str
+    paths: tuple[Path, ...]
+
+
+def job_interpreter() -> JobInterpreter:
+    """The backend's own interpreter (its venv has nbclient and ipykernel)."""
+    paths = {sys.executable, sys.prefix, sys.base_prefix, sys.exec_prefix, _PACKAGE_PARENT}
+    paths.update(entry for entry in sys.path if entry)
+    return JobInterpreter(sys.executable, tuple(sorted(Path(p) for p in paths)))
+
+
+def runs_root_for(data_dir: Path) -> Path:
+    """Where the jobs of the backend on ``data_dir`` run: outside it, one per data dir."""
+    tag = hashlib.sha256(str(data_dir).encode("utf-8")).hexdigest()[:16]
+    return Path(tempfile.gettempdir()).resolve() / f"manatee-local-runs-{tag}"
+
+
+def prepare_runs_root(root: Path, isolated: bool) -> None:
+    """Make ``root`` (ours, not a link: it sits in a shared temp folder) and empty it.
+
+    Confined jobs may enter it (0711) but not list it; each finds only its own folder.
+    """
+    try:
+        root.mkdir(mode=0o700)
+    except FileExistsError:
+        info = root.lstat()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+            raise IsolationError(
+                f"{root} exists and is not a folder of this user: refusing to run jobs there"
+            ) from None
+    os.chmod(root, 0o711 if isolated else 0o700)
+    for entry in root.iterdir():  # left by a backend that stopped abruptly
+        remove_tree(entry)
 
 
 @dataclass(frozen=True)
@@ -62,6 +117,7 @@ class RunnerConfig:
     max_unpacked_size: int = 4 * 6 * 1024**3
     stage2_env: dict[str, str] = field(default_factory=dict)
     stage2_data_dir: Path | None = None
+    interpreter: JobInterpreter = field(default_factory=job_interpreter)
 
 
 @dataclass
@@ -83,14 +139,6 @@ class _JobContext:
 
 def format_seconds(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
-def file_md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def place_stage2_data(
@@ -158,8 +206,12 @@ class JobRunner:
         io_pool: Executor,
         tokens: TokenIssuer,
         config: RunnerConfig,
+        runs_root: Path,
+        confinement: Confinement,
     ) -> None:
         self._layout = layout
+        self._runs_root = runs_root
+        self._confinement = confinement
         self._store = store
         self._db = db
         self._io_pool = io_pool
@@ -202,6 +254,14 @@ class JobRunner:
     @property
     def running(self) -> set[str]:
         return set(self._tasks)
+
+    def run_dir(self, job_uuid: str) -> Path:
+        """The job's own folder while it runs: workspace/, home/, tmp/, executed.ipynb."""
+        return self._runs_root / job_uuid
+
+    def _stage_dir(self, job_uuid: str) -> Path:
+        """Root's empty folder the confinement step mounts through."""
+        return self._runs_root / f".stage-{job_uuid}"
 
     # -- scheduling --------------------------------------------------------------------
     def _pump(self) -> None:
@@ -261,8 +321,8 @@ class JobRunner:
                 await self._set(job_uuid, status, reason, **extra)
 
     def _cleanup_after_run(self, job_uuid: str) -> None:
-        remove_tree(self._layout.workspace(job_uuid))
-        remove_tree(self._layout.executed_notebook(job_uuid))
+        remove_tree(self.run_dir(job_uuid))
+        remove_tree(self._stage_dir(job_uuid))
         remove_tree(self._layout.archive(job_uuid))
 
     async def _execute(self, job: JobRecord, ctx: _JobContext) -> None:
@@ -281,24 +341,18 @@ class JobRunner:
         log_path = self._layout.executor_log(job.uuid)
         log_file = await self._blocking(ctx, open, log_path, "ab")
         try:
+            run_dir = self.run_dir(job.uuid)
+            command = self._confinement.wrap(
+                self._executor_command(job, run_dir), self._stage_dir(job.uuid)
+            )
             try:
                 ctx.proc = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    protocol.EXECUTOR_MODULE,
-                    "--workspace",
-                    str(self._layout.workspace(job.uuid)),
-                    "--notebook",
-                    job.jupyter_file_name,
-                    "--output",
-                    str(self._layout.executed_notebook(job.uuid)),
-                    "--kernel-name",
-                    self._config.kernel_name,
+                    *command,
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                     stderr=log_file,
-                    cwd=str(self._layout.job_dir(job.uuid)),
-                    env=self._executor_env(),
+                    cwd=str(run_dir),
+                    env=self._executor_env(run_dir),
                     start_new_session=True,
                 )
             except OSError as exc:
@@ -318,6 +372,8 @@ class JobRunner:
         if returncode == protocol.EXIT_KERNEL_FAILED:
             reason = f"the kernel {self._config.kernel_name!r} could not start: {detail}"
             ctx.end(LAUNCH_FAILED, reason)
+        elif returncode == protocol.EXIT_NOT_CONFINED:
+            ctx.end(LAUNCH_FAILED, f"the job could not be confined: {detail}")
         elif returncode < 0:
             reason = f"the executor was killed by signal {-returncode}"
             ctx.end(FAILED, f"{reason}: {detail}" if detail else reason)
@@ -329,7 +385,8 @@ class JobRunner:
     async def _supervise(self, job: JobRecord, ctx: _JobContext) -> dict[str, Any] | None:
         """Send the environment, then follow the executor's progress lines until it exits."""
         assert ctx.proc is not None and ctx.proc.stdin is not None and ctx.proc.stdout is not None
-        payload = json.dumps({"env": self._job_env(job)}).encode("utf-8")
+        env = self._job_env(job, self.run_dir(job.uuid))
+        payload = json.dumps({"env": env}).encode("utf-8")
         try:
             ctx.proc.stdin.write(payload)
             await ctx.proc.stdin.drain()
@@ -366,13 +423,23 @@ class JobRunner:
 
     # -- blocking steps (worker threads) -----------------------------------------------
     def _prepare(self, job: JobRecord, cancel: threading.Event) -> None:
-        """Unpack the archive into a fresh workspace and check the notebook is there."""
+        """Unpack the archive into a fresh workspace and check the notebook is there.
+
+        The workspace sits in the job's own folder outside the data directory (with the
+        job's home and temp folders), which a confined job owns.
+        """
         import nbformat
 
-        job_dir = self._layout.job_dir(job.uuid)
-        job_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        workspace = self._layout.workspace(job.uuid)
-        remove_tree(workspace)
+        self._layout.job_dir(job.uuid).mkdir(mode=0o700, parents=True, exist_ok=True)
+        run_dir = self.run_dir(job.uuid)
+        remove_tree(run_dir)
+        remove_tree(self._stage_dir(job.uuid))
+        run_dir.mkdir(mode=0o700)
+        for folder in ("home", "tmp"):
+            (run_dir / folder).mkdir(mode=0o700)
+        if self._confinement.isolated:
+            self._stage_dir(job.uuid).mkdir(mode=0o700)
+        workspace = run_dir / "workspace"
         archive = self._layout.archive(job.uuid)
         if not archive.is_file():
             raise UnpackError("the submitted archive is missing from the backend's data directory")
@@ -399,21 +466,38 @@ class JobRunner:
                     job.uuid,
                     rel,
                 )
+        if self._confinement.isolated:
+            _chown_tree(run_dir, self._confinement.uid, self._confinement.gid)
+
+    def _executor_command(self, job: JobRecord, run_dir: Path) -> list[str]:
+        """The executor's command line (the job's interpreter; see `JobInterpreter`)."""
+        return [
+            self._config.interpreter.executable,
+            "-m",
+            protocol.EXECUTOR_MODULE,
+            "--workspace",
+            str(run_dir / "workspace"),
+            "--notebook",
+            job.jupyter_file_name,
+            "--output",
+            str(run_dir / "executed.ipynb"),
+            "--kernel-name",
+            self._config.kernel_name,
+        ]
 
     def _publish(self, job: JobRecord) -> str:
-        """Move the executed notebook to the outputs, sign its MD5, write the token."""
-        executed = self._layout.executed_notebook(job.uuid)
-        if not executed.is_file():
-            raise RuntimeError("the executor reported success but wrote no output")
+        """Collect the executed notebook into the outputs, sign its MD5, write the token."""
         out_dir = self._layout.output_dir(job.uuid)
         out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         output = self._layout.root / self._layout.output_key(job.uuid, job.jupyter_file_name)
-        os.replace(executed, output)
-        md5 = file_md5(output)
+        owner = self._confinement.uid if self._confinement.isolated else os.geteuid()
+        assert owner is not None
+        md5 = collect_output(self.run_dir(job.uuid) / "executed.ipynb", output, owner)
         token = self._tokens.issue(
             nonce=md5,
-            image_digest=f"sha256:{job.archive_sha256}",
-            instance_name=f"{job.creator}-{job.uuid}",
+            archive_sha256=job.archive_sha256,
+            creator=job.creator,
+            job_uuid=job.uuid,
             env_override={item["key"]: item["value"] for item in job.envs},
         )
         token_path = self._layout.root / self._layout.token_key_for(job.uuid)
@@ -435,9 +519,22 @@ class JobRunner:
         return lines[-1][:500] if lines else ""
 
     # -- environments ------------------------------------------------------------------
-    def _job_env(self, job: JobRecord) -> dict[str, str]:
-        """The kernel's environment: the backend's, stage 2, the job's envs, the operator's."""
-        env = dict(os.environ)
+    @staticmethod
+    def _base_env(run_dir: Path) -> dict[str, str]:
+        """What every job process gets: an allow-list of the backend's variables (locale,
+        PATH), never the rest (it may hold secrets), and a home and temp of its own."""
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if key in _PASSED_ENV or key.startswith(_PASSED_ENV_PREFIXES)
+        }
+        env["HOME"] = str(run_dir / "home")
+        env["TMPDIR"] = str(run_dir / "tmp")
+        return env
+
+    def _job_env(self, job: JobRecord, run_dir: Path) -> dict[str, str]:
+        """The kernel's environment: the allow-list, stage 2, the job's envs, the operator's."""
+        env = self._base_env(run_dir)
         env["EXECUTION_STAGE"] = "2"
         env.update({item["key"]: item["value"] for item in job.envs})
         env.update(self._config.stage2_env)
@@ -445,10 +542,53 @@ class JobRunner:
             env["MANATEE_STAGE2_DATA_DIR"] = str(self._config.stage2_data_dir)
         return env
 
-    @staticmethod
-    def _executor_env() -> dict[str, str]:
-        """The executor process's own environment: can import this package."""
-        env = dict(os.environ)
-        existing = env.get("PYTHONPATH")
+    def _executor_env(self, run_dir: Path) -> dict[str, str]:
+        """The executor process's own environment: the allow-list, and this package."""
+        env = self._base_env(run_dir)
+        existing = os.environ.get("PYTHONPATH")
         env["PYTHONPATH"] = _PACKAGE_PARENT + (os.pathsep + existing if existing else "")
         return env
+
+
+def collect_output(source: Path, output: Path, owner: int) -> str:
+    """Copy the executed notebook ``source`` from a job's folder to ``output``; its MD5.
+
+    The job's folder is the job's own, so ``source`` is opened without following a link
+    and must be a regular file of the job's user ``owner`` with one name (not a link, nor
+    a hard link, to a file of the backend's).
+    """
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        raise RuntimeError("the executor reported success but wrote no output") from None
+    except OSError as exc:
+        raise RuntimeError(f"the executed notebook cannot be collected: {exc}") from exc
+    digest = hashlib.md5()
+    tmp = temp_path_for(output)
+    with os.fdopen(fd, "rb") as src:
+        info = os.fstat(src.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != owner or info.st_nlink != 1:
+            raise RuntimeError("the executed notebook is not a plain file of the job's own")
+        try:
+            with open(tmp, "xb") as out:
+                os.chmod(tmp, 0o600)
+                while chunk := src.read(1024 * 1024):
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, output)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    fsync_dir(output.parent)
+    return digest.hexdigest()
+
+
+def _chown_tree(root: Path, uid: int | None, gid: int | None) -> None:
+    """Give the confined job's user everything under ``root`` (never following links)."""
+    assert uid is not None and gid is not None
+    os.lchown(root, uid, gid)
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            os.lchown(os.path.join(folder, name), uid, gid)

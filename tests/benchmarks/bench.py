@@ -343,7 +343,7 @@ class Bench:
         md5 = _file_md5(output)
         issuer = TokenIssuer(layout.token_key.read_bytes(), self.backend.url)
         token = issuer.issue(
-            nonce=md5, image_digest="sha256:bench", instance_name=f"{CREATOR}-{job['uuid']}"
+            nonce=md5, archive_sha256="0" * 64, creator=CREATOR, job_uuid=job["uuid"]
         )
         atomic_write_bytes(layout.root / layout.token_key_for(job["uuid"]), token.encode())
         return output, md5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import queue
 import re
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from google.auth import jwt
+from lb_support import TERMINAL, Api, notebook_bytes, workspace_archive
 
 import jupyterlab_manatee.local_backend as local_backend
 
@@ -80,3 +83,54 @@ def test_the_cli_refuses_a_data_directory_in_use(tmp_path):
     finally:
         first.send_signal(signal.SIGTERM)
         first.wait(timeout=30)
+
+
+def test_the_cli_deployment_flags_name_the_deployment_in_a_real_runs_token(tmp_path):
+    proc, lines = start_cli(
+        "--port",
+        "0",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--project-id",
+        "acme-dcr",
+        "--service-account",
+        "dcr-prod-cvm-sa@acme-dcr.iam.gserviceaccount.com",
+        "--image-registry",
+        "europe-docker.pkg.dev/acme-dcr/jobs/",
+        "--zone",
+        "europe-west4-a",
+    )
+    try:
+        api = Api(wait_for_line(lines, r"ready at (http://127\.0\.0\.1:\d+)").group(1))
+        archive = workspace_archive({"nb.ipynb": notebook_bytes("print(1)")})
+        job = api.wait(api.submit_ok(archive), TERMINAL, timeout=90)
+        assert job["job_status"] == 5, job
+        signed_url = api.attestation(job["id"])["signed_url"]
+        claims = jwt.decode(requests.get(signed_url, timeout=10).text, verify=False)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    name = f"alice-{job['uuid']}"
+    digest = hashlib.sha256(archive).hexdigest()
+    assert claims["sub"] == (
+        "https://www.googleapis.com/compute/v1/projects/acme-dcr/zones/europe-west4-a/"
+        f"instances/{name}"
+    )
+    assert claims["google_service_accounts"] == ["dcr-prod-cvm-sa@acme-dcr.iam.gserviceaccount.com"]
+    assert claims["submods"]["container"]["image_reference"] == (
+        f"europe-docker.pkg.dev/acme-dcr/jobs/{name}@sha256:{digest}"
+    )
+    gce = claims["submods"]["gce"]
+    assert (gce["project_id"], gce["project_number"], gce["zone"]) == (
+        "acme-dcr",
+        "291159555286",
+        "europe-west4-a",
+    )
+
+
+def test_the_cli_refuses_a_project_number_that_is_not_digits(tmp_path):
+    proc, lines = start_cli(
+        "--port", "0", "--data-dir", str(tmp_path / "d"), "--project-number", "12ab"
+    )
+    assert proc.wait(timeout=30) == 1
+    wait_for_line(lines, "project number must be decimal digits")

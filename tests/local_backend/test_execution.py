@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.metadata
 import json
 import time
+import uuid as uuid_module
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -20,7 +22,6 @@ import pytest
 import requests
 from google.auth import jwt
 from lb_support import (
-    CREATOR,
     SLEEPING_NOTEBOOK,
     Api,
     jwks_certs,
@@ -122,8 +123,14 @@ def test_the_downloaded_output_holds_the_stage_2_result(ran):
 
 def test_the_notebook_ran_with_the_workspace_as_working_directory(ran):
     _, content = download(ran, ran.stage2)
-    expected = ran.backend.data_dir / "jobs" / ran.stage2["uuid"] / "workspace"
+    expected = ran.backend.runs_root / ran.stage2["uuid"] / "workspace"
     assert f"cwd={expected}" in outputs_text(content)[0]
+
+
+def test_the_workspace_lies_outside_the_data_directory(ran):
+    workspace = ran.backend.runs_root / ran.stage2["uuid"] / "workspace"
+    assert ran.backend.data_dir not in workspace.parents
+    assert ran.backend.data_dir.parent not in workspace.parents
 
 
 def test_a_failing_cell_is_recorded_and_the_job_still_finishes(ran):
@@ -139,6 +146,7 @@ def test_the_workspace_and_archive_are_removed_after_the_run(ran):
     job_dir = ran.backend.data_dir / "jobs" / ran.stage2["uuid"]
     assert [p.name for p in job_dir.iterdir()] == ["executor.log"]
     assert list((ran.backend.data_dir / "archives").iterdir()) == []
+    assert not (ran.backend.runs_root / ran.stage2["uuid"]).exists()
 
 
 # -- the attestation token ---------------------------------------------------------------
@@ -179,9 +187,43 @@ def test_the_token_lives_one_hour(ran):
 def test_the_token_binds_the_submitted_archive_and_names_the_job(ran):
     claims = jwt.decode(token_of(ran, ran.stage2), verify=False)
     digest = hashlib.sha256(ran.stage2_archive).hexdigest()
+    job_uuid = ran.stage2["uuid"]
     assert claims["submods"]["container"]["image_digest"] == f"sha256:{digest}"
-    assert claims["submods"]["gce"]["instance_name"] == f"{CREATOR}-{ran.stage2['uuid']}"
+    assert claims["submods"]["container"]["image_reference"] == (
+        f"localhost/manatee-local/alice-{job_uuid}@sha256:{digest}"
+    )
+    assert claims["submods"]["gce"]["instance_name"] == f"alice-{job_uuid}"
     assert claims["submods"]["container"]["env_override"] == {"MY_FLAG": "on"}
+
+
+def test_the_token_names_the_default_local_deployment(ran):
+    claims = jwt.decode(token_of(ran, ran.stage2), verify=False)
+    job_uuid = ran.stage2["uuid"]
+    assert claims["google_service_accounts"] == [
+        "manatee-local-tee@manatee-local.iam.gserviceaccount.com"
+    ]
+    assert claims["sub"] == (
+        "https://www.googleapis.com/compute/v1/projects/manatee-local/zones/local/"
+        f"instances/alice-{job_uuid}"
+    )
+    gce = claims["submods"]["gce"]
+    assert gce == {
+        "project_id": "manatee-local",
+        "project_number": "367753912437",
+        "zone": "local",
+        "instance_id": str(uuid_module.UUID(job_uuid).int >> 64),
+        "instance_name": f"alice-{job_uuid}",
+    }
+
+
+def test_the_token_carries_the_confidential_space_profile_claims(ran):
+    claims = jwt.decode(token_of(ran, ran.stage2), verify=False)
+    assert claims["eat_profile"] == (
+        "https://cloud.google.com/confidential-computing/confidential-space/docs/"
+        "reference/token-claims"
+    )
+    assert claims["oemid"] == 11129
+    assert claims["swversion"] == [importlib.metadata.version("jupyterlab_manatee")]
 
 
 def test_the_token_audience_is_what_the_real_flow_asks_for(ran):
@@ -243,7 +285,7 @@ def test_a_job_past_its_timeout_fails_with_status_7_and_is_killed(start_backend)
     job = api.wait(job_uuid, {2, 5, 6, 7, 8, 9}, timeout=30)
     assert job["job_status"] == 7
     assert job["status_reason"] == "timed out after 4 s"
-    wait_no_processes_under(backend.data_dir / "jobs" / job_uuid)
+    wait_no_processes_under(backend.runs_root / job_uuid)
 
 
 def test_deleting_a_running_job_kills_it_and_removes_its_files(start_backend):
@@ -251,11 +293,12 @@ def test_deleting_a_running_job_kills_it_and_removes_its_files(start_backend):
     api = Api(backend.url)
     job_uuid = api.submit_ok(workspace_archive({"nb.ipynb": SLEEPING_NOTEBOOK}))
     api.wait(job_uuid, {4}, timeout=30)
-    assert processes_under(backend.data_dir / "jobs" / job_uuid)
+    assert processes_under(backend.runs_root / job_uuid)
     assert api.delete(job_uuid) == {"code": 0, "msg": "Success"}
     assert api.query()["total"] == 0
-    wait_no_processes_under(backend.data_dir / "jobs" / job_uuid)
+    wait_no_processes_under(backend.runs_root / job_uuid)
     assert not (backend.data_dir / "jobs" / job_uuid).exists()
+    assert not (backend.runs_root / job_uuid).exists()
 
 
 def test_a_kernel_that_cannot_start_is_launch_failed_status_9(start_backend):

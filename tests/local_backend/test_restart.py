@@ -32,7 +32,7 @@ def test_a_restart_keeps_finished_work_fails_the_running_job_and_runs_the_waitin
         waiting = api.submit_ok(workspace_archive({"nb.ipynb": notebook_bytes("print('later')")}))
         assert api.job(waiting)["job_status"] == 0
 
-    wait_no_processes_under(data / "jobs" / running)
+    wait_no_processes_under(first.runs_root / running)
     with LocalBackend(data, max_running=1).running_in_thread() as second:
         api = Api(second.url)
         interrupted = api.job(running)

@@ -130,3 +130,4 @@ def test_a_job_changing_its_copy_leaves_the_owners_file_intact(ran):
 def test_the_copies_leave_with_the_workspace(ran):
     job_dir = ran.backend.data_dir / "jobs" / ran.job["uuid"]
     assert [p.name for p in job_dir.iterdir()] == ["executor.log"]
+    assert not (ran.backend.runs_root / ran.job["uuid"]).exists()

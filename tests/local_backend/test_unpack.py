@@ -91,6 +91,7 @@ def test_a_hostile_archive_is_refused_with_status_2_writing_nothing_outside_the_
     job_dir = backend.data_dir / "jobs" / job_uuid
     new = all_files(tmp_path) - before
     assert all(path == job_dir or job_dir in path.parents for path in new), new
+    assert not (backend.runs_root / job_uuid).exists()
 
 
 @pytest.mark.parametrize(

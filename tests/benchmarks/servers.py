@@ -177,6 +177,8 @@ def start_jupyter(root_dir: Path, backend_url: str, work: Path, logs: Path, toke
             f"--ManateeConfig.temp_dir={temp_dir}",
             f"--ManateeConfig.state_dir={work / 'extension-state'}",
             f"--ManateeConfig.local_issuers={backend_url}",
+            # the benchmarks measure uploads back to back, not the queue's wait
+            "--ManateeConfig.queue_submissions=False",
             "--ManateeConfig.project_id=manatee-local",
             "--ManateeConfig.tee_service_accounts=manatee-local-tee@manatee-local.iam.gserviceaccount.com",
             "--ManateeConfig.image_repository=localhost/manatee-local",

@@ -192,10 +192,20 @@ class LabServer:
         response.raise_for_status()
         return response.json()
 
-    def submit(self, path: str) -> str:
-        return self.call("POST", "jobs", json={"path": path, "filename": path.split("/")[-1]})[
-            "uuid"
-        ]
+    def submit(self, path: str, timeout: float = 120) -> str:
+        """The job's uuid; a submission queued behind an earlier job's image build is
+        waited for until the queue has sent it."""
+        reply = self.call("POST", "jobs", json={"path": path, "filename": path.split("/")[-1]})
+        if not reply.get("queued"):
+            return reply["uuid"]
+
+        def sent() -> str | None:
+            entries = self.call("GET", "queue")["queued"]
+            entry = next(e for e in entries if e["id"] == reply["queue_id"])
+            assert entry["state"] != "failed", entry
+            return entry["uuid"] if entry["state"] == "sent" else None
+
+        return poll(sent, timeout, f"queued submission {reply['queue_id']} to be sent")
 
     def jobs(self) -> list[dict[str, Any]]:
         return self.call("GET", "jobs", params={"page_size": 100})["jobs"]

@@ -23,7 +23,7 @@ class JobRecords:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.outputs_path = path.with_name("outputs.json")
+        self.outputs_path = path.with_name(path.stem + "-outputs.json")
         self._records: dict[str, dict[str, Any]] | None = None
         self._outputs: dict[str, Any] | None = None
 

@@ -82,7 +82,7 @@ class ManateeManager:
         self.contents_manager = contents_manager
         self.root_dir = Path(root_dir).resolve()
         self.log = log
-        self.records = JobRecords(Path(config.state_dir) / "jobs.json")
+        self._records: dict[str, JobRecords] = {}
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="manatee-workspace")
         self._warned_creators: set[str] = set()
         self._keys: KeyStore | None = None
@@ -91,6 +91,16 @@ class ManateeManager:
             Path(config.state_dir) / "queue", poll_interval=config.queue_poll_interval
         )
         self._queue_task: asyncio.Future[None] | None = None
+
+    @property
+    def records(self) -> JobRecords:
+        """The records of jobs submitted to the configured API. Kept per API URL: job ids
+        are the API's, and another API (a reset local backend) numbers from 1 again, so a
+        record from one must never identify a job of the other."""
+        api = self.config.api_base_url or ""
+        if api not in self._records:
+            self._records[api] = JobRecords(Path(self.config.state_dir) / records_file(api))
+        return self._records[api]
 
     def close(self) -> None:
         if self._queue_task is not None:
@@ -645,6 +655,11 @@ class ManateeManager:
             "saved_verdict": saved.get("verdict") if isinstance(saved, dict) else None,
             "verification": verification.to_json(),
         }
+
+
+def records_file(api_url: str) -> str:
+    """``jobs-<hash of the API URL>.json``: one record file per API."""
+    return f"jobs-{hashlib.sha256(api_url.encode()).hexdigest()[:12]}.json"
 
 
 def bundled_dirs() -> dict[str, Path]:

@@ -15,6 +15,7 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from jupyterlab_manatee.attestation import NOT_VERIFIED, VERIFIED, JobFacts
+from jupyterlab_manatee.manager import records_file
 from tests.attestation_support import (
     CASES,
     IMAGE_DIGEST,
@@ -290,7 +291,7 @@ async def test_another_jobs_token_under_a_uuid_differing_from_our_record_is_not_
     serves OTHER_UUID's genuine token."""
     state = Path(manatee_config["state_dir"])
     record = {"creator": "alice", "folder": "", "notebook": "nb.ipynb", "id": 7}
-    (state / "jobs.json").write_text(json.dumps({JOB_UUID: record}))
+    (state / records_file(fake_api.url)).write_text(json.dumps({JOB_UUID: record}))
     token, job = token_of_other_job(issuer)
     fake_api.output, fake_api.token, fake_api.job = OUTPUT, token, job
     _, reply = await call(jp_fetch, "attestation", id="7")

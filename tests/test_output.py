@@ -38,6 +38,8 @@ async def test_output_of_a_job_this_server_submitted_lands_beside_its_notebook(
         "msg": "Success",
         "filename": "analysis/out-7-nb.ipynb",
         "path": "analysis/out-7-nb.ipynb",
+        "errors": None,  # the stand-in's output is 200 JSON objects in a row: no notebook
+        "errors_message": None,
     }
     assert reply["attestation"]["path"] == "analysis/out-7-nb.ipynb.attestation.json"
     assert (jp_root_dir / "analysis/out-7-nb.ipynb").read_bytes() == fault_server.file_body

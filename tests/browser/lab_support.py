@@ -192,12 +192,14 @@ class LabServer:
         response.raise_for_status()
         return response.json()
 
-    def submit(self, path: str, timeout: float = 120) -> str:
+    def submit(self, path: str, timeout: float = 120, wait: bool = True) -> str:
         """The job's uuid; a submission queued behind an earlier job's image build is
-        waited for until the queue has sent it."""
+        waited for until the queue has sent it (``wait``), else its queue id is returned."""
         reply = self.call("POST", "jobs", json={"path": path, "filename": path.split("/")[-1]})
         if not reply.get("queued"):
             return reply["uuid"]
+        if not wait:
+            return reply["queue_id"]
 
         def sent() -> str | None:
             entries = self.call("GET", "queue")["queued"]

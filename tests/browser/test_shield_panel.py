@@ -259,19 +259,21 @@ def test_the_job_limit_is_told_in_a_notification(browser, lab_factory, tmp_path_
     backend = LocalBackend(data_dir=tmp_path_factory.mktemp("backend-limit"), max_running=1)
     with backend.running_in_thread() as running:
         server = lab_factory(root, running.url, creator="limiter")
-        for _ in range(3):  # one runs, two wait: three in progress, the most allowed
-            server.submit("slow/slow.ipynb")
+        for _ in range(3):  # one runs, two queued behind it: three, the most allowed
+            server.submit("slow/slow.ipynb", wait=False)
         page = open_lab(browser, server)
         try:
             page.get_by_role("button", name=f"Submit {NOTEBOOK}").click()
             page.locator(".jp-Dialog").get_by_role("button", name="Submit").click()
 
-            notification = toast(page, "limit of jobs in progress")
+            notification = toast(page, "the limit is 3")
             assert f"Cannot submit {NOTEBOOK}" in notification.inner_text()
             inline = page.locator(f'li.jp-manatee-Source[data-path="{NOTEBOOK}"] .jp-manatee-Error')
             assert "Job limit reached" in inline.inner_text()
             page.screenshot(path=artifacts / "job-limit.png")
-            poll(lambda: len(server.jobs()) == 3, 5, "the job list to stay at 3 jobs")
+            queued = server.call("GET", "queue")["queued"]
+            waiting = [e for e in queued if e["state"] in ("queued", "sending")]
+            assert len(server.jobs()) + len(waiting) == 3
         finally:
             close_page(page)
             server.stop()

@@ -200,7 +200,12 @@ def test_the_command_line_reports_a_saved_output_as_a_local_run_when_told_the_is
     outputs, lab, backend
 ):
     done = verify_on_the_command_line(
-        lab, outputs["regression.ipynb"].saved, "--local-issuer", backend.url
+        lab,
+        outputs["regression.ipynb"].saved,
+        "--local-issuer",
+        backend.url,
+        "--project-id=manatee-local",
+        "--service-account=manatee-local-tee@manatee-local.iam.gserviceaccount.com",
     )
     assert done.stdout.splitlines()[0] == f"verdict: {LOCAL_VERDICT}", done.stdout + done.stderr
     assert re.search(r"pass\s+nonce\s", done.stdout)

@@ -6,7 +6,7 @@
 import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import * as React from 'react';
-import { IJob, IManifest, ManateeError, errorMessage, errorText } from './api';
+import { IJob, IManifest, ISubmitReply, ManateeError, errorMessage, errorText } from './api';
 import { ErrorDetails, ManifestSummary, ReportView } from './dialogs';
 import { formatBytes, plural } from './format';
 import { ShieldModel } from './model';
@@ -108,33 +108,22 @@ export class ShieldActions {
           return;
         }
       }
+      // The progress is the Sources row's (a status region); the outcome is one new
+      // notification. Never an "Uploading ..." toast updated in place: JupyterLab's toast
+      // layer asks react-toastify whether the toast is shown (`isActive`), which stays false
+      // until React has rendered it (and, for a page's first toast, until react-toastify's
+      // chunk has loaded); an update in that window re-creates the toast under the same id,
+      // which react-toastify drops as a duplicate, and the spinner stays forever.
       model.submitting.set(path, 'uploading');
       model.emit();
-      const what = `${name} (${plural(manifest.file_count, 'file')}, ${formatBytes(manifest.total_bytes)})`;
-      const id = Notification.emit(`Uploading ${what} to ManaTEE…`, 'in-progress', {
-        autoClose: false
-      });
+      let reply: ISubmitReply;
       try {
-        const reply = await model.api.submit(path);
-        Notification.update({
-          id,
-          type: 'success',
-          message: `Submitted ${name}: job ${reply.uuid}`,
-          autoClose: 8000
-        });
+        reply = await model.api.submit(path);
       } catch (error) {
-        const title = `Cannot submit ${name}`;
-        const shown = `${title}: ${errorMessage(error)}`;
-        model.submitErrors.set(path, errorText(error));
-        Notification.update({
-          id,
-          type: 'error',
-          message: shown,
-          autoClose: false,
-          actions: detailsAction(titleOf(error, title), errorMessage(error), shown)
-        });
+        this._failed(path, `Cannot submit ${name}`, error);
         return;
       }
+      Notification.success(`Submitted ${name}: job ${reply.uuid}`, { autoClose: 8000 });
       if (model.page !== 1) {
         await model.setPage(1);
       } else {

@@ -16,7 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -244,9 +244,18 @@ def tutorial_lab_options(backend_url: str) -> dict[str, Any]:
     return {"local_issuers": [backend_url], "env": {"EXECUTION_STAGE": "1"}}
 
 
-def open_lab(browser: Any, server: LabServer, width: int = 1400, height: int = 900) -> Any:
-    """A fresh browser page on /lab (workspace reset), shell ready, shield panel open."""
+def open_lab(
+    browser: Any,
+    server: LabServer,
+    width: int = 1400,
+    height: int = 900,
+    prepare: Callable[[Any], None] | None = None,
+) -> Any:
+    """A fresh browser page on /lab (workspace reset), shell ready, shield panel open;
+    ``prepare(context)`` runs before the page loads (routes, init scripts)."""
     context = browser.new_context(viewport={"width": width, "height": height})
+    if prepare is not None:
+        prepare(context)
     page = context.new_page()
     page.set_default_timeout(20_000)
     page.goto(f"{server.url}/lab?reset&token={server.token}")
@@ -295,11 +304,7 @@ class Submission:
 
 def submit_from_panel(page: Any, notebook: str) -> Submission:
     """Click the notebook's Submit in the panel's Sources, read the manifest dialog, confirm
-    it, and take the new job from the panel's job list.
-
-    Not from the "Submitted ...: job <uuid>" notification: when the upload is quick and the
-    machine busy, its toast can stay at "Uploading ..." (the product updates a toast that is
-    not shown yet), although the job is in the list."""
+    it, and take the new job from the panel's job list (what the user acts on next)."""
     jobs = page.locator("li.jp-manatee-Job")
     before = set(jobs.evaluate_all("els => els.map(e => e.dataset.jobUuid)"))
     source = page.locator(f'li.jp-manatee-Source[data-path="{notebook}"]')

@@ -123,7 +123,18 @@ export class ShieldActions {
         this._failed(path, `Cannot submit ${name}`, error);
         return;
       }
-      Notification.success(`Submitted ${name}: job ${reply.uuid}`, { autoClose: 8000 });
+      if (reply.queued) {
+        const waits = reply.waits_for;
+        const behind =
+          waits && typeof waits.id === 'number'
+            ? `job #${waits.id}'s image build`
+            : 'an earlier queued submission';
+        Notification.info(`Queued ${name}: waits for ${behind}; it is sent by itself after that`, {
+          autoClose: 8000
+        });
+      } else {
+        Notification.success(`Submitted ${name}: job ${reply.uuid}`, { autoClose: 8000 });
+      }
       if (model.page !== 1) {
         await model.setPage(1);
       } else {
@@ -199,8 +210,12 @@ export class ShieldActions {
     const answer = await showDialog({
       title: `Delete job #${job.id}?`,
       body:
-        `${job.jupyter_file_name} (job ${job.uuid}) is removed from ManaTEE with its ` +
-        'output and report there. Outputs already saved in your workspace stay.',
+        ([0, 1, 3, 4].includes(job.job_status)
+          ? 'This job is still in progress: ManaTEE does not stop it, the run may go on. '
+          : '') +
+        `${job.jupyter_file_name} (job ${job.uuid}) leaves your job list. ManaTEE only ` +
+        'marks it deleted: its stored output and report may remain there. Outputs ' +
+        'already saved in your workspace stay.',
       buttons: [
         Dialog.cancelButton({ label: 'Cancel' }),
         Dialog.warnButton({ label: 'Delete', caption: `Delete job #${job.id}` })

@@ -27,7 +27,13 @@ export interface IJobPage {
 }
 
 export interface ISubmitReply {
-  uuid: string;
+  /** The job's uuid once sent; absent while queued. */
+  uuid?: string;
+  /** Queued behind an earlier job of the creator whose image build has not read its
+   * workspace yet (the API keeps one workspace per creator). */
+  queued?: boolean;
+  queue_id?: string;
+  waits_for?: { id?: number; uuid?: string; queue_id?: string } | null;
   file_count?: number;
   total_bytes?: number;
   excluded_count?: number;
@@ -176,7 +182,8 @@ export class ManateeApi {
   /** `POST manatee/jobs`: archive the notebook's folder and submit it. */
   async submit(path: string): Promise<ISubmitReply> {
     const data = await this.request('jobs', 'POST', submission(path));
-    if (typeof data.uuid !== 'string' || !data.uuid) {
+    const queued = data.queued === true && typeof data.queue_id === 'string';
+    if (!queued && (typeof data.uuid !== 'string' || !data.uuid)) {
       throw this.malformed('jobs', data);
     }
     return data as unknown as ISubmitReply;

@@ -92,50 +92,6 @@ def test_submitting_from_the_panel_confirms_the_manifest_and_the_job_reaches_fin
     page.locator("#jp-manatee-shield").screenshot(path=artifacts / "jobs-list.png")
 
 
-def hold_the_toast_layer(context, released: list[bool], held: list) -> None:
-    """Hold the JavaScript chunk of JupyterLab's toast layer (react-toastify, loaded at a
-    page's first notification) until ``released[0]``: the layer is as late as on a loaded
-    machine, where the reply to an upload can come before any toast is drawn."""
-
-    def route(route) -> None:
-        response = route.fetch()
-        if not released[0] and b"isToastActive" in response.body():
-            held.append((route, response))
-        else:
-            route.fulfill(response=response)
-
-    context.route(re.compile(r"\.js(\?.*)?$"), route)
-
-
-def test_the_submitted_notification_appears_when_the_reply_beats_the_toast_layer(browser, lab):
-    released: list[bool] = [False]
-    held: list = []
-    page = open_lab(browser, lab, prepare=lambda c: hold_the_toast_layer(c, released, held))
-    try:
-        jobs = page.locator("li.jp-manatee-Job")
-        before = set(jobs.evaluate_all("els => els.map(e => e.dataset.jobUuid)"))
-        page.get_by_role("button", name=f"Submit {NOTEBOOK}").click()
-        dialog = page.locator(".jp-Dialog")
-        dialog.get_by_role("button", name="Submit").click()
-        dialog.wait_for(state="detached")
-
-        # the reply is in (the panel lists the job after it) while no toast can be drawn
-        def listed() -> set[str]:
-            return set(jobs.evaluate_all("els => els.map(e => e.dataset.jobUuid)")) - before
-
-        uuid = poll(listed, 60, "the submitted job in the panel's list").pop()
-        poll(lambda: page.evaluate("1") and held, 20, "the toast layer's chunk to be asked for")
-        released[0] = True
-        for route, response in held:
-            route.fulfill(response=response)
-
-        notification = toast(page, f"Submitted {re.escape(NOTEBOOK)}: job {uuid}")
-        assert "Uploading" not in notification.inner_text()
-        assert page.locator(".Toastify__toast", has_text="Uploading").count() == 0
-    finally:
-        close_page(page)
-
-
 def cancel_manifest_dialog(page, lab) -> None:
     """The manifest dialog is up for the notebook; cancelling it sends nothing."""
     before = len(lab.jobs())

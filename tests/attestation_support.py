@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -145,6 +145,26 @@ class ThreadedServer:
             self._loop = self._thread = None
 
 
+Served = TypeVar("Served", bound="ServedOnAThread")
+
+
+class ServedOnAThread:
+    """A stand-in whose routes a :class:`ThreadedServer` serves (``self._server``)."""
+
+    _server: ThreadedServer
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    def start(self: Served) -> Served:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
 class _IssuerHandler(web.RequestHandler):
     def initialize(self, issuer: Issuer) -> None:
         self.issuer = issuer
@@ -159,7 +179,7 @@ class _IssuerHandler(web.RequestHandler):
             self.send_error(404)
 
 
-class Issuer:
+class Issuer(ServedOnAThread):
     """An RS256 token issuer like Confidential Space's: a key, discovery, a JWKS."""
 
     def __init__(self, name: str, key_size: int = 2048) -> None:
@@ -169,17 +189,6 @@ class Issuer:
         self.hits: Counter[str] = Counter()
         self.discovery_issuer: str | None = None  # None: its own URL
         self._server = ThreadedServer([(r"/(.*)", _IssuerHandler, {"issuer": self})])
-
-    @property
-    def url(self) -> str:
-        return self._server.url
-
-    def start(self) -> Issuer:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
 
     def discovery(self) -> dict[str, Any]:
         issuer = self.discovery_issuer or self.url
@@ -259,7 +268,7 @@ class _ApiHandler(web.RequestHandler):
             self.write({"code": 10001, "msg": "record not found"})
 
 
-class FakeApi:
+class FakeApi(ServedOnAThread):
     """The ManaTEE API's routes for one finished job, serving a chosen output and token
     (``token`` None: storage answers 404 for it)."""
 
@@ -272,17 +281,6 @@ class FakeApi:
         self.hide_job = False
         self.relabel: dict[str, Any] = {}
         self._server = ThreadedServer([(r"/(.*)", _ApiHandler, {"api": self})])
-
-    @property
-    def url(self) -> str:
-        return self._server.url
-
-    def start(self) -> FakeApi:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
 
     def serve(self, scenario: Scenario) -> None:
         self.output, self.token, self.job = scenario.output, scenario.token, scenario.job

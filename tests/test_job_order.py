@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from tornado import web
 
-from tests.attestation_support import ThreadedServer
+from tests.attestation_support import ServedOnAThread, ThreadedServer
 from tests.conftest import call
 
 
@@ -39,7 +39,7 @@ class _QueryHandler(web.RequestHandler):
         self.write({"code": 0, "msg": "Success", "jobs": page, "total": len(rows)})
 
 
-class PagingApi:
+class PagingApi(ServedOnAThread):
     """The API's query route over jobs 1..count, paged in ``order``."""
 
     def __init__(self) -> None:
@@ -55,17 +55,6 @@ class PagingApi:
         elif self.order == "unordered":
             random.Random(7).shuffle(ids)
         return [job(i) for i in ids]
-
-    @property
-    def url(self) -> str:
-        return self._server.url
-
-    def start(self) -> PagingApi:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from tornado import web
 
 from jupyterlab_manatee.config import ManateeConfig
 from jupyterlab_manatee.manager import ManateeManager
-from tests.attestation_support import ThreadedServer
+from tests.attestation_support import ServedOnAThread, ThreadedServer
 from tests.conftest import call, write_notebook
 
 
@@ -48,7 +48,7 @@ class _Api(web.RequestHandler):
             self.write({"code": 10001, "msg": "not part of this stand-in"})
 
 
-class OneWorkspaceApi:
+class OneWorkspaceApi(ServedOnAThread):
     """Jobs stay in status 0 until :meth:`build` reads the creator's one workspace object."""
 
     def __init__(self) -> None:
@@ -95,17 +95,6 @@ class OneWorkspaceApi:
     def status(self, job_id: int) -> int:
         with self.lock:
             return self.jobs[job_id - 1]["job_status"]
-
-    @property
-    def url(self) -> str:
-        return self._server.url
-
-    def start(self) -> OneWorkspaceApi:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
 
 
 @pytest.fixture

@@ -205,6 +205,23 @@ export class ShieldActions {
     });
   }
 
+  /** Re-verify a saved output against the token saved beside it (offline). */
+  async verifyOutput(path: string): Promise<void> {
+    const name = path.split('/').pop() ?? path;
+    let reply;
+    try {
+      reply = await this.model.api.verifySaved(path);
+    } catch (error) {
+      notifyError(`Cannot verify ${name}`, error);
+      return;
+    }
+    await showDialog({
+      title: `Attestation report: ${name}`,
+      body: <ReportView job={null} report={reply} />,
+      buttons: [Dialog.okButton({ label: 'Close' })]
+    });
+  }
+
   /** Delete a job after confirmation. */
   async delete(job: IJob): Promise<void> {
     const answer = await showDialog({

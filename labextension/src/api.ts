@@ -74,6 +74,11 @@ export interface IAttestationReply {
   claims?: Record<string, unknown>;
   nonce?: string;
   verification?: IVerification;
+  /** `saved`: the file kept in the workspace was checked (offline); `api`: the API's copy. */
+  source?: 'saved' | 'api' | string;
+  /** The checked output and its `.attestation.json`, from the contents root. */
+  path?: string | null;
+  attestation_path?: string | null;
 }
 
 export interface IManateeStatus {
@@ -211,6 +216,17 @@ export class ManateeApi {
       throw this.malformed('attestation', data);
     }
     return data as unknown as IAttestationReply;
+  }
+
+  /** `POST manatee/attestation/verify`: re-verify a saved output offline. */
+  async verifySaved(path: string): Promise<IAttestationReply> {
+    const data = await this.request('attestation/verify', 'POST', {
+      path: path.replace(/^\/+/, '')
+    });
+    if (typeof data.token !== 'string') {
+      throw this.malformed('attestation/verify', data);
+    }
+    return { source: 'saved', ...data } as unknown as IAttestationReply;
   }
 
   /** One JSON call; any failure is a `ManateeError` with a message a person can act on. */

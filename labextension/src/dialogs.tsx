@@ -5,10 +5,24 @@
  */
 
 import { Clipboard, Notification } from '@jupyterlab/apputils';
-import { Button, copyIcon } from '@jupyterlab/ui-components';
+import {
+  Button,
+  LabIcon,
+  checkIcon,
+  copyIcon,
+  errorIcon,
+  infoIcon
+} from '@jupyterlab/ui-components';
 import * as React from 'react';
 import { IAttestationReply, IJob, IManifest, IVerification } from './api';
 import { formatBytes, formatEpochSeconds, plural } from './format';
+import { VERDICT_LABELS, VerdictState, checkedWhat, verdictState } from './verdict';
+
+const VERDICT_ICONS: Record<VerdictState, LabIcon> = {
+  verified: checkIcon,
+  local: infoIcon,
+  failed: errorIcon
+};
 
 const EXCLUDED_SHOWN = 50;
 const FILES_SHOWN = 200;
@@ -127,20 +141,37 @@ export function flattenClaims(claims: Record<string, unknown>, prefix = ''): ICl
   return rows;
 }
 
-function VerificationView(props: { verification: IVerification }): JSX.Element {
-  const { verification } = props;
-  const state = verification.verified ? 'verified' : 'unverified';
+/**
+ * The verdict first, in one of three looks told apart by icon and word (success, neutral,
+ * error), then which file was checked, then every check.
+ */
+export function VerificationView(props: {
+  verification: IVerification | undefined;
+  checked: string;
+}): JSX.Element {
+  const { verification, checked } = props;
+  const state = verdictState(verification);
+  const Icon = VERDICT_ICONS[state];
+  const checks = verification?.checks ?? [];
   return (
     <section
       className={`jp-manatee-Verdict jp-mod-${state}`}
       aria-labelledby="jp-manatee-verdict-title"
-      data-verified={String(verification.verified)}
+      data-state={state}
+      data-verified={String(verification?.verified === true && state === 'verified')}
     >
       <h3 id="jp-manatee-verdict-title" className="jp-manatee-Verdict-title">
-        Verdict: <span className="jp-manatee-Verdict-verdict">{verification.verdict}</span>
+        <Icon.react tag="span" className="jp-manatee-Verdict-icon" elementPosition="center" />
+        <span className="jp-manatee-Verdict-state">{VERDICT_LABELS[state]}</span>
+        <span className="jp-manatee-Verdict-verdict">
+          {verification ? verification.verdict : 'no verification came with this reply'}
+        </span>
       </h3>
-      {verification.summary && <p className="jp-manatee-Verdict-summary">{verification.summary}</p>}
-      {(verification.checks ?? []).length > 0 && (
+      {verification?.summary && (
+        <p className="jp-manatee-Verdict-summary">{verification.summary}</p>
+      )}
+      <p className="jp-manatee-Verdict-checked">{checked}</p>
+      {checks.length > 0 && (
         <table className="jp-manatee-Table jp-manatee-Checks">
           <thead>
             <tr>
@@ -150,7 +181,7 @@ function VerificationView(props: { verification: IVerification }): JSX.Element {
             </tr>
           </thead>
           <tbody>
-            {verification.checks.map((check, index) => (
+            {checks.map((check, index) => (
               <tr key={`${check.name}-${index}`} data-check={check.name}>
                 <td>{check.name}</td>
                 <td>
@@ -177,7 +208,8 @@ function checkLabel(status: string): string {
 }
 
 export interface IReportProps {
-  job: IJob;
+  /** The job, when the report is a job's (the context menu's has only a file). */
+  job: IJob | null;
   report: IAttestationReply;
 }
 
@@ -192,8 +224,8 @@ export function ReportView(props: IReportProps): JSX.Element {
     Notification.info('The attestation token was copied to the clipboard.', { autoClose: 3000 });
   };
   return (
-    <div className="jp-manatee-Report" data-job-id={job.id}>
-      {report.verification && <VerificationView verification={report.verification} />}
+    <div className="jp-manatee-Report" data-job-id={job?.id ?? ''}>
+      <VerificationView verification={report.verification} checked={checkedWhat(report)} />
       <section aria-labelledby="jp-manatee-claims-title">
         <h3 id="jp-manatee-claims-title">
           {report.kind === 'jwt' ? 'Decoded claims' : 'Token contents'}

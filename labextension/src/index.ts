@@ -11,6 +11,7 @@ import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { INotebookModel, INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IDisposable } from '@lumino/disposable';
 import { ShieldActions } from './actions';
+import { ATTESTATION_SUFFIX } from './verdict';
 import { ManateeApi } from './api';
 import { shieldIcon } from './icons';
 import { ShieldModel } from './model';
@@ -21,6 +22,7 @@ export namespace CommandIDs {
   export const submit = 'manatee:submit';
   export const submitSelected = 'manatee:submit-selected';
   export const refresh = 'manatee:refresh';
+  export const verifyOutput = 'manatee:verify-output';
 }
 
 const PLUGIN_ID = 'jupyterlab-manatee:plugin';
@@ -140,6 +142,34 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
+    // An output saved by the panel has its token beside it: `<output>.attestation.json`.
+    const selectedOutput = (): string | null => {
+      const item = browser.selectedItems().next();
+      if (item.done || !isNotebookPath(item.value?.path)) {
+        return null;
+      }
+      const record = `${item.value.path}${ATTESTATION_SUFFIX}`;
+      for (const sibling of browser.model.items()) {
+        if (sibling.path === record) {
+          return item.value.path;
+        }
+      }
+      return null;
+    };
+
+    app.commands.addCommand(CommandIDs.verifyOutput, {
+      label: 'Verify ManaTEE output',
+      caption: 'Check this saved output against the attestation token saved beside it',
+      icon: shieldIcon,
+      isVisible: () => selectedOutput() !== null,
+      execute: args => {
+        const path = (args.path as string | undefined) ?? selectedOutput();
+        if (path) {
+          void actions.verifyOutput(path.replace(/^\/+/, ''));
+        }
+      }
+    });
+
     app.commands.addCommand(CommandIDs.refresh, {
       label: 'Refresh the ManaTEE Shield Panel',
       icon: shieldIcon,
@@ -150,6 +180,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
       command: CommandIDs.submitSelected,
       selector: '.jp-DirListing-item[data-file-type="notebook"]',
       rank: 4
+    });
+    app.contextMenu.addItem({
+      command: CommandIDs.verifyOutput,
+      selector: '.jp-DirListing-item[data-file-type="notebook"]',
+      rank: 5
     });
 
     app.docRegistry.addWidgetExtension('Notebook', new SubmitButtonExtension(app));

@@ -43,3 +43,17 @@ def test_z2jh_values_set_what_the_extension_and_the_sdk_read():
     assert set(settings) <= set(traits)
     loaded = ManateeConfig(config=Config({"ManateeConfig": settings}))
     assert (loaded.creator_mapping, loaded.max_workspace_size) == ("safe", 2 * 1024**3)
+
+
+def test_z2jh_values_pin_the_deployment_a_verified_verdict_must_come_from(monkeypatch):
+    env = yaml.safe_load((DEPLOY / "z2jh-values.yaml").read_text())["singleuser"]["extraEnv"]
+    for name in ("MANATEE_PROJECT_ID", "MANATEE_TEE_SERVICE_ACCOUNTS", "MANATEE_IMAGE_REPOSITORY"):
+        monkeypatch.setenv(name, env[name])
+
+    loaded = ManateeConfig()
+
+    assert loaded.project_id == "my-manatee-project"
+    assert loaded.tee_service_accounts == [
+        "dcr-prod-cvm-sa@my-manatee-project.iam.gserviceaccount.com"
+    ]
+    assert loaded.image_repository == "us-docker.pkg.dev/my-manatee-project/jobs"

@@ -6,7 +6,15 @@
 import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import * as React from 'react';
-import { IJob, IManifest, ISubmitReply, ManateeError, errorMessage, errorText } from './api';
+import {
+  IJob,
+  IManifest,
+  IQueuedEntry,
+  ISubmitReply,
+  ManateeError,
+  errorMessage,
+  errorText
+} from './api';
 import { ErrorDetails, ManifestSummary, ReportView } from './dialogs';
 import { formatBytes, plural } from './format';
 import { ShieldModel } from './model';
@@ -52,7 +60,9 @@ export class ShieldActions {
   constructor(
     readonly model: ShieldModel,
     readonly docManager: IDocumentManager
-  ) {}
+  ) {
+    model.queueOutcome.connect((_, entry) => this.tellQueueOutcome(entry));
+  }
 
   /**
    * Submit a notebook: show the dry-run manifest, ask to confirm, save unsaved changes,
@@ -124,6 +134,7 @@ export class ShieldActions {
         return;
       }
       if (reply.queued) {
+        model.watchQueued(reply.queue_id!);
         const waits = reply.waits_for;
         const behind =
           waits && typeof waits.id === 'number'
@@ -174,9 +185,19 @@ export class ShieldActions {
       const report = reply.attestation
         ? ` Report: ${reply.attestation.path} (${reply.attestation.verdict}).`
         : '';
-      Notification.success(`Saved the output of job #${job.id} as ${reply.filename}.${report}`, {
-        autoClose: 6000
-      });
+      const saved = `Saved the output of job #${job.id} as ${reply.filename}.`;
+      if (reply.errors_message) {
+        // the run "Finished", but its cells raised: the user must not take it for a result
+        // (first, so the notification's first 140 characters carry it)
+        const shown = `Job #${job.id} finished, but ${reply.errors_message}. ${saved}${report}`;
+        Notification.warning(shown, {
+          autoClose: false,
+          actions: detailsAction(`Job #${job.id}: cells raised`, shown, shown)
+        });
+      } else {
+        Notification.success(`${saved}${report}`, { autoClose: 6000 });
+      }
+      void this.model.refreshJobs(); // the card tells what the output holds
     } catch (error) {
       notifyError(`Cannot fetch the output of job #${job.id}`, error);
     } finally {
@@ -220,6 +241,45 @@ export class ShieldActions {
       body: <ReportView job={null} report={reply} />,
       buttons: [Dialog.okButton({ label: 'Close' })]
     });
+  }
+
+  /** Cancel a queued submission: it is never sent, and its archive is removed. */
+  async cancelQueued(entry: IQueuedEntry): Promise<void> {
+    const model = this.model;
+    if (model.cancelling.has(entry.id)) {
+      return;
+    }
+    model.cancelling.add(entry.id);
+    model.emit();
+    try {
+      await model.api.cancelQueued(entry.id);
+      model.dropQueued(entry.id);
+      if (entry.state !== 'failed') {
+        Notification.info(`Cancelled the queued submission of ${entry.notebook}.`, {
+          autoClose: 5000
+        });
+      }
+    } catch (error) {
+      notifyError(`Cannot cancel the queued submission of ${entry.notebook}`, error);
+    } finally {
+      model.cancelling.delete(entry.id);
+      model.emit();
+    }
+    await model.refreshJobs();
+  }
+
+  /** A queued submission was sent, or could not be: say which, with the job or the error. */
+  tellQueueOutcome(entry: IQueuedEntry): void {
+    if (entry.state === 'sent') {
+      Notification.success(`Sent ${entry.notebook} from the queue: job ${entry.uuid ?? '?'}`, {
+        autoClose: 8000
+      });
+    } else {
+      notifyError(
+        `The queued submission of ${entry.notebook} was not sent`,
+        new ManateeError(0, entry.error || 'no reason was given')
+      );
+    }
   }
 
   /** Delete a job after confirmation. */

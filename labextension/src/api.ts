@@ -19,11 +19,42 @@ export interface IJob {
   jupyter_file_name: string;
   created_at: string;
   updated_at: string;
+  /** Added by the server extension once it saved this job's output. */
+  output?: IOutputFacts | null;
+}
+
+/** Which cells of an executed notebook raised (they still end "Finished"). */
+export interface ICellErrors {
+  count: number;
+  first: { cell: number; ename: string; evalue: string } | null;
+}
+
+export interface IOutputFacts {
+  path: string;
+  errors: ICellErrors | null;
+  /** One sentence for a person; null when no cell raised. */
+  errors_message?: string | null;
+}
+
+/** A submission held back until an earlier job of the creator has left status 0/1. */
+export interface IQueuedEntry {
+  id: string;
+  notebook: string;
+  path: string;
+  state: 'queued' | 'sending' | 'sent' | 'failed' | string;
+  created_at: string;
+  waits_for?: { id?: number; uuid?: string; queue_id?: string } | null;
+  /** The job's uuid once sent. */
+  uuid?: string | null;
+  /** Why it was not sent. */
+  error?: string | null;
 }
 
 export interface IJobPage {
   jobs: IJob[];
   total: number;
+  /** The user's queued submissions and recent outcomes, oldest first. */
+  queued: IQueuedEntry[];
 }
 
 export interface ISubmitReply {
@@ -56,6 +87,8 @@ export interface IOutputReply {
   path?: string;
   /** Added by attestation verification: the saved report beside the output. */
   attestation?: { path: string; verdict: string };
+  errors?: ICellErrors | null;
+  errors_message?: string | null;
 }
 
 export type CheckStatus = 'pass' | 'fail' | 'n/a';
@@ -144,6 +177,15 @@ function isJob(value: unknown): value is IJob {
   );
 }
 
+function isQueuedEntry(value: unknown): value is IQueuedEntry {
+  return (
+    isObject(value) &&
+    typeof value.id === 'string' &&
+    typeof value.notebook === 'string' &&
+    typeof value.state === 'string'
+  );
+}
+
 /** Newest first: by id, highest first (ids grow with submission time). */
 export function newestFirst(jobs: readonly IJob[]): IJob[] {
   return [...jobs].sort((a, b) => b.id - a.id);
@@ -172,7 +214,13 @@ export class ManateeApi {
     if (!Array.isArray(jobs) || !jobs.every(isJob) || typeof data.total !== 'number') {
       throw this.malformed('jobs', data);
     }
-    return { jobs: newestFirst(jobs), total: data.total };
+    const queued = Array.isArray(data.queued) ? data.queued.filter(isQueuedEntry) : [];
+    return { jobs: newestFirst(jobs), total: data.total, queued };
+  }
+
+  /** `DELETE manatee/queue/<id>`: cancel a queued submission (its archive goes too). */
+  async cancelQueued(id: string): Promise<void> {
+    await this.request(`queue/${encodeURIComponent(id)}`, 'DELETE');
   }
 
   /** `POST manatee/manifest`: what submitting this notebook would ship. */

@@ -8,7 +8,7 @@
 import { Contents } from '@jupyterlab/services';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
-import { IJob, IManateeStatus, ManateeApi, errorText } from './api';
+import { IJob, IManateeStatus, IQueuedEntry, ManateeApi, errorText } from './api';
 import { isInProgress } from './format';
 
 /** Folders never searched for notebooks (as the workspace exclusions). */
@@ -76,6 +76,37 @@ export class ShieldModel implements IDisposable {
   jobsError: string | null = null;
   lastRefreshed: Date | null = null;
   readonly busyJobs = new Map<string, JobAction>();
+  /** Queued submissions (and recent outcomes), oldest first, as the last listing said. */
+  queued: IQueuedEntry[] = [];
+  /** Queue ids being cancelled. */
+  readonly cancelling = new Set<string>();
+
+  /** A queued submission seen waiting was sent (`uuid`) or failed (`error`). */
+  get queueOutcome(): ISignal<this, IQueuedEntry> {
+    return this._queueOutcome;
+  }
+
+  /** Entries still waiting or being sent: what the Jobs list shows above the jobs. */
+  get pendingQueue(): IQueuedEntry[] {
+    return this.queued.filter(entry => isPending(entry.state));
+  }
+
+  /** Entries that could not be sent, until the user dismisses them. */
+  get failedQueue(): IQueuedEntry[] {
+    return this.queued.filter(entry => entry.state === 'failed' && this._watched.has(entry.id));
+  }
+
+  /** Follow a submission the server queued: its outcome is told once it is known. */
+  watchQueued(id: string): void {
+    this._watched.add(id);
+  }
+
+  /** Forget a queued entry (cancelled or dismissed). */
+  dropQueued(id: string): void {
+    this._watched.delete(id);
+    this.queued = this.queued.filter(entry => entry.id !== id);
+    this.emit();
+  }
 
   get changed(): ISignal<this, void> {
     return this._changed;
@@ -91,7 +122,10 @@ export class ShieldModel implements IDisposable {
 
   /** Whether any listed job may still change (the panel then refreshes by itself). */
   get anyInProgress(): boolean {
-    return this.jobs.some(job => isInProgress(job.job_status));
+    return (
+      this.jobs.some(job => isInProgress(job.job_status)) ||
+      this.queued.some(entry => isPending(entry.state))
+    );
   }
 
   /** Whether an automatic refresh is scheduled. */
@@ -168,6 +202,7 @@ export class ShieldModel implements IDisposable {
       }
       this.jobs = reply.jobs;
       this.total = reply.total;
+      this._updateQueue(reply.queued);
       this.jobsError = null;
       this.jobsLoaded = true;
       this.lastRefreshed = new Date();
@@ -183,6 +218,19 @@ export class ShieldModel implements IDisposable {
       }, this.pollInterval);
     }
     this.emit();
+  }
+
+  /** Keep the listing's queue; tell the outcome of each watched entry once. */
+  private _updateQueue(entries: IQueuedEntry[]): void {
+    this.queued = entries;
+    for (const entry of entries) {
+      if (isPending(entry.state)) {
+        this._watched.add(entry.id);
+      } else if (this._watched.has(entry.id) && !this._told.has(entry.id)) {
+        this._told.add(entry.id);
+        this._queueOutcome.emit(entry);
+      }
+    }
   }
 
   private _stopPolling(): void {
@@ -262,12 +310,20 @@ export class ShieldModel implements IDisposable {
 
   private _contents: Contents.IManager;
   private _changed = new Signal<this, void>(this);
+  private _queueOutcome = new Signal<this, IQueuedEntry>(this);
+  /** Queue ids seen waiting in this page (their outcome is news to the user). */
+  private _watched = new Set<string>();
+  private _told = new Set<string>();
   private _isDisposed = false;
   private _timer: ReturnType<typeof setTimeout> | null = null;
   private _jobsRequest: Promise<void> | null = null;
   private _jobsAgain = false;
   private _sourcesGeneration = 0;
   private _sourcesListed = false;
+}
+
+function isPending(state: string): boolean {
+  return state === 'queued' || state === 'sending';
 }
 
 /** Shallow notebooks first, then by path. */

@@ -9,6 +9,7 @@ import {
   PanelWithToolbar,
   SidePanel,
   ToolbarButton,
+  closeIcon,
   deleteIcon,
   downloadIcon,
   fileIcon,
@@ -19,7 +20,7 @@ import { Message } from '@lumino/messaging';
 import { AccordionPanel, Widget } from '@lumino/widgets';
 import * as React from 'react';
 import { ShieldActions } from './actions';
-import { IJob } from './api';
+import { IJob, IQueuedEntry } from './api';
 import {
   formatApiTime,
   formatUtc,
@@ -270,6 +271,63 @@ function JobTime(props: { label: string; value: string }): JSX.Element {
   );
 }
 
+/** Why a queued submission waits, in words. */
+export function waitsFor(entry: IQueuedEntry): string {
+  const waits = entry.waits_for;
+  if (waits && typeof waits.id === 'number') {
+    return `waits for job #${waits.id}'s image build`;
+  }
+  return waits ? 'waits for an earlier queued submission' : 'waits for a free slot';
+}
+
+/** A submission the server holds back (one workspace per creator at the API). */
+function QueuedItem(props: {
+  entry: IQueuedEntry;
+  cancelling: boolean;
+  actions: ShieldActions;
+}): JSX.Element {
+  const { entry, cancelling, actions } = props;
+  const failed = entry.state === 'failed';
+  const sending = entry.state === 'sending';
+  return (
+    <li className="jp-manatee-Queued" data-queue-id={entry.id} data-state={entry.state}>
+      <div className="jp-manatee-Job-head">
+        <span className="jp-manatee-Job-name" title={entry.path}>
+          {entry.notebook}
+        </span>
+        <span
+          className={`jp-manatee-Chip jp-mod-${failed ? 'failed' : 'pending'}`}
+          title={failed ? 'It was not sent to ManaTEE' : 'Not sent to ManaTEE yet'}
+        >
+          {failed ? 'Not sent' : sending ? 'Sending' : 'Queued'}
+        </span>
+      </div>
+      <p className="jp-manatee-Queued-why">
+        {failed
+          ? `Not sent: ${entry.error || 'no reason was given'}`
+          : sending
+            ? 'Sending now…'
+            : `Queued: ${waitsFor(entry)}`}
+      </p>
+      <div className="jp-manatee-Job-actions">
+        <Button
+          small
+          minimal
+          disabled={sending || cancelling}
+          onClick={() => void actions.cancelQueued(entry)}
+          title={
+            failed ? 'Remove this entry' : 'Never send this submission (its archive is removed)'
+          }
+          aria-label={`${failed ? 'Dismiss' : 'Cancel'} queued ${entry.notebook}`}
+        >
+          <closeIcon.react tag="span" elementPosition="center" />
+          <span>{cancelling ? 'Cancelling…' : failed ? 'Dismiss' : 'Cancel'}</span>
+        </Button>
+      </div>
+    </li>
+  );
+}
+
 function JobItem(props: { job: IJob; busy?: string; actions: ShieldActions }): JSX.Element {
   const { job, busy, actions } = props;
   const info = statusInfo(job.job_status);
@@ -295,6 +353,15 @@ function JobItem(props: { job: IJob; busy?: string; actions: ShieldActions }): J
         <JobTime label="created" value={job.created_at} />
         <JobTime label="updated" value={job.updated_at} />
       </div>
+      {job.output?.errors_message && (
+        <p
+          className="jp-manatee-Job-errors"
+          role="note"
+          data-error-count={job.output.errors?.count}
+        >
+          {job.output.errors_message}
+        </p>
+      )}
       <div className="jp-manatee-Job-actions">
         <Button
           small
@@ -367,6 +434,18 @@ class JobsView extends ModelView {
           <p className="jp-manatee-Error" role="alert">
             {m.jobsError}
           </p>
+        )}
+        {(m.pendingQueue.length > 0 || m.failedQueue.length > 0) && (
+          <ul className="jp-manatee-QueueList" aria-label="Queued submissions">
+            {[...m.pendingQueue, ...m.failedQueue].map(entry => (
+              <QueuedItem
+                key={entry.id}
+                entry={entry}
+                cancelling={m.cancelling.has(entry.id)}
+                actions={this.actions}
+              />
+            ))}
+          </ul>
         )}
         <ul className="jp-manatee-JobList" aria-label="Jobs, newest first">
           {m.jobs.map(job => (

@@ -110,3 +110,80 @@ it('asks for the configured page size', async () => {
   expect(jobRequests()[0].query.get('page_size')).toBe('2');
   expect(model.jobsLoaded).toBe(true);
 });
+
+describe('queued submissions', () => {
+  function entry(id: string, state: string, extra: Record<string, unknown> = {}) {
+    return {
+      id,
+      notebook: 'nb.ipynb',
+      path: 'nb.ipynb',
+      state,
+      created_at: '2026-01-15T12:30:00+00:00',
+      waits_for: { id: 1, uuid: 'uuid-1' },
+      ...extra
+    };
+  }
+
+  it('keeps refreshing while a submission is queued, even with no job in progress', async () => {
+    server.respond = () => ({
+      body: { code: 0, jobs: [job(1, 5)], total: 1, queued: [entry('q1', 'queued')] }
+    });
+    await model.refreshJobs();
+    expect(model.polling).toBe(true);
+    expect(model.pendingQueue.map(e => e.id)).toEqual(['q1']);
+  });
+
+  it('tells the outcome of an entry it saw waiting, once', async () => {
+    const outcomes: string[] = [];
+    model.queueOutcome.connect((_, e) => outcomes.push(`${e.id}:${e.state}:${e.uuid}`));
+    let state = 'queued';
+    server.respond = () => ({
+      body: {
+        code: 0,
+        jobs: [job(1, 1)],
+        total: 1,
+        queued: [entry('q1', state, state === 'sent' ? { uuid: 'uuid-2' } : {})]
+      }
+    });
+    await model.refreshJobs();
+    state = 'sent';
+    await until(() => outcomes.length === 1, 'the outcome');
+    const seen = jobRequests().length;
+    await until(() => jobRequests().length >= seen + 2, 'two more refreshes');
+    expect(outcomes).toEqual(['q1:sent:uuid-2']);
+  });
+
+  it('tells a failure of an entry it was told about at submission, seen only failed', async () => {
+    const outcomes: string[] = [];
+    model.queueOutcome.connect((_, e) => outcomes.push(`${e.id}:${e.state}:${e.error}`));
+    model.watchQueued('q2');
+    server.respond = () => ({
+      body: {
+        code: 0,
+        jobs: [job(1, 5)],
+        total: 1,
+        queued: [entry('q2', 'failed', { error: 'job limit reached' })]
+      }
+    });
+    await model.refreshJobs();
+    expect(outcomes).toEqual(['q2:failed:job limit reached']);
+    expect(model.failedQueue.map(e => e.id)).toEqual(['q2']);
+  });
+
+  it('says nothing of outcomes from before this page was opened', async () => {
+    const outcomes: string[] = [];
+    model.queueOutcome.connect((_, e) => outcomes.push(e.id));
+    server.respond = () => ({
+      body: {
+        code: 0,
+        jobs: [job(1, 5)],
+        total: 1,
+        queued: [entry('old1', 'sent', { uuid: 'u' }), entry('old2', 'failed', { error: 'x' })]
+      }
+    });
+    await model.refreshJobs();
+    expect(outcomes).toEqual([]);
+    expect(model.failedQueue).toEqual([]);
+    expect(model.polling).toBe(false);
+  });
+});

@@ -1,0 +1,121 @@
+"""What the Jobs list tells about jobs the way the real API runs them: a job in progress
+is not stopped by Delete (the dialog warns), and a notebook whose cell raised still ends
+"Finished" (Output and the job card say which cell raised)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests.browser.lab_support import (
+    LabServer,
+    close_page,
+    job_item,
+    open_lab,
+    poll,
+    toast,
+)
+
+SLOW = "slow/slow.ipynb"
+RAISES = "raises/raises.ipynb"
+#: What the job card and the Output notification say of RAISES (its second code cell).
+RAISED = "1 cell raised an error in the stage-2 run; the first: ZeroDivisionError in code cell 2"
+
+
+def write_notebook(path: Path, *sources: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    path.write_text(nbformat.writes(nb))
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory):
+    from jupyterlab_manatee.local_backend import LocalBackend
+
+    server = LocalBackend(
+        data_dir=tmp_path_factory.mktemp("backend"), max_running=2, job_timeout=600
+    )
+    with server.running_in_thread() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def lab(lab_factory, backend, tmp_path_factory) -> LabServer:
+    root = tmp_path_factory.mktemp("root")
+    write_notebook(root / SLOW, "import time\ntime.sleep(600)")
+    write_notebook(root / RAISES, "x = 1", "x / 0", "print('never reached')")
+    return lab_factory(root, backend.url, local_issuers=[backend.url])
+
+
+@pytest.fixture
+def page(browser, lab):
+    page = open_lab(browser, lab)
+    yield page
+    close_page(page)
+
+
+def test_deleting_a_running_job_warns_that_the_run_may_go_on(lab, browser):
+    uuid = lab.submit(SLOW)
+    poll(
+        lambda: next((j for j in lab.jobs() if j["uuid"] == uuid and j["job_status"] == 4), None),
+        120,
+        "the slow job to be running",
+    )
+    job = next(j for j in lab.jobs() if j["uuid"] == uuid)
+    page = open_lab(browser, lab)
+    try:
+        job_item(page, job["id"]).get_by_role("button", name=f"Delete job #{job['id']}").click()
+
+        dialog = page.locator(".jp-Dialog")
+        dialog.get_by_text(f"Delete job #{job['id']}?").wait_for()
+        body = dialog.locator(".jp-Dialog-body").inner_text()
+        assert body.startswith(
+            "This job is still in progress: ManaTEE does not stop it, the run may go on."
+        )
+        assert "its stored output and report may remain there" in body
+        dialog.get_by_role("button", name="Cancel").click()
+        dialog.wait_for(state="detached")
+        assert uuid in [j["uuid"] for j in lab.jobs()]
+    finally:
+        close_page(page)
+
+
+def test_deleting_a_finished_job_does_not_warn_of_a_run(lab, page):
+    job = lab.wait_for_job(lab.submit(RAISES))
+    page.reload()
+    page.wait_for_selector("#jp-manatee-shield:not(.lm-mod-hidden)")
+    job_item(page, job["id"]).get_by_role("button", name=f"Delete job #{job['id']}").click()
+
+    dialog = page.locator(".jp-Dialog")
+    dialog.get_by_text(f"Delete job #{job['id']}?").wait_for()
+    body = dialog.locator(".jp-Dialog-body").inner_text()
+    assert "still in progress" not in body
+    assert body.startswith(f"raises.ipynb (job {job['uuid']}) leaves your job list.")
+    dialog.get_by_role("button", name="Cancel").click()
+
+
+def test_output_of_a_notebook_whose_cell_raised_says_which_cell(lab, page):
+    job = lab.wait_for_job(lab.submit(RAISES))
+    assert job["job_status"] == 5  # Finished, as the real API's --allow-errors run ends
+    page.reload()
+    page.wait_for_selector("#jp-manatee-shield:not(.lm-mod-hidden)")
+    item = job_item(page, job["id"])
+    assert item.locator(".jp-manatee-Job-errors").count() == 0  # not known before Output
+
+    item.get_by_role("button", name=f"Output of job #{job['id']}").click()
+
+    notification = toast(page, f"Job #{job['id']} finished, but ")
+    assert notification.inner_text().startswith(f"Job #{job['id']} finished, but {RAISED}")
+    assert "Toastify__toast--warning" in notification.get_attribute("class")
+    note = item.locator(".jp-manatee-Job-errors")
+    note.wait_for()
+    assert note.inner_text() == RAISED
+    assert note.get_attribute("data-error-count") == "1"

@@ -562,6 +562,21 @@ export class ShieldPanel extends SidePanel {
     }
   }
 
+  /**
+   * The header above the sections grows and shrinks with its banner, which lumino does
+   * not tell the accordion: without a re-layout the sections keep the height they had and
+   * the Jobs list runs under the status bar (its pager unreachable).
+   */
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    this._resizeObserver.observe(this.content.node);
+  }
+
+  protected onBeforeDetach(msg: Message): void {
+    this._resizeObserver.unobserve(this.content.node);
+    super.onBeforeDetach(msg);
+  }
+
   /** The first time the panel is shown, load everything; later, the moving parts. */
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
@@ -576,9 +591,11 @@ export class ShieldPanel extends SidePanel {
   }
 
   dispose(): void {
+    this._resizeObserver.disconnect();
     this.model.dispose();
     super.dispose();
   }
 
   private _loaded = false;
+  private _resizeObserver = new ResizeObserver(() => this.content.update());
 }

@@ -143,13 +143,16 @@ export class ShieldActions {
         Notification.info(`Queued ${name}: waits for ${behind}; it is sent by itself after that`, {
           autoClose: 8000
         });
-      } else {
-        Notification.success(`Submitted ${name}: job ${reply.uuid}`, { autoClose: 8000 });
       }
       if (model.page !== 1) {
         await model.setPage(1);
       } else {
         await model.refreshJobs();
+      }
+      if (!reply.queued) {
+        Notification.success(`Submitted ${name} as ${this._jobName(reply.uuid)}`, {
+          autoClose: 8000
+        });
       }
     } finally {
       model.submitting.delete(path);
@@ -271,15 +274,22 @@ export class ShieldActions {
   /** A queued submission was sent, or could not be: say which, with the job or the error. */
   tellQueueOutcome(entry: IQueuedEntry): void {
     if (entry.state === 'sent') {
-      Notification.success(`Sent ${entry.notebook} from the queue: job ${entry.uuid ?? '?'}`, {
-        autoClose: 8000
-      });
+      Notification.success(
+        `Sent ${entry.notebook} from the queue as ${this._jobName(entry.uuid)}`,
+        { autoClose: 8000 }
+      );
     } else {
       notifyError(
         `The queued submission of ${entry.notebook} was not sent`,
         new ManateeError(0, entry.error || 'no reason was given')
       );
     }
+  }
+
+  /** `job #7` once the list shows it (jobs are "#N" everywhere), else by uuid. */
+  private _jobName(uuid: string | null | undefined): string {
+    const job = this.model.jobs.find(j => j.uuid === uuid);
+    return job ? `job #${job.id}` : `job ${uuid ?? '(no id given)'}`;
   }
 
   /** Delete a job after confirmation. */

@@ -23,6 +23,7 @@ import { ShieldActions } from './actions';
 import { IJob, IQueuedEntry } from './api';
 import {
   formatApiTime,
+  formatLocalTime,
   formatUtc,
   mayHaveOutput,
   parseApiTime,
@@ -412,7 +413,7 @@ class JobsView extends ModelView {
     // the banner already says why nothing works: do not repeat it here
     const blocked = m.status !== null && !m.usable;
     const refreshed = m.lastRefreshed
-      ? m.lastRefreshed.toLocaleTimeString(undefined, { timeStyle: 'medium' } as any)
+      ? formatLocalTime(m.lastRefreshed, { seconds: false, year: 'auto' })
       : null;
     return (
       <>

@@ -82,9 +82,9 @@ def test_submitting_from_the_panel_confirms_the_manifest_and_the_job_reaches_fin
     page.screenshot(path=artifacts / "manifest-dialog.png")
     dialog.get_by_role("button", name="Submit").click()
 
-    notification = toast(page, f"Submitted {re.escape(NOTEBOOK)}: job ")
-    uuid = re.search(r"job ([0-9a-f-]{36})", notification.inner_text()).group(1)
-    item = page.locator(f'li.jp-manatee-Job[data-job-uuid="{uuid}"]')
+    notification = toast(page, f"Submitted {re.escape(NOTEBOOK)} as job #")
+    job_id = re.search(r"as job #(\d+)$", notification.inner_text().splitlines()[0]).group(1)
+    item = page.locator(f'li.jp-manatee-Job[data-job-id="{job_id}"]')
     item.wait_for()
     # no click on Refresh: the panel refreshes by itself while the job is in progress
     item.locator(".jp-manatee-Chip", has_text="Finished").wait_for(timeout=FINISHED_TIMEOUT_MS)
@@ -160,6 +160,11 @@ def test_jobs_are_listed_newest_first_with_times_in_the_browser_zone(browser, la
         hour = (int(job["created_at"][11:13]) + 9) % 24
         assert f"{hour:02d}:{job['created_at'][14:16]}" in created.inner_text()
         assert "GMT+9" in created.inner_text() or "JST" in created.inner_text()
+        # the summary's "updated" time is in the same format: the browser's zone, shown
+        summary = page.locator(".jp-manatee-Jobs-summary")
+        summary.filter(has_text="updated").wait_for()
+        updated = summary.inner_text().split("updated ", 1)[1]
+        assert "GMT+9" in updated or "JST" in updated, updated
     finally:
         context.close()
 

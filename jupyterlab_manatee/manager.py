@@ -179,6 +179,9 @@ class ManateeManager:
             "creator_problem": None,
             "creator_warning": None,
             "max_workspace_size": self.config.max_workspace_size,
+            # the panel counts jobs in progress and queued against it before it asks
+            "job_limit": self.config.job_limit if self.config.queue_submissions else None,
+            "queue_submissions": self.config.queue_submissions,
         }
         try:
             reply["creator"] = self.creator(username)

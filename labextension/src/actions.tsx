@@ -79,6 +79,17 @@ export class ShieldActions {
     model.submitting.set(path, 'checking');
     model.emit();
     try {
+      // the job limit is known before anything is asked: count what is in flight now
+      await model.refreshJobs();
+      const limit = model.status?.job_limit;
+      if (typeof limit === 'number' && model.jobsInFlight >= limit) {
+        Notification.warning(
+          `Cannot submit ${name} yet: ${plural(model.jobsInFlight, 'job')} in progress or ` +
+            `queued is the most ManaTEE allows; submit again when one has finished.`,
+          { autoClose: 8000 }
+        );
+        return;
+      }
       let manifest: IManifest;
       try {
         manifest = await model.api.manifest(path);
@@ -97,6 +108,7 @@ export class ShieldActions {
             manifest={manifest}
             creator={model.status?.creator ?? null}
             dirty={dirty}
+            queuedBehind={model.workspaceBlocker?.id ?? (model.pendingQueue.length ? 0 : null)}
           />
         ),
         buttons: [
@@ -161,6 +173,11 @@ export class ShieldActions {
   }
 
   private _failed(path: string, title: string, error: unknown): void {
+    if (error instanceof ManateeError && error.status === 409) {
+      // transient (a job finishing lifts it): told once, gone by itself, nothing left inline
+      Notification.warning(`${title}: ${errorMessage(error)}`, { autoClose: 8000 });
+      return;
+    }
     this.model.submitErrors.set(path, errorText(error));
     notifyError(title, error);
   }

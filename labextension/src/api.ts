@@ -124,6 +124,9 @@ export interface IManateeStatus {
   creator_problem: string | null;
   creator_warning?: string | null;
   max_workspace_size?: number;
+  /** Jobs in progress plus queued submissions allowed per user (null: not counted here). */
+  job_limit?: number | null;
+  queue_submissions?: boolean;
 }
 
 /** A failed call: `status` is the HTTP status (0 when the server was not reached). */

@@ -32,11 +32,14 @@ export interface IManifestProps {
   creator: string | null;
   /** The notebook is open with unsaved changes: it is saved before sending. */
   dirty: boolean;
+  /** The submission will be queued behind this job's image build (0: behind an earlier
+   * queued submission); null when it is sent at once. */
+  queuedBehind?: number | null;
 }
 
 /** What would be shipped: counts, size, what was left out and why. */
 export function ManifestSummary(props: IManifestProps): JSX.Element {
-  const { manifest, creator, dirty } = props;
+  const { manifest, creator, dirty, queuedBehind } = props;
   const folder = manifest.folder ? <code>{manifest.folder}/</code> : 'the top folder';
   const excluded = manifest.excluded ?? [];
   const files = manifest.files ?? [];
@@ -56,6 +59,15 @@ export function ManifestSummary(props: IManifestProps): JSX.Element {
         <dt>Excluded</dt>
         <dd data-manifest="excluded-count">{excluded.length}</dd>
       </dl>
+      {typeof queuedBehind === 'number' && (
+        <p className="jp-manatee-Manifest-note" role="note" data-manifest="queued">
+          It will be queued:{' '}
+          {queuedBehind > 0
+            ? `job #${queuedBehind}'s image build has not read its workspace yet`
+            : 'an earlier submission is still queued'}{' '}
+          (ManaTEE keeps one workspace per user); it is sent by itself after that.
+        </p>
+      )}
       {dirty && (
         <p className="jp-manatee-Manifest-note" role="note">
           The notebook has unsaved changes: it will be saved before it is sent.

@@ -36,6 +36,9 @@ export interface IShieldModelOptions {
   contents: Contents.IManager;
   /** Milliseconds between refreshes while a job is in progress. */
   pollInterval?: number;
+  /** Milliseconds between configuration checks while the panel is shown and all is well;
+   * after a problem the checks start at `pollInterval` and back off up to this. */
+  statusInterval?: number;
   pageSize?: number;
 }
 
@@ -44,11 +47,13 @@ export class ShieldModel implements IDisposable {
     this.api = options.api;
     this._contents = options.contents;
     this.pollInterval = options.pollInterval ?? 3000;
+    this.statusInterval = options.statusInterval ?? 30000;
     this.pageSize = options.pageSize ?? 10;
   }
 
   readonly api: ManateeApi;
   readonly pollInterval: number;
+  readonly statusInterval: number;
   readonly pageSize: number;
 
   // --- configuration -----------------------------------------------------------------
@@ -128,6 +133,20 @@ export class ShieldModel implements IDisposable {
     );
   }
 
+  /** Listed jobs in progress plus submissions still queued: what the job limit counts. */
+  get jobsInFlight(): number {
+    return this.jobs.filter(job => isInProgress(job.job_status)).length + this.pendingQueue.length;
+  }
+
+  /** The newest listed job whose image build has not read its workspace (status 0/1): a
+   * submission now is queued behind it. */
+  get workspaceBlocker(): IJob | null {
+    if (this.status?.queue_submissions === false) {
+      return null;
+    }
+    return this.jobs.find(job => job.job_status === 0 || job.job_status === 1) ?? null;
+  }
+
   /** Whether an automatic refresh is scheduled. */
   get polling(): boolean {
     return this._timer !== null;
@@ -151,6 +170,7 @@ export class ShieldModel implements IDisposable {
   }
 
   async refreshStatus(): Promise<void> {
+    const wasUsable = this.usable;
     try {
       this.status = await this.api.status();
       this.statusError = null;
@@ -159,6 +179,54 @@ export class ShieldModel implements IDisposable {
       this.statusError = errorText(error);
     }
     this.emit();
+    if (this.usable && !wasUsable && this.jobsError) {
+      void this.refreshJobs(); // the cause is gone: so is the list's error
+    }
+  }
+
+  /**
+   * Check the configuration now and then while the panel is shown, so a banner appears
+   * and clears by itself: every `statusInterval` while all is well; after a problem from
+   * `pollInterval` on, doubling up to `statusInterval`.
+   */
+  watchStatus(): void {
+    if (this._statusWatched || this._isDisposed) {
+      return;
+    }
+    this._statusWatched = true;
+    this._statusDelay = this.pollInterval;
+    this._scheduleStatus();
+  }
+
+  /** Stop the checks; resolves once a check under way (if any) has ended. */
+  unwatchStatus(): Promise<void> {
+    this._statusWatched = false;
+    if (this._statusTimer !== null) {
+      clearTimeout(this._statusTimer);
+      this._statusTimer = null;
+    }
+    return this._statusCheck ?? Promise.resolve();
+  }
+
+  /** Whether configuration checks are scheduled (the panel is shown). */
+  get watchingStatus(): boolean {
+    return this._statusWatched;
+  }
+
+  private _scheduleStatus(): void {
+    const delay = this.usable
+      ? this.statusInterval
+      : Math.min(this._statusDelay, this.statusInterval);
+    this._statusTimer = setTimeout(() => {
+      this._statusTimer = null;
+      this._statusCheck = this.refreshStatus().then(() => {
+        this._statusCheck = null;
+        this._statusDelay = this.usable ? this.pollInterval : this._statusDelay * 2;
+        if (this._statusWatched && !this._isDisposed) {
+          this._scheduleStatus();
+        }
+      });
+    }, delay);
   }
 
   /**
@@ -305,6 +373,7 @@ export class ShieldModel implements IDisposable {
     }
     this._isDisposed = true;
     this._stopPolling();
+    void this.unwatchStatus();
     Signal.clearData(this);
   }
 
@@ -316,6 +385,10 @@ export class ShieldModel implements IDisposable {
   private _told = new Set<string>();
   private _isDisposed = false;
   private _timer: ReturnType<typeof setTimeout> | null = null;
+  private _statusTimer: ReturnType<typeof setTimeout> | null = null;
+  private _statusWatched = false;
+  private _statusCheck: Promise<void> | null = null;
+  private _statusDelay = 0;
   private _jobsRequest: Promise<void> | null = null;
   private _jobsAgain = false;
   private _sourcesGeneration = 0;

@@ -495,17 +495,11 @@ class JobsView extends ModelView {
 
 // --- the panel -----------------------------------------------------------------------
 
-function section(
-  id: string,
-  label: string,
-  view: Widget,
-  refresh: ToolbarButton
-): PanelWithToolbar {
+function section(id: string, label: string, view: Widget): PanelWithToolbar {
   const panel = new PanelWithToolbar();
   panel.id = id;
   panel.title.label = label;
   panel.addClass('jp-manatee-Section');
-  panel.toolbar.addItem('refresh', refresh);
   panel.addWidget(view);
   return panel;
 }
@@ -532,30 +526,9 @@ export class ShieldPanel extends SidePanel {
         onClick: () => void model.refreshAll()
       })
     );
-    this.addWidget(
-      section(
-        'jp-manatee-sources',
-        'Sources',
-        new SourcesView(model, actions),
-        new ToolbarButton({
-          icon: refreshIcon,
-          tooltip: 'Refresh the notebook list',
-          onClick: () => void model.refreshSources()
-        })
-      )
-    );
-    this.addWidget(
-      section(
-        'jp-manatee-jobs',
-        'Jobs',
-        new JobsView(model, actions),
-        new ToolbarButton({
-          icon: refreshIcon,
-          tooltip: 'Refresh the job list',
-          onClick: () => void model.refreshJobs()
-        })
-      )
-    );
+    // one refresh control (above); the sections refresh by themselves as things change
+    this.addWidget(section('jp-manatee-sources', 'Sources', new SourcesView(model, actions)));
+    this.addWidget(section('jp-manatee-jobs', 'Jobs', new JobsView(model, actions)));
     // Jobs get most of the height (they are what changes); the layout restorer then
     // restores what the user chose.
     if (this.content instanceof AccordionPanel) {
@@ -573,6 +546,11 @@ export class ShieldPanel extends SidePanel {
     this._resizeObserver.observe(this.content.node);
   }
 
+  protected onAfterHide(msg: Message): void {
+    void this.model.unwatchStatus();
+    super.onAfterHide(msg);
+  }
+
   protected onBeforeDetach(msg: Message): void {
     this._resizeObserver.unobserve(this.content.node);
     super.onBeforeDetach(msg);
@@ -581,6 +559,7 @@ export class ShieldPanel extends SidePanel {
   /** The first time the panel is shown, load everything; later, the moving parts. */
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
+    this.model.watchStatus();
     if (!this._loaded) {
       this._loaded = true;
       void this.model.refreshAll();

@@ -187,3 +187,77 @@ describe('queued submissions', () => {
     expect(model.polling).toBe(false);
   });
 });
+
+describe('configuration checks while the panel is shown', () => {
+  function configRequests(): IRecorded[] {
+    return server.requests.filter(r => r.path.endsWith('/manatee/config'));
+  }
+
+  function config(reachable: boolean) {
+    return {
+      code: 0,
+      configured: true,
+      reachable,
+      problem: reachable ? null : 'The ManaTEE API did not answer',
+      api_url: 'http://api',
+      creator: 'alice',
+      creator_problem: null
+    };
+  }
+
+  it('clears the problem by itself once the API answers again', async () => {
+    let reachable = false;
+    server.respond = r =>
+      r.path.endsWith('/manatee/config')
+        ? { body: config(reachable) }
+        : { body: { code: 0, jobs: [], total: 0 } };
+    await model.refreshStatus();
+    expect(model.usable).toBe(false);
+
+    model.watchStatus();
+    reachable = true;
+
+    await until(() => model.usable, 'the banner to clear');
+    await model.unwatchStatus();
+  });
+
+  it('backs off while the API stays away', async () => {
+    server.respond = () => ({ body: config(false) });
+    const backoff = new ShieldModel({
+      api: model.api,
+      contents: null as unknown as Contents.IManager,
+      pollInterval: POLL_MS,
+      statusInterval: POLL_MS * 8
+    });
+    try {
+      const started = Date.now();
+      backoff.watchStatus();
+      await until(() => configRequests().length >= 4, 'four checks', 10000);
+      // waits of 1, 2, 4, 8 intervals before the 4th check (a slow machine only adds);
+      // without the backoff, 4 intervals
+      expect(Date.now() - started).toBeGreaterThanOrEqual(POLL_MS * 15);
+    } finally {
+      backoff.dispose();
+    }
+  });
+
+  it('stops checking when the panel is hidden', async () => {
+    server.respond = () => ({ body: config(true) });
+    const quick = new ShieldModel({
+      api: model.api,
+      contents: null as unknown as Contents.IManager,
+      pollInterval: POLL_MS,
+      statusInterval: POLL_MS
+    });
+    try {
+      quick.watchStatus();
+      await until(() => configRequests().length >= 2, 'two checks');
+      await quick.unwatchStatus();
+      const seen = configRequests().length;
+      await sleep(POLL_MS * 5);
+      expect(configRequests().length).toBe(seen);
+    } finally {
+      quick.dispose();
+    }
+  });
+});

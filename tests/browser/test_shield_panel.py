@@ -256,7 +256,9 @@ def slow_notebook(path: Path, seconds: int) -> None:
     path.write_text(nbformat.writes(nb))
 
 
-def test_the_job_limit_is_told_in_a_notification(browser, lab_factory, tmp_path_factory, artifacts):
+def test_the_job_limit_is_told_before_the_confirm_dialog(
+    browser, lab_factory, tmp_path_factory, artifacts
+):
     from jupyterlab_manatee.local_backend import LocalBackend
 
     root = copy_tutorials(tmp_path_factory.mktemp("root-limit") / "tutorials")
@@ -269,12 +271,17 @@ def test_the_job_limit_is_told_in_a_notification(browser, lab_factory, tmp_path_
         page = open_lab(browser, server)
         try:
             page.get_by_role("button", name=f"Submit {NOTEBOOK}").click()
-            page.locator(".jp-Dialog").get_by_role("button", name="Submit").click()
 
-            notification = toast(page, "the limit is 3")
-            assert f"Cannot submit {NOTEBOOK}" in notification.inner_text()
-            inline = page.locator(f'li.jp-manatee-Source[data-path="{NOTEBOOK}"] .jp-manatee-Error')
-            assert "Job limit reached" in inline.inner_text()
+            notification = toast(page, f"Cannot submit {re.escape(NOTEBOOK)} yet")
+            assert notification.inner_text().splitlines()[0] == (
+                f"Cannot submit {NOTEBOOK} yet: 3 jobs in progress or queued is the most "
+                "ManaTEE allows; submit again when one has finished."
+            )
+            assert "Toastify__toast--warning" in notification.get_attribute("class")
+            assert page.locator(".jp-Dialog").count() == 0  # nothing asked first
+            # transient: nothing stays in Sources
+            source = page.locator(f'li.jp-manatee-Source[data-path="{NOTEBOOK}"]')
+            assert source.locator(".jp-manatee-Error").count() == 0
             page.screenshot(path=artifacts / "job-limit.png")
             queued = server.call("GET", "queue")["queued"]
             waiting = [e for e in queued if e["state"] in ("queued", "sending")]

@@ -9,7 +9,7 @@ import { IDocumentManager } from '@jupyterlab/docmanager';
 import { DocumentRegistry } from '@jupyterlab/docregistry';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { INotebookModel, INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
-import { IDisposable } from '@lumino/disposable';
+import { DisposableDelegate, IDisposable } from '@lumino/disposable';
 import { ShieldActions } from './actions';
 import { ATTESTATION_SUFFIX } from './verdict';
 import { ManateeApi } from './api';
@@ -50,6 +50,39 @@ class SubmitButtonExtension implements DocumentRegistry.IWidgetExtension<
     });
     panel.toolbar.insertItem(10, 'manatee-submit', button);
     return button;
+  }
+}
+
+/** `out-7-nb.ipynb`: an output saved by the panel (its bytes are what the token proves). */
+function isSavedOutput(path: string): boolean {
+  const name = path.split('/').pop() ?? path;
+  return /^out-\d+-.+\.ipynb$/i.test(name);
+}
+
+/**
+ * Saved outputs never get a kernel, however they are opened (the panel, the file browser,
+ * JupyterLab restoring its layout after a reload): a kernel would rewrite the kernelspec,
+ * and one Run All would replace the stage-2 results with stage-1 ones, breaking the proof.
+ * Set here, before the document's session starts.
+ */
+class KernelLessOutputs implements DocumentRegistry.IWidgetExtension<
+  NotebookPanel,
+  INotebookModel
+> {
+  createNew(_: NotebookPanel, context: DocumentRegistry.IContext<INotebookModel>): IDisposable {
+    const keep = () => {
+      if (isSavedOutput(context.path)) {
+        context.sessionContext.kernelPreference = {
+          ...context.sessionContext.kernelPreference,
+          shouldStart: false,
+          canStart: false,
+          autoStartDefault: false
+        };
+      }
+    };
+    keep();
+    context.pathChanged.connect(keep);
+    return new DisposableDelegate(() => context.pathChanged.disconnect(keep));
   }
 }
 
@@ -188,6 +221,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
 
     app.docRegistry.addWidgetExtension('Notebook', new SubmitButtonExtension(app));
+    app.docRegistry.addWidgetExtension('Notebook', new KernelLessOutputs());
 
     if (palette) {
       const category = 'ManaTEE';

@@ -109,7 +109,7 @@ class _Handler(web.RequestHandler):
                 "uuid": "00000000-1111-2222-3333-444444444444",
                 "creator": "alice",
                 "job_status": 5,
-                "jupyter_file_name": "nb.ipynb",
+                "jupyter_file_name": self.server.listed_notebook,
                 "created_at": "2026-11-26 10:00:00",
                 "updated_at": "2026-11-26 10:05:00",
             }
@@ -150,6 +150,7 @@ class FaultServer:
         self.hang_seconds = 30.0
         self.file_body = json.dumps({"cells": [], "metadata": {}, "nbformat": 4}).encode() * 200
         self.output_filename = "out-7-nb.ipynb"
+        self.listed_notebook = "nb.ipynb"
         self.token = "mock tee token with nonce " + "0" * 32
         self.seen: list[Seen] = []
         self.url = ""

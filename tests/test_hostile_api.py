@@ -5,6 +5,7 @@ is written, and nothing of ours (the user token) reaches another host."""
 from __future__ import annotations
 
 import asyncio
+import zlib
 
 import pytest
 
@@ -44,13 +45,16 @@ class EndlessReply:
     """A raw HTTP server on 127.0.0.1 answering every request with 200 and a JSON body that
     never ends (up to ``HUGE`` bytes), counting what it got into the socket before the
     client hung up. ``framing``: "length" (declares ``HUGE`` bytes), "chunked", "close"
-    (no length: the body ends when the connection does)."""
+    (no length: the body ends when the connection does), "gzip" (as "close", gzipped: a
+    few hundred KiB that unpack to ``HUGE``)."""
 
     CHUNK = b'{"id":1,"uuid":"u","creator":"alice","job_status":5},' * 1000
 
     def __init__(self, framing: str) -> None:
         self.framing = framing
         self.sent = 0
+        self.raw = 0
+        self._gzip = zlib.compressobj(wbits=31)
         self.ended: asyncio.Future[str] | None = None
         self.url = ""
         self._server: asyncio.Server | None = None
@@ -82,10 +86,11 @@ class EndlessReply:
                 "length": f"Content-Length: {HUGE}\r\n".encode(),
                 "chunked": b"Transfer-Encoding: chunked\r\n",
                 "close": b"Connection: close\r\n",
+                "gzip": b"Connection: close\r\nContent-Encoding: gzip\r\n",
             }[self.framing]
             writer.write(headers + b"\r\n")
             await self._send(writer, b'{"code":0,"msg":"Success","total":1,"jobs":[')
-            while self.sent < HUGE:
+            while self.raw < HUGE:
                 await self._send(writer, self.CHUNK)
         except (ConnectionError, asyncio.IncompleteReadError):
             outcome = "closed by the client"
@@ -95,6 +100,9 @@ class EndlessReply:
                 self.ended.set_result(outcome)
 
     async def _send(self, writer: asyncio.StreamWriter, data: bytes) -> None:
+        self.raw += len(data)
+        if self.framing == "gzip":
+            data = self._gzip.compress(data) + self._gzip.flush(zlib.Z_SYNC_FLUSH)
         if self.framing == "chunked":
             data = f"{len(data):x}\r\n".encode() + data + b"\r\n"
         writer.write(data)
@@ -126,6 +134,18 @@ class TestEndlessReplies:
         assert endless.sent < READ_BOUND, f"{endless.sent} bytes were sent"
         if endless.framing == "length":  # refused on its Content-Length, before any body
             assert endless.sent < 16 * MIB, f"{endless.sent} bytes were sent"
+
+
+class TestGzipBomb:
+    @pytest.fixture
+    def api_url(self, endless) -> str:
+        return endless.url
+
+    @pytest.mark.parametrize("endless", ["gzip"], indirect=True)
+    async def test_a_gzipped_reply_is_capped_as_it_unpacks(self, jp_fetch, endless):
+        status, reply = await call(jp_fetch, "jobs")
+        assert status == 502
+        assert "sent a reply larger than 16 MiB; stopped reading it" in reply["message"]
 
 
 # --- signed URLs the API should never have handed out ------------------------------------

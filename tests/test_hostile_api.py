@@ -5,6 +5,7 @@ is written, and nothing of ours (the user token) reaches another host."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import zlib
 
 import pytest
@@ -81,6 +82,9 @@ class EndlessReply:
                 0,
             )
             await reader.readexactly(length)
+            # a fixed send buffer: what is "sent" is at most 2 MiB ahead of what was read,
+            # whatever the host's TCP autotuning allows
+            writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MIB)
             headers = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
             headers += {
                 "length": f"Content-Length: {HUGE}\r\n".encode(),

@@ -355,7 +355,12 @@ class ManateeApiClient:
     def _resolve_redirect(self, location: str, route: str) -> str:
         if not location:
             raise ApiUnavailable(f"The ManaTEE API redirected {route} without a Location")
-        target = urlsplit(location)
+        try:
+            target = urlsplit(location)
+        except ValueError:  # e.g. "http://[::1"
+            raise ApiUnavailable(
+                f"The ManaTEE API redirected {route} to an unusable URL; not following"
+            ) from None
         if target.scheme or target.netloc:
             base = urlsplit(self.base_url)
             if (target.scheme, target.netloc) != (base.scheme, base.netloc):

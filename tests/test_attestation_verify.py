@@ -19,7 +19,7 @@ from jupyterlab_manatee.attestation import (
     verify,
     verify_token,
 )
-from jupyterlab_manatee.attestation.keys import KeyUnavailable, usable_jwks_uri
+from jupyterlab_manatee.attestation.keys import KeyUnavailable, _redirect_target, usable_jwks_uri
 from tests.attestation_support import (
     CASES,
     CHECK_NAMES,
@@ -416,4 +416,13 @@ class TestKeyDocuments:
         assert check.reason == (
             f"the issuer's keys are unavailable: the JWKS at {own_issuer.url}/keys is larger "
             "than 1048576 bytes"
+        )
+
+    def test_an_https_document_may_not_redirect_to_plain_http(self):
+        """A supplement (no TLS stand-in here): the rule the redirect loop applies."""
+        with pytest.raises(KeyUnavailable, match="redirects to plain http; refusing it"):
+            _redirect_target("https://issuer.example/keys", "http://issuer.example/k", "JWKS")
+        assert (
+            _redirect_target("https://issuer.example/keys", "/k2", "JWKS")
+            == "https://issuer.example/k2"
         )

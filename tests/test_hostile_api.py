@@ -247,6 +247,16 @@ async def test_an_api_redirect_to_another_host_is_not_followed(jp_fetch, fault_s
     assert [s.headers.get("Authorization") for s in fault_server.seen] == [USER_TOKEN]
 
 
+async def test_an_api_redirect_to_an_unusable_url_is_502(jp_fetch, fault_server):
+    fault_server.mode = "redirect"
+    fault_server.redirect_base = "http://[::1"
+    status, reply = await call(jp_fetch, "jobs")
+    assert status == 502
+    assert reply["message"] == (
+        "The ManaTEE API redirected /v1/job/query/ to an unusable URL; not following"
+    )
+
+
 # --- tokens ----------------------------------------------------------------------------
 
 

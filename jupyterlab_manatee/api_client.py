@@ -197,6 +197,8 @@ class ManateeApiClient:
         await self._post_json(DELETE, {"uuid": job_uuid, "creator": creator})
 
     async def output(self, *, creator: str, job_id: int) -> SignedFile:
+        """The output's signed URL; ``filename`` is the API's and never names a saved file
+        (see :func:`.output.output_name`)."""
         reply = await self._post_json(OUTPUT, {"id": job_id, "creator": creator})
         return SignedFile(str(reply.get("signed_url") or ""), str(reply.get("filename") or ""))
 

@@ -17,11 +17,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urljoin, urlsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
-from tornado.httputil import HTTPHeaders
+from tornado.httputil import HTTPHeaders, HTTPInputError
 from tornado.iostream import StreamClosedError
 
 from .config import redact_url
@@ -29,7 +29,6 @@ from .errors import (
     ApiRefused,
     ApiTimeout,
     ApiUnavailable,
-    BadRequest,
     JobLimitReached,
     NotFound,
     WorkspaceTooLarge,
@@ -54,7 +53,12 @@ JOB_LIMIT_MSG = ": The number of in progress jobs has reached the limit"
 JOB_KEYS = ("id", "uuid", "creator", "job_status", "jupyter_file_name", "created_at", "updated_at")
 
 CHUNK = 1024 * 1024
-MAX_JSON_REPLY = 16 * 1024 * 1024
+MIB = 1024 * 1024
+#: The largest JSON reply read from the API; a longer one is refused while it streams.
+MAX_JSON_REPLY = 16 * MIB
+#: Redirects followed for a signed URL (each one checked, none carries a header of ours).
+MAX_REDIRECTS = 5
+REDIRECT_CODES = (301, 302, 303, 307, 308)
 MAX_BODY = 1 << 62  # downloads are streamed to disk; tornado's 100 MB default would cut them
 
 log = logging.getLogger(__name__)
@@ -66,6 +70,52 @@ class SignedFile:
 
     url: str
     filename: str = ""
+
+
+class _Reader:
+    """Lets a fetch's callbacks stop it for a reason of ours.
+
+    tornado logs any other exception raised in ``header_callback``/``streaming_callback``
+    as uncaught and reports only a closed stream; an ``HTTPInputError`` closes the
+    connection quietly. So the reason is kept here and raised once the fetch returns.
+    """
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+
+    def stop(self, error: BaseException) -> NoReturn:
+        self.error = error
+        raise HTTPInputError(str(error))
+
+
+class _CappedBody(_Reader):
+    """A JSON reply's body, refused as soon as it passes ``limit`` bytes: a huge or endless
+    reply is never held whole in memory (tornado would read it all before any check)."""
+
+    def __init__(self, where: str, limit: int = MAX_JSON_REPLY) -> None:
+        super().__init__()
+        self.where = where
+        self.limit = limit
+        self.body = bytearray()
+
+    def on_header(self, line: str) -> None:
+        if line.startswith("HTTP/"):  # a new response (after a 1xx): start again
+            self.body.clear()
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length" and value.strip().isdigit():
+            if int(value.strip()) > self.limit:
+                self.stop(self.too_large())
+
+    def on_chunk(self, chunk: bytes) -> None:
+        if len(self.body) + len(chunk) > self.limit:
+            self.stop(self.too_large())
+        self.body.extend(chunk)
+
+    def too_large(self) -> ApiUnavailable:
+        return ApiUnavailable(
+            f"{self.where} sent a reply larger than {self.limit // MIB} MiB; stopped reading "
+            "it. Is DATA_CLEAN_ROOM_HOST the ManaTEE API?"
+        )
 
 
 class ManateeApiClient:
@@ -147,6 +197,8 @@ class ManateeApiClient:
         await self._post_json(DELETE, {"uuid": job_uuid, "creator": creator})
 
     async def output(self, *, creator: str, job_id: int) -> SignedFile:
+        """The output's signed URL; ``filename`` is the API's and never names a saved file
+        (see :func:`.output.output_name`)."""
         reply = await self._post_json(OUTPUT, {"id": job_id, "creator": creator})
         return SignedFile(str(reply.get("signed_url") or ""), str(reply.get("filename") or ""))
 
@@ -158,13 +210,16 @@ class ManateeApiClient:
 
     async def health(self) -> None:
         """Raise unless ``GET /health`` answers ``{"message": "pong"}``."""
+        capped = _CappedBody(redact_url(self.base_url) + HEALTH)
         request = HTTPRequest(
             self.base_url + HEALTH,
             connect_timeout=self.connect_timeout,
             request_timeout=min(self.request_timeout, 10.0),
+            header_callback=capped.on_header,
+            streaming_callback=capped.on_chunk,
         )
-        response = await self._fetch(request, HEALTH)
-        data = _json_or_none(response.body)
+        response = await self._fetch(request, HEALTH, capped)
+        data = _json_or_none(bytes(capped.body))
         if response.code != 200 or data != HEALTH_REPLY:
             raise ApiUnavailable(
                 f"{redact_url(self.base_url)} answered /health with HTTP {response.code}, "
@@ -177,12 +232,14 @@ class ManateeApiClient:
         """Stream a signed URL into ``write``; returns the byte count.
 
         ``write`` only ever sees the body of a 200 answer, so an error page never lands in
-        the caller's file.
+        the caller's file. Redirects are followed here, each target checked (http(s) only),
+        and no request to storage carries a header of ours (no ``Authorization``).
         """
         _check_signed_url(url, what)
         status: list[int] = []
         error_head = bytearray()
         received = 0
+        reader = _Reader()
 
         def on_header(line: str) -> None:
             if line.startswith("HTTP/"):
@@ -192,20 +249,30 @@ class ManateeApiClient:
             nonlocal received
             if status == [200]:
                 received += len(chunk)
-                write(chunk)
+                try:
+                    write(chunk)
+                except Exception as e:  # the caller's refusal, or its disk
+                    reader.stop(e)
             elif len(error_head) < 1024:
                 error_head.extend(chunk[: 1024 - len(error_head)])
 
-        request = HTTPRequest(
-            url,
-            connect_timeout=self.connect_timeout,
-            request_timeout=self.upload_timeout,
-            header_callback=on_header,
-            streaming_callback=on_chunk,
-            follow_redirects=True,
-            decompress_response=False,
-        )
-        response = await self._fetch(request, what)
+        for _hop in range(MAX_REDIRECTS + 1):
+            error_head.clear()
+            request = HTTPRequest(
+                url,
+                connect_timeout=self.connect_timeout,
+                request_timeout=self.upload_timeout,
+                header_callback=on_header,
+                streaming_callback=on_chunk,
+                follow_redirects=False,
+                decompress_response=False,
+            )
+            response = await self._fetch(request, what, reader)
+            if response.code not in REDIRECT_CODES:
+                break
+            url = _redirect_target(url, response.headers.get("Location", ""), what)
+        else:
+            raise ApiUnavailable(f"Storage redirected the {what} more than {MAX_REDIRECTS} times")
         if response.code == 404:
             raise NotFound(
                 f"The {what} is not in storage (HTTP 404): the job may have produced none"
@@ -229,7 +296,9 @@ class ManateeApiClient:
         def write(chunk: bytes) -> None:
             buf.extend(chunk)
             if len(buf) > limit:
-                raise BadRequest(f"The {what} is larger than {limit} bytes; refusing to read it")
+                raise ApiUnavailable(
+                    f"The {what} is larger than {limit} bytes; refusing to read it"
+                )
 
         await self.download(url, write, what=what)
         return buf.decode("utf-8", errors="replace")
@@ -263,6 +332,7 @@ class ManateeApiClient:
             headers = {**headers, "Authorization": self._token}
         url = self.base_url + route
         for attempt in range(2):
+            capped = _CappedBody(f"{redact_url(self.base_url)}{route}")
             request = HTTPRequest(
                 url,
                 method="POST",
@@ -273,19 +343,26 @@ class ManateeApiClient:
                 request_timeout=timeout,
                 follow_redirects=False,
                 max_redirects=0,
+                header_callback=capped.on_header,
+                streaming_callback=capped.on_chunk,
             )
-            response = await self._fetch(request, route)
+            response = await self._fetch(request, route, capped)
             if response.code in (307, 308) and attempt == 0:
                 url = self._resolve_redirect(response.headers.get("Location", ""), route)
                 log.info("ManaTEE API redirected %s to %s; re-sending", route, redact_url(url))
                 continue
-            return _parse_reply(response, route, self.base_url)
+            return _parse_reply(response.code, bytes(capped.body), route, self.base_url)
         raise ApiUnavailable(f"The ManaTEE API redirected {route} more than once")
 
     def _resolve_redirect(self, location: str, route: str) -> str:
         if not location:
             raise ApiUnavailable(f"The ManaTEE API redirected {route} without a Location")
-        target = urlsplit(location)
+        try:
+            target = urlsplit(location)
+        except ValueError:  # e.g. "http://[::1"
+            raise ApiUnavailable(
+                f"The ManaTEE API redirected {route} to an unusable URL; not following"
+            ) from None
         if target.scheme or target.netloc:
             base = urlsplit(self.base_url)
             if (target.scheme, target.netloc) != (base.scheme, base.netloc):
@@ -297,11 +374,16 @@ class ManateeApiClient:
             return self.base_url + location
         return urljoin(self.base_url + route, location)
 
-    async def _fetch(self, request: HTTPRequest, what: str) -> HTTPResponse:
+    async def _fetch(
+        self, request: HTTPRequest, what: str, reader: _Reader | None = None
+    ) -> HTTPResponse:
+        """One request; every failure becomes a domain error (a reader's reason first)."""
         client = AsyncHTTPClient(force_instance=True, max_body_size=MAX_BODY)
         try:
             return await client.fetch(request, raise_error=False)
         except HTTPClientError as e:
+            if reader is not None and reader.error is not None:
+                raise reader.error from None
             if e.code == 599 and "Timeout" in str(e):
                 raise ApiTimeout(
                     f"{_host(request.url)} did not answer {what} within "
@@ -325,21 +407,20 @@ def _form_field(boundary: str, name: str, value: str) -> bytes:
     ).encode()
 
 
-def _parse_reply(response: HTTPResponse, route: str, base_url: str) -> dict[str, Any]:
+def _parse_reply(status: int, body: bytes, route: str, base_url: str) -> dict[str, Any]:
     """A JSON reply with ``code == 0``, or the matching domain error."""
-    body = response.body or b""
-    data = _json_or_none(body) if len(body) <= MAX_JSON_REPLY else None
+    data = _json_or_none(body)
     where = f"{redact_url(base_url)}{route}"
     if not isinstance(data, dict) or not isinstance(data.get("code"), int):
-        if response.code == 413:
+        if status == 413:
             raise WorkspaceTooLarge("The ManaTEE API refused the workspace as too large (HTTP 413)")
-        if response.code in (404, 405):
+        if status in (404, 405):
             raise ApiUnavailable(
-                f"{where} answered HTTP {response.code}: is DATA_CLEAN_ROOM_HOST "
+                f"{where} answered HTTP {status}: is DATA_CLEAN_ROOM_HOST "
                 "the ManaTEE API, and is it the version this extension speaks?"
             )
         raise ApiUnavailable(
-            f"{where} answered HTTP {response.code} with a body that is not the API's JSON: "
+            f"{where} answered HTTP {status} with a body that is not the API's JSON: "
             f"{_snippet(body)}"
         )
     code, msg = data["code"], str(data.get("msg") or "")
@@ -383,10 +464,46 @@ def _timeout_of(request: HTTPRequest, message: str) -> float:
 
 
 def _check_signed_url(url: str, what: str) -> None:
+    """An empty URL is "none to hand out" (404); anything not a usable http(s) URL is the
+    API's fault (502), never an exception out of the URL parser."""
     if not url:
         raise NotFound(
             f"The ManaTEE API has no {what} to hand out for this job (empty signed URL): "
             "it may have produced none, or storage could not sign a URL"
         )
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise ApiUnavailable(f"The ManaTEE API gave a {what} URL that is not http(s)")
+    problem = _url_problem(url)
+    if problem:
+        raise ApiUnavailable(
+            f"The ManaTEE API's signed URL for the {what} {problem}: the API or its "
+            "storage is misconfigured"
+        )
+
+
+def _redirect_target(url: str, location: str, what: str) -> str:
+    """Where a storage redirect leads, refused unless it is a usable http(s) URL."""
+    if not location:
+        raise ApiUnavailable(f"Storage redirected the {what} without a Location")
+    try:
+        target = urljoin(url, location)
+    except ValueError:
+        target = location
+    problem = _url_problem(target)
+    if problem:
+        raise ApiUnavailable(
+            f"Storage redirected the {what} to a URL that {problem}; not following"
+        )
+    return target
+
+
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be fetched (None: it can be tried)."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError for a port out of range
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme not in ("http", "https"):
+        return "is not http(s)"
+    if not parts.hostname:
+        return "has no host"
+    return None

@@ -55,7 +55,7 @@ from .job_list import newest_first
 from .job_records import JobRecords
 from .notebook_errors import cell_errors
 from .notebook_errors import describe as describe_errors
-from .output import resolve_folder, safe_output_name, save_output
+from .output import output_name, resolve_folder, save_output
 from .submission_queue import IN_PROGRESS, Entry, SubmissionQueue, blocking_job, now_text
 
 ARCHIVE_PREFIX = "manatee-workspace-"
@@ -430,9 +430,10 @@ class ManateeManager:
         creator = self.creator(username)
         client = self.client
         signed = await client.output(creator=creator, job_id=job_id)
-        job = await self._job_facts(creator, job_id)
-        folder = await self._output_folder(creator, job_id, job)
-        name = safe_output_name(signed.filename, fallback=f"out-{job_id}.ipynb")
+        listed, job = await self._listed_job(creator, job_id)
+        record = self._record(creator, job_id, job)
+        folder = await self._output_folder(job_id, record)
+        name = output_name(job_id, _notebook_of(record, listed, job))
         digest = hashlib.md5(usedforsecurity=False)
 
         async def download(write) -> int:
@@ -519,11 +520,15 @@ class ManateeManager:
             "problem": problem,
         }
 
-    async def _output_folder(self, creator: str, job_id: int, job: JobFacts) -> str:
-        """The submitting notebook's folder when this server submitted the job."""
+    def _record(self, creator: str, job_id: int, job: JobFacts) -> dict[str, Any] | None:
+        """This server's record of the job's submission, by id or by the identified uuid."""
         record = self.records.find(creator, job_id=job_id)
         if record is None and job.identified and job.uuid:
             record = self.records.find(creator, job_uuid=job.uuid)
+        return record
+
+    async def _output_folder(self, job_id: int, record: dict[str, Any] | None) -> str:
+        """The submitting notebook's folder when this server submitted the job."""
         if record is not None:
             try:
                 folder = await asyncio.get_running_loop().run_in_executor(
@@ -551,6 +556,12 @@ class ManateeManager:
 
     async def _job_facts(self, creator: str, job_id: int) -> JobFacts:
         """The job as this server identifies it (see :mod:`.job_identity`); never raises."""
+        return (await self._listed_job(creator, job_id))[1]
+
+    async def _listed_job(
+        self, creator: str, job_id: int
+    ) -> tuple[dict[str, Any] | None, JobFacts]:
+        """The job's row in the API's list (None if absent) and the job as identified."""
         list_problem = None
         try:
             listed = await self._find_job(creator, job_id)
@@ -558,7 +569,7 @@ class ManateeManager:
             self.log.warning("ManaTEE: cannot look up job %d: %s", job_id, e.message)
             listed, list_problem = None, e.message
         listed_uuid = listed.get("uuid") if listed else None
-        return identify_job(
+        return listed, identify_job(
             creator,
             job_id,
             listed=listed,
@@ -673,6 +684,18 @@ def bundled_dirs() -> dict[str, Path]:
     """
     sdk = Path(__file__).resolve().parent.parent / "sdk"
     return {"sdk": sdk} if (sdk / "__init__.py").is_file() else {}
+
+
+def _notebook_of(
+    record: dict[str, Any] | None, listed: dict[str, Any] | None, job: JobFacts
+) -> str | None:
+    """The job's notebook name: our record's, else the list's for a job listed as ours."""
+    if record is not None and isinstance(record.get("notebook"), str):
+        return record["notebook"]
+    if listed is not None and job.problem is None:
+        name = listed.get("jupyter_file_name")
+        return name if isinstance(name, str) else None
+    return None
 
 
 def _existing_folder(root_dir: Path, folder: str) -> str | None:

@@ -20,23 +20,33 @@ from .errors import ApiUnavailable, BadRequest, InsufficientStorage, ManateeErro
 TEMP_PREFIX = ".manatee-download-"
 READ_ONLY = 0o444
 MAX_NAME_LENGTH = 200
+NOTEBOOK_SUFFIX = ".ipynb"
 _UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 Download = Callable[[Callable[[bytes], None]], Awaitable[int]]
 
 
-def safe_output_name(api_filename: str, fallback: str) -> str:
-    """The base name of the API's ``filename``, or ``fallback`` when it has none usable.
+def output_name(job_id: int, notebook: str | None) -> str:
+    """``out-<id>-<notebook>``, always a ``.ipynb``: the name a saved output gets.
 
-    Only the last path component is kept, so ``../../etc/passwd`` or ``/abs/x`` can never
-    choose where the file goes.
+    ``notebook`` is the job's notebook as this server recorded its submission, else as the
+    job list names it; the API's download ``filename`` is never used, so a hostile API
+    cannot drop ``sdk.py`` (run by the next ``import sdk``) or any other kind of file
+    beside the user's notebooks. Only the base name counts, and anything that is not a
+    plain ``.ipynb`` name gives ``out-<id>.ipynb``.
     """
-    name = PurePosixPath(api_filename.replace("\\", "/")).name
-    if not name or name in (".", "..") or name.startswith(".") or _UNSAFE_CHARS.search(name):
-        name = fallback
+    fallback = f"out-{job_id}.ipynb"
+    base = PurePosixPath((notebook or "").replace("\\", "/")).name
+    if (
+        not base.endswith(NOTEBOOK_SUFFIX)
+        or base == NOTEBOOK_SUFFIX
+        or base.startswith(".")
+        or _UNSAFE_CHARS.search(base)
+    ):
+        return fallback
+    name = f"out-{job_id}-{base}"
     if len(name) > MAX_NAME_LENGTH:
-        stem, dot, suffix = name.rpartition(".")
-        name = stem[: MAX_NAME_LENGTH - len(suffix) - 1] + dot + suffix if dot else name[:200]
+        name = name[: MAX_NAME_LENGTH - len(NOTEBOOK_SUFFIX)] + NOTEBOOK_SUFFIX
     return name
 
 

@@ -173,7 +173,9 @@ class _IssuerHandler(web.RequestHandler):
         self.issuer.hits[path] += 1
         if path == ".well-known/openid-configuration":
             self.write(self.issuer.discovery())
-        elif path == "keys":
+        elif path == "keys" and self.issuer.keys_redirect is not None:
+            self.redirect(self.issuer.keys_redirect, status=302)
+        elif path in ("keys", "keys-moved"):
             self.write(self.issuer.jwks())
         else:
             self.send_error(404)
@@ -188,6 +190,10 @@ class Issuer(ServedOnAThread):
         self.signer = crypt.RSASigner.from_string(private_pem(self.key), key_id=self.kid)
         self.hits: Counter[str] = Counter()
         self.discovery_issuer: str | None = None  # None: its own URL
+        #: Hostile settings: /keys answers 302 to this; the JWKS carries this many bytes
+        #: of padding (an extra member).
+        self.keys_redirect: str | None = None
+        self.jwks_padding = 0
         self._server = ThreadedServer([(r"/(.*)", _IssuerHandler, {"issuer": self})])
 
     def discovery(self) -> dict[str, Any]:
@@ -204,6 +210,8 @@ class Issuer(ServedOnAThread):
             "n": b64url_uint(numbers.n),
             "e": b64url_uint(numbers.e),
         }
+        if self.jwks_padding:
+            return {"keys": [jwk], "padding": "x" * self.jwks_padding}
         return {"keys": [jwk]}
 
     def mint(self, claims: dict[str, Any], signer: crypt.Signer | None = None) -> str:

@@ -7,6 +7,8 @@ route to the same route under /moved, which then answers like the real API), "co
 (a 413 text page), "empty-url" (output and attestation with an empty ``signed_url``),
 "missing-file" (signed URLs answer 404, as storage does for a job that wrote nothing),
 "die-mid-upload" (the connection is dropped once 64 KiB of a body arrived).
+Hostile settings: ``signed_url`` replaces both signed URLs, ``file_redirect`` makes the
+signed files answer 302 to it, ``redirect_base`` sends mode "redirect" to another host.
 Every request is recorded (method, path, headers, body size) for assertions.
 """
 
@@ -92,13 +94,15 @@ class _Handler(web.RequestHandler):
         elif mode == "code":
             self.write({"code": 10001, "msg": server.message})
         elif mode == "redirect" and not path.startswith("moved/") and path != "health":
-            self.redirect("/moved/" + path, status=307)
+            self.redirect(server.redirect_base + "/moved/" + path, status=307)
         else:
             self.write(self.success(path.removeprefix("moved/")))
 
     def success(self, route: str) -> dict:
         base = self.server.url
         signed = "" if self.server.mode == "empty-url" else f"{base}/files/out"
+        if self.server.signed_url is not None:
+            signed = self.server.signed_url
         if route == "health":
             return {"message": "pong"}
         if route == "v1/job/submit/":
@@ -109,7 +113,7 @@ class _Handler(web.RequestHandler):
                 "uuid": "00000000-1111-2222-3333-444444444444",
                 "creator": "alice",
                 "job_status": 5,
-                "jupyter_file_name": "nb.ipynb",
+                "jupyter_file_name": self.server.listed_notebook,
                 "created_at": "2026-11-26 10:00:00",
                 "updated_at": "2026-11-26 10:05:00",
             }
@@ -123,11 +127,16 @@ class _Handler(web.RequestHandler):
             }
         if route == "v1/job/attestation/":
             token_url = "" if self.server.mode == "empty-url" else f"{base}/files/token"
+            if self.server.signed_url is not None:
+                token_url = self.server.signed_url
             return {"code": 0, "msg": "Success", "signed_url": token_url}
         return {"code": 0, "msg": "Success"}
 
     async def serve_file(self, path: str) -> None:
         body = self.server.file_body if path == "files/out" else self.server.token.encode()
+        if self.server.file_redirect is not None:
+            self.redirect(self.server.file_redirect, status=302)
+            return
         if self.server.mode == "missing-file":
             self.set_status(404)
             self.write("<Error><Code>NoSuchKey</Code></Error>")
@@ -150,7 +159,11 @@ class FaultServer:
         self.hang_seconds = 30.0
         self.file_body = json.dumps({"cells": [], "metadata": {}, "nbformat": 4}).encode() * 200
         self.output_filename = "out-7-nb.ipynb"
+        self.listed_notebook = "nb.ipynb"
         self.token = "mock tee token with nonce " + "0" * 32
+        self.signed_url: str | None = None
+        self.file_redirect: str | None = None
+        self.redirect_base = ""
         self.seen: list[Seen] = []
         self.url = ""
         self._server: httpserver.HTTPServer | None = None

@@ -19,7 +19,7 @@ from jupyterlab_manatee.attestation import (
     verify,
     verify_token,
 )
-from jupyterlab_manatee.attestation.keys import KeyUnavailable, usable_jwks_uri
+from jupyterlab_manatee.attestation.keys import KeyUnavailable, _redirect_target, usable_jwks_uri
 from tests.attestation_support import (
     CASES,
     CHECK_NAMES,
@@ -357,3 +357,72 @@ class TestKeyGuards:
     def test_a_jwks_uri_that_is_not_http_is_refused(self, jwks_uri):
         with pytest.raises(KeyUnavailable, match="no usable jwks_uri"):
             usable_jwks_uri("http://127.0.0.1:1", {"jwks_uri": jwks_uri})
+
+
+class TestKeyDocuments:
+    """What an issuer's discovery document and JWKS may do on the wire."""
+
+    @pytest.fixture
+    def own_issuer(self):
+        """An issuer of this test's own (the session's is shared)."""
+        server = Issuer("own").start()
+        yield server
+        server.stop()
+
+    async def signature(self, issuer: Issuer):
+        issued = time.time() - 60
+        token = issuer.mint(production_claims(issuer.url, md5(OUTPUT), issued))
+        result = await verify_token(
+            token, md5(OUTPUT), pinned(issuer), KeyStore(), job=job_around(issued)
+        )
+        return result.check("signature")
+
+    async def test_keys_behind_a_redirect_on_the_same_scheme_are_used(self, own_issuer):
+        """The control: a redirect itself is fine."""
+        own_issuer.keys_redirect = f"{own_issuer.url}/keys-moved"
+        check = await self.signature(own_issuer)
+        assert check.status == "pass"
+        assert own_issuer.hits["keys-moved"] == 1
+
+    @pytest.mark.parametrize(
+        ("location", "reason"),
+        [
+            ("file:///etc/passwd", "redirects to 'file:///etc/passwd', not an http(s) URL"),
+            ("http://[::1", "redirects to an unusable URL"),
+            ("http://127.0.0.1:99999/keys", "redirects to an unusable URL"),
+        ],
+    )
+    async def test_a_keys_redirect_to_an_unusable_url_fails_the_signature_saying_why(
+        self, own_issuer, location, reason
+    ):
+        own_issuer.keys_redirect = location
+        check = await self.signature(own_issuer)
+        assert check.status == "fail"
+        assert check.reason == (
+            f"the issuer's keys are unavailable: the JWKS at {own_issuer.url}/keys {reason}"
+        )
+
+    async def test_a_keys_redirect_loop_fails_the_signature(self, own_issuer):
+        own_issuer.keys_redirect = f"{own_issuer.url}/keys"
+        check = await self.signature(own_issuer)
+        assert check.status == "fail"
+        assert "the JWKS redirected more than 3 times" in check.reason
+        assert own_issuer.hits["keys"] == 4
+
+    async def test_a_jwks_over_1_mib_is_refused_while_it_streams(self, own_issuer):
+        own_issuer.jwks_padding = 1024 * 1024
+        check = await self.signature(own_issuer)
+        assert check.status == "fail"
+        assert check.reason == (
+            f"the issuer's keys are unavailable: the JWKS at {own_issuer.url}/keys is larger "
+            "than 1048576 bytes"
+        )
+
+    def test_an_https_document_may_not_redirect_to_plain_http(self):
+        """A supplement (no TLS stand-in here): the rule the redirect loop applies."""
+        with pytest.raises(KeyUnavailable, match="redirects to plain http; refusing it"):
+            _redirect_target("https://issuer.example/keys", "http://issuer.example/k", "JWKS")
+        assert (
+            _redirect_target("https://issuer.example/keys", "/k2", "JWKS")
+            == "https://issuer.example/k2"
+        )

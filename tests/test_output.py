@@ -76,24 +76,78 @@ async def test_existing_files_are_never_overwritten(jp_fetch, fault_server, jp_r
     assert reply["filename"] == "manatee-outputs/out-7-nb-3.ipynb"
 
 
-@pytest.mark.parametrize(
-    ("api_filename", "saved"),
-    [
-        ("../../../../tmp/evil.ipynb", "evil.ipynb"),
-        ("/etc/cron.d/evil", "evil"),
-        ("..", "out-7.ipynb"),
-        ("", "out-7.ipynb"),
-        (".bashrc", "out-7.ipynb"),
-        ("a\\..\\..\\evil.ipynb", "evil.ipynb"),
-    ],
-)
-async def test_api_file_names_cannot_choose_the_folder(
-    jp_fetch, fault_server, jp_root_dir, tmp_path, api_filename, saved
+HOSTILE_API_FILENAMES = [
+    "sdk.py",
+    "../x.ipynb",
+    "x.ipynb.py",
+    "__init__.py",
+    "../../../../tmp/evil.ipynb",
+    "/etc/cron.d/evil",
+    "..",
+    "",
+    ".bashrc",
+    "a\\..\\..\\evil.ipynb",
+    "out-7-nb.ipynb/../sdk.py",
+]
+
+
+@pytest.mark.parametrize("api_filename", HOSTILE_API_FILENAMES)
+async def test_the_api_filename_never_names_the_saved_output(
+    jp_fetch, fault_server, jp_root_dir, api_filename
 ):
+    """A job this server did not submit: named from the job list's notebook."""
     fault_server.output_filename = api_filename
     code, reply = await fetch_output(jp_fetch)
     assert code == 200
-    assert reply["filename"] == f"manatee-outputs/{saved}"
+    assert reply["filename"] == "manatee-outputs/out-7-nb.ipynb"
+    assert files_under(jp_root_dir) == {
+        "manatee-outputs/out-7-nb.ipynb",
+        "manatee-outputs/out-7-nb.ipynb.attestation.json",
+    }
+
+
+@pytest.mark.parametrize("api_filename", ["sdk.py", "x.ipynb.py", "../x.ipynb", "nb.ipynb"])
+async def test_an_api_cannot_plant_code_beside_the_submitting_notebook(
+    jp_fetch, fault_server, notebook, jp_root_dir, api_filename
+):
+    """The output lands beside analysis/nb.ipynb, named from this server's record: no
+    ``sdk.py`` for the notebook's next ``import sdk`` to run."""
+    code, _ = await call(
+        jp_fetch, "jobs", method="POST", body={"path": "analysis/nb.ipynb", "filename": "nb.ipynb"}
+    )
+    assert code == 200
+    fault_server.output_filename = api_filename
+    fault_server.listed_notebook = "sdk.py"  # the record of the submission wins
+    code, reply = await fetch_output(jp_fetch)
+    assert (code, reply["filename"]) == (200, "analysis/out-7-nb.ipynb")
+    assert files_under(jp_root_dir) == {
+        "analysis/nb.ipynb",
+        "analysis/data.csv",
+        "analysis/out-7-nb.ipynb",
+        "analysis/out-7-nb.ipynb.attestation.json",
+    }
+
+
+@pytest.mark.parametrize(
+    ("listed_notebook", "saved"),
+    [
+        ("sdk.py", "out-7.ipynb"),
+        ("x.ipynb.py", "out-7.ipynb"),
+        ("../x.ipynb", "out-7-x.ipynb"),
+        ("/abs/dir/x.ipynb", "out-7-x.ipynb"),
+        (".ipynb", "out-7.ipynb"),
+        (".hidden.ipynb", "out-7.ipynb"),
+        ("a\nb.ipynb", "out-7.ipynb"),
+        ("", "out-7.ipynb"),
+    ],
+)
+async def test_a_hostile_job_list_notebook_name_still_gives_an_ipynb(
+    jp_fetch, fault_server, jp_root_dir, listed_notebook, saved
+):
+    fault_server.output_filename = "sdk.py"
+    fault_server.listed_notebook = listed_notebook
+    code, reply = await fetch_output(jp_fetch)
+    assert (code, reply["filename"]) == (200, f"manatee-outputs/{saved}")
     assert files_under(jp_root_dir) == {
         f"manatee-outputs/{saved}",
         f"manatee-outputs/{saved}.attestation.json",

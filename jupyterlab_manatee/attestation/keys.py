@@ -16,13 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
+from tornado.httputil import HTTPInputError
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 MAX_DOCUMENT = 1024 * 1024
+#: Redirects followed for a discovery document or a JWKS (http(s) only, never to http
+#: from https).
+MAX_REDIRECTS = 3
+REDIRECT_CODES = (301, 302, 303, 307, 308)
 MIN_KEY_BITS = 2048
 #: An unknown ``kid`` refetches the keys (they rotate), but not more often than this.
 MIN_REFRESH_SECONDS = 60.0
@@ -128,31 +133,89 @@ class KeyStore:
         return await self._get_json(usable_jwks_uri(issuer, discovery), "JWKS")
 
     async def _get_json(self, url: str, what: str) -> dict[str, Any]:
-        client = AsyncHTTPClient(force_instance=True, max_body_size=MAX_DOCUMENT)
-        request = HTTPRequest(
-            url,
-            connect_timeout=self.connect_timeout,
-            request_timeout=self.request_timeout,
-            headers={"Accept": "application/json"},
-        )
-        try:
-            response = await client.fetch(request, raise_error=False)
-        except HTTPClientError as e:
-            raise KeyUnavailable(f"cannot fetch the {what} at {url}: {e.message}") from None
-        except OSError as e:
-            reason = e.strerror or str(e) or type(e).__name__
-            raise KeyUnavailable(f"cannot fetch the {what} at {url}: {reason}") from None
-        finally:
-            client.close()
+        """A JSON object of at most ``MAX_DOCUMENT`` bytes; every problem (a bad URL or
+        redirect included) is a :class:`KeyUnavailable`, never another exception."""
+        for _hop in range(MAX_REDIRECTS + 1):
+            response, body = await self._get(url, what)
+            if response.code not in REDIRECT_CODES:
+                break
+            url = _redirect_target(url, response.headers.get("Location", ""), what)
+        else:
+            raise KeyUnavailable(f"the {what} redirected more than {MAX_REDIRECTS} times")
         if response.code != 200:
             raise KeyUnavailable(f"the {what} at {url} answered HTTP {response.code}")
         try:
-            data = json.loads(response.body or b"")
+            data = json.loads(body)
         except ValueError:
             raise KeyUnavailable(f"the {what} at {url} is not JSON") from None
         if not isinstance(data, dict):
             raise KeyUnavailable(f"the {what} at {url} is not a JSON object")
         return data
+
+    async def _get(self, url: str, what: str) -> tuple[HTTPResponse, bytes]:
+        """One GET, its body refused as soon as it passes ``MAX_DOCUMENT`` bytes."""
+        body = bytearray()
+        too_large = KeyUnavailable(f"the {what} at {url} is larger than {MAX_DOCUMENT} bytes")
+        stopped: list[KeyUnavailable] = []
+
+        def stop() -> None:
+            # tornado reports an exception raised here only as a closed stream, and logs
+            # any but HTTPInputError as uncaught: keep the reason, stop quietly
+            stopped.append(too_large)
+            raise HTTPInputError(str(too_large))
+
+        def on_header(line: str) -> None:
+            if line.startswith("HTTP/"):
+                body.clear()
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length" and value.strip().isdigit():
+                if int(value.strip()) > MAX_DOCUMENT:
+                    stop()
+
+        def on_chunk(chunk: bytes) -> None:
+            if len(body) + len(chunk) > MAX_DOCUMENT:
+                stop()
+            body.extend(chunk)
+
+        client = AsyncHTTPClient(force_instance=True, max_body_size=2 * MAX_DOCUMENT)
+        try:
+            request = HTTPRequest(
+                url,
+                connect_timeout=self.connect_timeout,
+                request_timeout=self.request_timeout,
+                headers={"Accept": "application/json"},
+                follow_redirects=False,
+                header_callback=on_header,
+                streaming_callback=on_chunk,
+            )
+            return await client.fetch(request, raise_error=False), bytes(body)
+        except HTTPClientError as e:
+            if stopped:
+                raise stopped[0] from None
+            raise KeyUnavailable(f"cannot fetch the {what} at {url}: {e.message}") from None
+        except OSError as e:
+            reason = e.strerror or str(e) or type(e).__name__
+            raise KeyUnavailable(f"cannot fetch the {what} at {url}: {reason}") from None
+        except ValueError as e:  # tornado's refusal of a URL it cannot fetch
+            raise KeyUnavailable(f"cannot fetch the {what} at {url!r}: {e}") from None
+        finally:
+            client.close()
+
+
+def _redirect_target(url: str, location: str, what: str) -> str:
+    """Where a redirect of a key document leads: http(s) only, and an https document's
+    keys never come over http (anyone on the path could swap them)."""
+    try:
+        target = urljoin(url, location)
+        parts = urlsplit(target)
+        _ = parts.port  # raises ValueError for a port out of range
+    except ValueError:
+        raise KeyUnavailable(f"the {what} at {url} redirects to an unusable URL") from None
+    if not location or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise KeyUnavailable(f"the {what} at {url} redirects to {location!r}, not an http(s) URL")
+    if urlsplit(url).scheme == "https" and parts.scheme != "https":
+        raise KeyUnavailable(f"the {what} at {url} redirects to plain http; refusing it")
+    return target
 
 
 def usable_jwks_uri(issuer: str, discovery: dict[str, Any]) -> str:

@@ -106,7 +106,8 @@ export function ManifestSummary(props: IManifestProps): JSX.Element {
       )}
       <details className="jp-manatee-Manifest-files">
         <summary>{plural(manifest.file_count, 'file')} to send</summary>
-        <ul>
+        {/* a scrolling list: focusable, so the keyboard can scroll it */}
+        <ul tabIndex={0} aria-label="Files to send">
           {files.slice(0, FILES_SHOWN).map(file => (
             <li key={file.path}>
               <code>{file.path}</code> <span>({formatBytes(file.size)})</span>
@@ -318,7 +319,9 @@ export function ReportView(props: IReportProps): JSX.Element {
             <span>Copy</span>
           </Button>
         </div>
-        <pre className="jp-manatee-Token-text">{report.token}</pre>
+        <pre className="jp-manatee-Token-text" tabIndex={0} aria-label="The raw token">
+          {report.token}
+        </pre>
       </section>
     </div>
   );

@@ -8,7 +8,6 @@ import {
   Button,
   PanelWithToolbar,
   SidePanel,
-  ToolbarButton,
   closeIcon,
   deleteIcon,
   downloadIcon,
@@ -517,14 +516,22 @@ export class ShieldPanel extends SidePanel {
     this.node.setAttribute('aria-label', 'ManaTEE shield panel');
 
     this.header.addWidget(new HeaderView(model, actions));
+    // a plain button (JupyterLab's toolbar button sets aria-pressed, which a button that
+    // does not toggle must not have)
     this.toolbar.addItem(
       'refresh-all',
-      new ToolbarButton({
-        icon: refreshIcon,
-        label: 'Refresh',
-        tooltip: 'Check the configuration and refresh notebooks and jobs',
-        onClick: () => void model.refreshAll()
-      })
+      ReactWidget.create(
+        <Button
+          small
+          minimal
+          className="jp-manatee-Refresh"
+          onClick={() => void model.refreshAll()}
+          title="Check the configuration and refresh notebooks and jobs"
+        >
+          <refreshIcon.react tag="span" elementPosition="center" />
+          <span>Refresh</span>
+        </Button>
+      )
     );
     // one refresh control (above); the sections refresh by themselves as things change
     this.addWidget(section('jp-manatee-sources', 'Sources', new SourcesView(model, actions)));

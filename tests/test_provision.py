@@ -99,13 +99,14 @@ def test_a_category_outside_the_domain_is_refused():
 
 def test_an_input_as_precise_as_the_output_is_refused():
     parsed = parse_domain(domain({"name": "f", "type": "float", "edges": [0, 10], "decimals": 2}))
-    with pytest.raises(InputError, match='Set "decimals" to at least 3'):
+    with pytest.raises(InputError, match='set "decimals" to at least 3'):
         parsed.encode(["c", "f"], {"c": ["x"], "f": ["1.25"]})
 
 
-def test_values_outside_the_edges_are_clipped_into_the_end_bins():
+def test_values_outside_the_edges_are_clipped_into_the_end_bins_when_allowed():
     parsed = parse_domain(domain({"name": "n", "type": "integer", "edges": [0, 5, 10]}))
-    codes, clipped = parsed.encode(["c", "n"], {"c": ["x"] * 4, "n": ["-3", "4", "5", "99"]})
+    rows = {"c": ["x"] * 4, "n": ["-3", "4", "5", "99"]}
+    codes, clipped = parsed.encode(["c", "n"], rows, max_clipped_share=None)
     assert codes["n"].tolist() == [0, 0, 1, 1]
     assert clipped["n"] == 2
 

@@ -27,12 +27,14 @@ from .errors import InputError, MissingExtraError, ProvisionError
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
-def read_table(path: str | os.PathLike[str]) -> tuple[list[str], dict[str, list[str]]]:
+def read_table(
+    path: str | os.PathLike[str], delimiter: str = ","
+) -> tuple[list[str], dict[str, list[str]]]:
     """Read a CSV with a header row; values stay text (the domain parses them)."""
     path = Path(path)
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
+            reader = csv.reader(handle, delimiter=delimiter)
             header = next(reader, None)
             if not header:
                 raise InputError(f"{path} is empty: a CSV with a header row is expected")
@@ -46,6 +48,7 @@ def read_table(path: str | os.PathLike[str]) -> tuple[list[str], dict[str, list[
                 if len(row) != len(header):
                     raise InputError(
                         f"{path}, line {line}: {len(row)} values for {len(header)} columns"
+                        + f" (values are split at {delimiter!r}; see --delimiter)"
                     )
                 for name, value in zip(header, row, strict=True):
                     columns[name].append(value.strip())
@@ -56,6 +59,23 @@ def read_table(path: str | os.PathLike[str]) -> tuple[list[str], dict[str, list[
     if not columns[header[0]]:
         raise InputError(f"{path} has a header but no rows")
     return header, columns
+
+
+def check_writable(target: Path, *, overwrite: bool) -> None:
+    """Refuse, before any work, an output that cannot be written: an existing file
+    (without ``overwrite``), a folder, or a path under a file or an unwritable folder."""
+    target = Path(target)
+    if target.is_dir():
+        raise ProvisionError(f"{target} is a folder: give a file name")
+    if target.exists() and not overwrite:
+        raise ProvisionError(f"{target} exists; pass --overwrite to replace it")
+    parent = target.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ProvisionError(f"cannot write {target}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ProvisionError(f"cannot write {target}: no permission to write in {parent}")
 
 
 def write_whole(

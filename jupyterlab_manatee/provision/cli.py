@@ -16,6 +16,7 @@ import argparse
 import json
 import math
 import secrets
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -296,7 +297,11 @@ def _say(line: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit status."""
+    from .files import interrupted_message, on_interrupt
+
     argv = sys.argv[1:] if argv is None else argv
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, on_interrupt)
     try:
         if argv[:1] == ["domain"]:
             from .draft import main as draft
@@ -305,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser().parse_args(argv)
         run(args, _say)
     except KeyboardInterrupt:
-        print("manatee-provision: interrupted; no output was written", file=sys.stderr)
+        print(f"manatee-provision: {interrupted_message()}", file=sys.stderr)
         return 130
     except (ProvisionError, ValueError) as error:
         print(f"manatee-provision: error: {error}", file=sys.stderr)

@@ -76,7 +76,7 @@ class Plan:
             out.append(f"  ... and {len(self.noisy_pairs) - 5} more such pairs")
         if self.warned:
             advice = f"  suggestion: epsilon {self.epsilon_needed:.2g} or more"
-            if self.swamped:
+            if self.swamped and self.max_bins >= 2:
                 advice += (
                     f", or at most {self.max_bins} bins in "
                     + ", ".join(repr(n) for n in self.swamped)

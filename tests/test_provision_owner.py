@@ -287,14 +287,19 @@ def test_too_many_clipped_values_fail_unless_allowed(tmp_path):
 
 def test_ctrl_c_during_a_run_ends_it_cleanly_without_output(tmp_path):
     out = tmp_path / "o.s1"
+    # as from a terminal, whose Ctrl-C raises KeyboardInterrupt (a test runner started in
+    # the background may pass SIGINT on as ignored)
+    start = (
+        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "sys.argv[0] = 'manatee-provision'; "
+        "runpy.run_module('jupyterlab_manatee.provision', run_name='__main__')"
+    )
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "jupyterlab_manatee.provision", str(STAGE2),
+            sys.executable, "-c", start, str(STAGE2),
             "--domain", str(INSURANCE_DOMAIN), "--epsilon", "3", "--output", str(out),
         ],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-        # as from a terminal: a test runner started in the background may ignore SIGINT
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     assert process.stdout is not None
     first = process.stdout.readline()  # the plan is printed before the run starts

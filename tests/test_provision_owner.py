@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jupyterlab_manatee.provision import InputError, load_domain, parse_domain
+from jupyterlab_manatee.provision import InputError, TableDomain, load_domain, parse_domain
 from jupyterlab_manatee.provision.draft import draft, parse_spec
 from jupyterlab_manatee.provision.mst import split_weights
 from jupyterlab_manatee.provision.plan import make_plan
@@ -27,7 +27,7 @@ STAGE2 = REPO / "examples-data" / "stage2" / "data" / "insurance.csv.s2"
 DIABETES_DOMAIN = REPO / "examples-data" / "diabetes" / "diabetes.domain.json"
 
 
-def three_columns() -> object:
+def three_columns() -> TableDomain:
     return parse_domain(
         {
             "columns": [
@@ -50,6 +50,17 @@ def test_one_error_lists_the_problems_of_every_column():
     assert "column 'age': non-whole numbers in an integer column: '41.5'" in message
     assert "column 'bp': values with up to 2 decimals" in message
     assert 'set "decimals" to at least 3' in message
+
+
+def test_a_missing_column_and_the_other_columns_problems_come_in_one_error():
+    with pytest.raises(InputError) as caught:
+        three_columns().encode(["sex", "age"], {"sex": ["x"], "age": ["abc"]})
+    assert str(caught.value) == (
+        "the input does not fit the domain; fix these, then run again:\n"
+        "  - the columns do not match: missing from the input: ['bp']\n"
+        "  - column 'sex': values not among the domain's categories ['f', 'm']: 'x'\n"
+        "  - column 'age': text that is not a number: 'abc'"
+    )
 
 
 def test_an_integer_column_accepts_a_whole_number_written_with_a_decimal_point():
@@ -251,6 +262,31 @@ def test_a_tiny_epsilon_is_refused_before_the_run_and_writes_nothing(tmp_path):
     assert "warning: column 'charges': 15 bins of 89.2 rows on average" in result.stdout
     assert "the noise swamps the counts" in result.stderr
     assert not out.exists()
+
+
+def test_force_runs_past_a_refusal_and_the_report_says_so(tmp_path):
+    pytest.importorskip("mbi", reason="the provision extra (mbi) is not installed")
+    table, domain_file = tmp_path / "t.csv", tmp_path / "d.json"
+    table.write_text("sex,age\n" + "f,30\nm,50\n" * 20)
+    domain_file.write_text(
+        json.dumps(
+            {
+                "columns": [
+                    {"name": "sex", "type": "category", "categories": ["f", "m"]},
+                    {"name": "age", "type": "integer", "edges": [18, 40, 65]},
+                ]
+            }
+        )
+    )
+    out, report = tmp_path / "o.s1", tmp_path / "r.json"
+    result = command(
+        str(table), "--domain", str(domain_file), "--epsilon", "0.1", "--force",
+        "--iters", "5", "--seed", "3", "--output", str(out), "--report", str(report),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "  suggestion: epsilon 2.3 or more" in result.stdout
+    assert out.read_text().startswith("sex,age\n")
+    assert json.loads(report.read_text())["plan"]["forced"] is True
 
 
 def test_clipped_values_are_counted_on_the_console_per_column(tmp_path):

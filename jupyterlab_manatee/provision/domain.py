@@ -106,7 +106,7 @@ class Column:
                 )
             codes = np.array([index.get(v, 0) for v in values], dtype=np.int64)
             return codes, 0, problems
-        numbers = np.zeros(len(values), dtype=np.float64)
+        numbers = np.full(len(values), np.nan)  # NaN: empty or not a number
         not_numbers: list[str] = []
         fractional: list[str] = []
         places = 0
@@ -148,9 +148,10 @@ class Column:
                 f"input value has so that no output value can equal an input value: {advice}"
             )
         inner = np.array([float(e) for e in self.edges[1:-1]], dtype=np.float64)
-        codes = np.searchsorted(inner, numbers, side="right").astype(np.int64)
+        parsed = np.nan_to_num(numbers, nan=float(self.edges[0]))
+        codes = np.searchsorted(inner, parsed, side="right").astype(np.int64)
         lo, hi = float(self.edges[0]), float(self.edges[-1])
-        clipped = int(np.count_nonzero((numbers < lo) | (numbers >= hi)))
+        clipped = int(np.count_nonzero((numbers < lo) | (numbers >= hi)))  # NaN: neither
         return codes, clipped, problems
 
     def outside(self, values: list[str]) -> tuple[int, int]:
@@ -251,17 +252,23 @@ class TableDomain:
         ``max_clipped_share`` is None."""
         missing = [name for name in self.names if name not in header]
         extra = [name for name in header if name not in self.names]
+        problems = []
         if missing or extra:
             parts = []
             if missing:
                 parts.append(f"missing from the input: {missing}")
             if extra:
                 parts.append(f"in the input but not in the domain file: {extra}")
-            message = "the input's columns do not match the domain: " + "; ".join(parts)
             hint = delimiter_hint(header)
-            raise InputError(message + (f"\n{hint}" if hint else ""))
-        codes, clipped, problems = {}, {}, []
+            if hint:
+                raise InputError(
+                    "the input's columns do not match the domain: " + "; ".join(parts) + "\n" + hint
+                )
+            problems.append("  - the columns do not match: " + "; ".join(parts))
+        codes, clipped = {}, {}
         for column in self.columns:
+            if column.name in missing:
+                continue
             values = rows[column.name]
             codes[column.name], clipped[column.name], found = column.examine(values)
             share = clipped[column.name] / max(1, len(values))

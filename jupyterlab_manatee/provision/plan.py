@@ -56,7 +56,8 @@ class Plan:
             f"plan: {self.rows} input rows (not private), {len(self.bins)} columns, epsilon "
             f"{self.epsilon:g}, delta {self.delta:g}",
             f"  noise per measured marginal: {self.sigma1:.3g} rows per bin (1-way, every "
-            f"column), {self.sigma2:.3g} rows per cell (2-way, {len(self.bins) - 1} pairs); "
+            f"column), {self.sigma2:.3g} rows per cell (2-way, {len(self.bins) - 1} "
+            f"pair{'s' if len(self.bins) > 2 else ''}); "
             f"bins with under {MERGE_SIGMAS * self.sigma1:.3g} rows are merged",
         ]
         for name in self.swamped:

@@ -32,8 +32,10 @@ DEFAULT_DELTA = 1e-9
 DESCRIPTION = """\
 Make differentially private synthetic data (stage 1) from a real table (stage 2) with
 MST (McKenna, Miklau, Sheldon 2021). The domain file fixes each column's categories or
-numeric bins; write it from public knowledge, never from the data. Numbers are drawn
-inside their bins with one more decimal than the input has, so no real value is copied.
+numeric bins; write it from public knowledge, never from the data (to draft one:
+manatee-provision domain --help). Numbers are drawn inside their bins with more decimals
+than the input has, so no real decimal value is copied; whole numbers and categories can
+repeat real values: what protects the data is differential privacy.
 
 Before the run it prints a plan: the noise per measured marginal, in rows, against the
 table's counts; it refuses a run whose noise swamps the counts (--force runs anyway).

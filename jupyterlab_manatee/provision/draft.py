@@ -1,7 +1,7 @@
 """``manatee-provision domain``: draft a domain file from public facts given on the command line.
 
     manatee-provision domain --output diabetes.domain.json \\
-        --integer age=18,30,40,50,60,70,80 --category sex=1,2 \\
+        --integer age=18,30,40,50,60,70,80 --category smoker=no,yes \\
         --float bmi=15,18.5,25,30,35,50:2 --float glucose=40..200 --bins 6 \\
         [--data real.csv --epsilon 0.3]
 
@@ -14,8 +14,8 @@ Each column is ``NAME=SPEC`` in the order given:
   ``--data`` and ``--epsilon``, the inner edges are the data's quantiles estimated with
   OpenDP's differentially private quantile (the exponential mechanism over a fixed grid
   of candidates inside the bounds): that spends ``--epsilon`` (pure DP, split evenly over
-  all the quantiles) of the data's privacy budget, which the synthesis must then leave
-  out. The raw minimum and maximum are never used.
+  all the quantiles) of the data's privacy budget, on top of the synthesis's own epsilon.
+  The raw minimum and maximum are never used.
 * a float spec may end in ``:DECIMALS`` (output decimals; default 4).
 """
 
@@ -224,8 +224,15 @@ def parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    helps = {
+        CATEGORY: "a category column: NAME=A,B,C",
+        INTEGER: "an integer column: NAME=E1,E2,... (edges) or NAME=LOW..HIGH (bounds)",
+        FLOAT: "a decimal column, alike, with an optional :DECIMALS at the end",
+    }
     for kind in (CATEGORY, INTEGER, FLOAT):
-        p.add_argument(f"--{kind}", dest="columns", action=_Column, metavar=kind, default=[])
+        p.add_argument(
+            f"--{kind}", dest="columns", action=_Column, metavar=kind, default=[], help=helps[kind]
+        )
     p.add_argument("--bins", type=int, default=DEFAULT_BINS, help="bins for LOW..HIGH columns")
     p.add_argument("--data", type=Path, default=None, help="the real table, for DP quantiles")
     p.add_argument("--delimiter", default=",", help="the data's delimiter (default ',')")

@@ -230,6 +230,18 @@ def test_an_output_path_under_a_file_is_refused_before_the_run(tmp_path):
     assert "Traceback" not in result.stderr and "plan:" not in result.stdout
 
 
+def test_an_upload_folder_under_a_file_is_refused_before_the_run(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = command(
+        str(STAGE2), "--domain", str(INSURANCE_DOMAIN), "--epsilon", "3",
+        "--output", str(tmp_path / "o.s1"), "--upload-s1", str(blocker / "stage1"),
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert f"{blocker} is a file, not a folder" in result.stderr
+    assert "plan:" not in result.stdout and not (tmp_path / "o.s1").exists()
+
+
 def test_a_semicolon_file_gets_a_delimiter_hint(tmp_path):
     table = tmp_path / "t.csv"
     table.write_text(STAGE2.read_text().replace(",", ";"))

@@ -215,7 +215,14 @@ def clipping_lines(
 def run(args: argparse.Namespace, say: Callable[[str], None] = print) -> None:
     """Provision as the arguments say, telling progress through ``say``."""
     from .domain import MAX_CLIPPED_SHARE, load_domain
-    from .files import check_writable, read_table, upload, write_csv, write_whole
+    from .files import (
+        check_writable,
+        destination,
+        read_table,
+        upload,
+        write_csv,
+        write_whole,
+    )
     from .plan import make_plan
     from .quality import utility
 
@@ -227,6 +234,12 @@ def run(args: argparse.Namespace, say: Callable[[str], None] = print) -> None:
         if target is not None:
             # checked now, so a long run is not wasted (and again when writing)
             check_writable(target, overwrite=args.overwrite)
+    name = args.name or args.input.name
+    for location, source in ((args.upload_s1, args.output), (args.upload_s2, args.input)):
+        if location:
+            where = destination(location, name)
+            if not where.startswith("gs://") and Path(where).resolve() != source.resolve():
+                check_writable(Path(where), overwrite=args.overwrite)
     domain = load_domain(args.domain)
     header, rows = read_table(args.input, args.delimiter)
     share = None if args.allow_clipping else MAX_CLIPPED_SHARE
@@ -283,7 +296,6 @@ def run(args: argparse.Namespace, say: Callable[[str], None] = print) -> None:
         text = json.dumps(result.report, indent=2) + "\n"
         write_whole(args.report, lambda h: h.write(text), overwrite=args.overwrite, mode=0o600)
         say(f"report (not private) written to {args.report}")
-    name = args.name or args.input.name
     options = {"overwrite": args.overwrite, "gcp_project": args.gcp_project}
     if args.upload_s1:
         where = upload(args.output, args.upload_s1, name, **options)

@@ -303,6 +303,7 @@ def synthesize(
         },
         "selected_marginals": [list(pair) for pair in tree],
         "merged_values": merged,
+        "merged_split": "by the closest non-negative counts to the bins' noisy counts",
         "rows": {"output": count},
         "iterations": iters,
         "seconds": round(time.monotonic() - started, 2),

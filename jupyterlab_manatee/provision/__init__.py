@@ -1,8 +1,10 @@
 """Data provisioning: the data owner's tool that makes stage-1 data from the real table.
 
-``manatee-provision`` (see `cli`) runs MST (`mst.synthesize`) over a domain fixed without
-looking at the data (`domain`), writes the synthetic CSV and a report, and can put the
-stage-1 and stage-2 files at their locations (`files.upload`). The heavy libraries
+``manatee-provision`` (see `cli`) checks the table against a domain fixed without looking
+at the data (`domain`; drafted by ``manatee-provision domain``, `draft`), shows the plan of
+the noise against the counts (`plan`), runs MST (`mst.synthesize`), writes the synthetic
+CSV and a report (`quality`), and can put the stage-1 and stage-2 files at their
+locations (`files.upload`). `docs/provisioning.md` is the data owner's guide. The heavy libraries
 (mbi, JAX) come with the ``provision`` extra and are imported only when synthesizing.
 """
 

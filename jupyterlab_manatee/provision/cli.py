@@ -2,9 +2,12 @@
 
     manatee-provision insurance.csv --domain insurance.domain.json --epsilon 3 \\
         --output data/insurance.csv.s1 [--report report.json] \\
+        [--holdout test.csv --target charges] \\
         [--upload-s1 gs://stage1-bucket] [--upload-s2 gs://stage2-bucket]
+    manatee-provision domain --category sex=female,male --integer age=18,30,45,65 ...
 
-Exit status: 0 done, 1 an error (the message says what to change), 2 bad arguments.
+Exit status: 0 done, 1 an error (the message says what to change), 2 bad arguments,
+130 interrupted (Ctrl-C; nothing is left half-written).
 """
 
 from __future__ import annotations
@@ -13,19 +16,31 @@ import argparse
 import json
 import math
 import secrets
+import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ProvisionError
+
+if TYPE_CHECKING:
+    from .domain import TableDomain
 
 DEFAULT_DELTA = 1e-9
 
 DESCRIPTION = """\
 Make differentially private synthetic data (stage 1) from a real table (stage 2) with
 MST (McKenna, Miklau, Sheldon 2021). The domain file fixes each column's categories or
-numeric bins; write it from public knowledge, never from the data. Numbers are drawn
-inside their bins with one more decimal than the input has, so no real value is copied.
+numeric bins; write it from public knowledge, never from the data (to draft one:
+manatee-provision domain --help). Numbers are drawn inside their bins with more decimals
+than the input has, so no real decimal value is copied; whole numbers and categories can
+repeat real values: what protects the data is differential privacy.
+
+Before the run it prints a plan: the noise per measured marginal, in rows, against the
+table's counts; it refuses a run whose noise swamps the counts (--force runs anyway).
+Values outside a numeric column's edges are clipped into its end bins and counted on
+the console; a column with more than 1% outside is refused unless --allow-clipping.
 
 Privacy notes: keep the seed secret when the real data is private (whoever knows it and
 the output can undo the noise); omit --seed for a fresh random one. The report compares
@@ -70,13 +85,27 @@ def _seed(text: str) -> int:
     return value
 
 
+def _delimiter(text: str) -> str:
+    text = "\t" if text.lower() in ("tab", "\\t") else text
+    if len(text) != 1 or text in '"\r\n':
+        raise argparse.ArgumentTypeError(f"one character, or 'tab': {text!r}")
+    return text
+
+
 def parser() -> argparse.ArgumentParser:
+    """The arguments of a provisioning run."""
     p = argparse.ArgumentParser(
         prog="manatee-provision",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("input", type=Path, help="the real table: a CSV file with a header row")
+    p.add_argument(
+        "--delimiter",
+        type=_delimiter,
+        default=",",
+        help="the character between values (default ','; 'tab' for a tab)",
+    )
     p.add_argument("--domain", type=Path, required=True, help="the domain file (JSON)")
     p.add_argument("--output", type=Path, required=True, help="where to write the synthetic CSV")
     p.add_argument("--epsilon", type=_positive_float, required=True, help="privacy budget")
@@ -87,6 +116,24 @@ def parser() -> argparse.ArgumentParser:
         "--iters", type=_positive_int, default=1000, help="estimation iterations (default 1000)"
     )
     p.add_argument("--report", type=Path, default=None, help="also write the report as JSON")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run even when the plan says the noise swamps the counts",
+    )
+    p.add_argument(
+        "--allow-clipping",
+        action="store_true",
+        help="accept numeric columns with more than 1%% of their values outside the edges",
+    )
+    p.add_argument(
+        "--holdout",
+        type=Path,
+        default=None,
+        help="real rows kept out of the input: the report scores a model trained on the "
+        "output on them (not private; with --target)",
+    )
+    p.add_argument("--target", default=None, help="the column that model predicts")
     p.add_argument(
         "--name", default=None, help="data name for the uploads (default: the input's file name)"
     )
@@ -107,40 +154,115 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def privacy_statement(epsilon: float, delta: float) -> str:
+    """What the guarantee means, in plain words."""
+    factor = math.exp(epsilon)
+    return (
+        f"what protects the real records: differential privacy with epsilon {epsilon:g} "
+        f"and delta {delta:g}. Whether any one person's record is in the table or not "
+        f"changes the chance of any output by at most a factor of {factor:.3g} (e^epsilon), "
+        f"except with a probability of at most {delta:g}. Whole numbers and categories "
+        "can equal real values by chance (there are few of them); that is expected."
+    )
+
+
 def summary(report: dict[str, Any]) -> str:
     """The report in a few lines of text."""
     privacy = report["privacy"]
     closeness = report["not_private"]["distances"]
     one, two = closeness["one_way"], closeness["two_way"]
     pairs = ", ".join(f"{a}-{b}" for a, b in report["selected_marginals"])
-    return "\n".join(
-        [
-            f"{report['mechanism']}: {report['rows']['output']} rows in {report['seconds']} s",
-            f"privacy spent: epsilon {privacy['epsilon_spent']:.4g}, delta {privacy['delta']:g} "
-            f"(zCDP rho {privacy['rho_spent']:.4g}; 1-way sigma {privacy['one_way']['sigma']:.3g},"
-            f" 2-way sigma {privacy['two_way']['sigma']:.3g})",
-            f"2-way marginals measured: {pairs}",
-            "not private, for the data owner only: total-variation distance to the real table, "
-            f"1-way mean {one['mean']:.3f} (max {one['max']:.3f}), "
-            f"2-way mean {two['mean']:.3f} (max {two['max']:.3f})",
-        ]
+    lines = [
+        f"{report['mechanism']}: {report['rows']['output']} rows in {report['seconds']} s",
+        f"privacy spent: epsilon {privacy['epsilon_spent']:.4g}, delta {privacy['delta']:g} "
+        f"(zCDP rho {privacy['rho_spent']:.4g}; 1-way sigma {privacy['one_way']['sigma']:.3g},"
+        f" 2-way sigma {privacy['two_way']['sigma']:.3g})",
+        privacy_statement(privacy["epsilon_spent"], privacy["delta"]),
+        f"2-way marginals measured: {pairs}",
+        "not private, for the data owner only: total-variation distance to the real table, "
+        f"1-way mean {one['mean']:.3f} (max {one['max']:.3f}), "
+        f"2-way mean {two['mean']:.3f} (max {two['max']:.3f})",
+    ]
+    score = report["not_private"].get("utility")
+    if score:
+        lines.append(
+            f"not private: a {score['model']} of {score['target']!r} scores {score['metric']} "
+            f"{score['trained_on_output']:.3f} on the {score['holdout_rows']} held-out rows "
+            f"when trained on the output ({score['trained_on_input']:.3f} when trained on "
+            "the real input)"
+        )
+    return "\n".join(lines)
+
+
+def clipping_lines(
+    domain: TableDomain, rows: dict[str, list[str]], clipped: dict[str, int]
+) -> list[str]:
+    """One line per numeric column with clipped values (not private: real counts)."""
+    lines = []
+    for column in domain.columns:
+        count = clipped.get(column.name, 0)
+        if column.numeric and count:
+            below, above = column.outside(rows[column.name])
+            lines.append(
+                f"clipped (not private): column {column.name!r}: {count} of "
+                f"{len(rows[column.name])} values outside [{float(column.edges[0]):g}, "
+                f"{float(column.edges[-1]):g}) ({below} below, {above} above) put into the "
+                "end bins"
+            )
+    return lines
+
+
+def run(args: argparse.Namespace, say: Callable[[str], None] = print) -> None:
+    """Provision as the arguments say, telling progress through ``say``."""
+    from .domain import MAX_CLIPPED_SHARE, load_domain
+    from .files import (
+        check_writable,
+        destination,
+        read_table,
+        upload,
+        write_csv,
+        write_whole,
     )
-
-
-def run(args: argparse.Namespace) -> list[str]:
-    """Provision as the arguments say; returns the lines to print."""
-    from .domain import load_domain
-    from .files import read_table, upload, write_csv, write_whole
-    from .mst import synthesize
+    from .plan import make_plan
+    from .quality import utility
 
     if args.output.resolve() == args.input.resolve():
         raise ProvisionError("--output must not be the input file")
+    if (args.holdout is None) != (args.target is None):
+        raise ProvisionError("--holdout and --target go together: give both or neither")
     for target in (args.output, args.report):
-        if target is not None and target.exists() and not args.overwrite:
-            # checked now too, so a long run is not wasted (and again when writing)
-            raise ProvisionError(f"{target} exists; pass --overwrite to replace it")
+        if target is not None:
+            # checked now, so a long run is not wasted (and again when writing)
+            check_writable(target, overwrite=args.overwrite)
+    name = args.name or args.input.name
+    for location, source in ((args.upload_s1, args.output), (args.upload_s2, args.input)):
+        if location:
+            where = destination(location, name)
+            if not where.startswith("gs://") and Path(where).resolve() != source.resolve():
+                check_writable(Path(where), overwrite=args.overwrite)
     domain = load_domain(args.domain)
-    header, rows = read_table(args.input)
+    header, rows = read_table(args.input, args.delimiter)
+    share = None if args.allow_clipping else MAX_CLIPPED_SHARE
+    _, clipped = domain.encode(header, rows, max_clipped_share=share)
+    holdout = None
+    if args.holdout is not None:
+        if args.target not in domain.names:
+            raise ProvisionError(f"--target {args.target!r} is not a column of the domain")
+        holdout_header, holdout = read_table(args.holdout, args.delimiter)
+        try:
+            domain.encode(holdout_header, holdout, max_clipped_share=None)
+        except ProvisionError as error:
+            raise ProvisionError(f"the holdout {args.holdout}: {error}") from None
+    plan = make_plan(domain, len(rows[header[0]]), args.epsilon, args.delta)
+    for line in [*plan.lines(), *clipping_lines(domain, rows, clipped)]:
+        say(line)
+    if plan.refused and not args.force:
+        raise ProvisionError(
+            "the noise swamps the counts of half the columns or more: the output would be "
+            "mostly noise. Take the suggestion above, or pass --force to run anyway"
+        )
+    from .mst import synthesize
+
     seed = args.seed if args.seed is not None else secrets.randbits(63)
     result = synthesize(
         rows,
@@ -151,36 +273,66 @@ def run(args: argparse.Namespace) -> list[str]:
         seed=seed,
         output_rows=args.rows,
         iters=args.iters,
+        allow_clipping=True,  # checked above
     )
     result.report["seed"] = seed if args.seed is not None else "random, not recorded"
     result.report["input"] = str(args.input)
     result.report["domain"] = str(args.domain)
+    result.report["plan"] = {
+        "sigma_one_way_rows": plan.sigma1,
+        "sigma_two_way_rows": plan.sigma2,
+        "swamped_columns": plan.swamped,
+        "noisy_pairs": [list(pair) for pair in plan.noisy_pairs],
+        "forced": bool(plan.refused and args.force),
+    }
+    if holdout is not None:
+        result.report["not_private"]["utility"] = utility(
+            domain, rows, result.columns, holdout, args.target
+        )
     write_csv(args.output, domain.names, result.records(), overwrite=args.overwrite)
-    lines = [f"wrote {args.output}", summary(result.report)]
+    say(f"wrote {args.output}")
+    say(summary(result.report))
     if args.report is not None:
         text = json.dumps(result.report, indent=2) + "\n"
         write_whole(args.report, lambda h: h.write(text), overwrite=args.overwrite, mode=0o600)
-        lines.append(f"report (not private) written to {args.report}")
-    name = args.name or args.input.name
+        say(f"report (not private) written to {args.report}")
     options = {"overwrite": args.overwrite, "gcp_project": args.gcp_project}
     if args.upload_s1:
         where = upload(args.output, args.upload_s1, name, **options)
-        lines.append(f"stage-1 file uploaded to {where}")
+        say(f"stage-1 file uploaded to {where}")
     if args.upload_s2:
         where = upload(args.input, args.upload_s2, name, **options)
-        lines.append(f"stage-2 file uploaded to {where}")
-    return lines
+        say(f"stage-2 file uploaded to {where}")
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit status."""
-    args = parser().parse_args(argv)
+    from .files import interrupted_message, on_interrupt
+
+    argv = sys.argv[1:] if argv is None else argv
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, on_interrupt)
     try:
-        lines = run(args)
+        if argv[:1] == ["domain"]:
+            from .draft import main as draft
+
+            return draft(argv[1:])
+        args = parser().parse_args(argv)
+        run(args, _say)
+    except KeyboardInterrupt:
+        print(f"manatee-provision: {interrupted_message()}", file=sys.stderr)
+        return 130
     except (ProvisionError, ValueError) as error:
         print(f"manatee-provision: error: {error}", file=sys.stderr)
         return 1
-    print("\n".join(lines))
+    except OSError as error:
+        where = f" {error.filename}" if error.filename else ""
+        print(f"manatee-provision: error:{where}: {error.strerror or error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -16,9 +16,12 @@ standard cut-offs) in a JSON file::
   uniformly among the integers of its bin.
 * ``float``: the same bins; an output value is drawn uniformly on the grid of
   ``10**-decimals`` inside its bin, **with a non-zero last decimal**. The input must have
-  fewer than ``decimals`` decimals (checked), so no output value can equal an input value.
+  fewer than ``decimals`` decimals (checked; trailing zeros do not count, so ``82.0`` has
+  none), so no output value can equal an input value. An integer column accepts ``82.0``.
 
-Input values outside the edges are clipped into the first or last bin. Each column may
+Input values outside the edges are clipped into the first or last bin; more than
+`MAX_CLIPPED_SHARE` of a column outside is refused (wrong units or edges) unless allowed.
+All problems of all columns are reported in one error. Each column may
 carry a ``note`` saying where its bounds come from.
 """
 
@@ -43,6 +46,8 @@ INTEGER = "integer"
 FLOAT = "float"
 KINDS = (CATEGORY, INTEGER, FLOAT)
 MAX_DECIMALS = 12
+#: A numeric column may have at most this share of its values outside its edges.
+MAX_CLIPPED_SHARE = 0.01
 
 
 @dataclass(frozen=True)
@@ -79,44 +84,88 @@ class Column:
 
         ``input_check`` refuses float values with as many decimals as the output has
         (off when re-encoding an output to compare it with the input)."""
-        if self.kind == CATEGORY:
-            index = {category: i for i, category in enumerate(self.categories)}
-            unknown = sorted({v for v in values if v not in index})
-            if unknown:
-                shown = ", ".join(repr(v) for v in unknown[:5])
-                more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-                raise InputError(
-                    f"column {self.name!r} has values that are not among the domain's "
-                    f"categories {list(self.categories)}: {shown}{more}"
-                )
-            return np.array([index[v] for v in values], dtype=np.int64), 0
-        numbers = np.array([self._parse(v, input_check) for v in values], dtype=np.float64)
-        inner = np.array([float(e) for e in self.edges[1:-1]], dtype=np.float64)
-        codes = np.searchsorted(inner, numbers, side="right").astype(np.int64)
-        lo, hi = float(self.edges[0]), float(self.edges[-1])
-        clipped = int(np.count_nonzero((numbers < lo) | (numbers >= hi)))
+        codes, clipped, problems = self.examine(values, input_check=input_check)
+        if problems:
+            raise InputError(f"column {self.name!r}: " + "; ".join(problems))
         return codes, clipped
 
-    def _parse(self, text: str, input_check: bool = True) -> float:
-        try:
-            number = Decimal(text)
-        except InvalidOperation:
-            raise InputError(f"column {self.name!r}: {text!r} is not a number") from None
-        if not number.is_finite():
-            raise InputError(f"column {self.name!r}: {text!r} is not a finite number")
-        exponent = number.as_tuple().exponent
-        assert isinstance(exponent, int)
-        places = max(0, -exponent)
-        if self.kind == INTEGER and number != number.to_integral_value():
-            raise InputError(f"column {self.name!r} is an integer column but holds {text!r}")
-        if self.kind == FLOAT and input_check and places >= self.decimals:
-            raise InputError(
-                f"column {self.name!r} holds {text!r}, with {places} decimals: output values "
-                f"have {self.decimals} decimals (the last one non-zero), which must be more "
-                f"than any input value has, so that no output value can equal an input "
-                f'value. Set "decimals" to at least {places + 1} in the domain file.'
+    def examine(
+        self, values: list[str], *, input_check: bool = True
+    ) -> tuple[np.ndarray, int, list[str]]:
+        """Codes, the clipped count and every problem of the column (empty if it fits),
+        so that one error can list all columns' problems at once."""
+        empty = sum(1 for v in values if v == "")
+        problems = [f"{empty} empty value(s): fill or drop them first"] if empty else []
+        if self.kind == CATEGORY:
+            index = {category: i for i, category in enumerate(self.categories)}
+            unknown = sorted({v for v in values if v not in index and v != ""})
+            if unknown:
+                problems.append(
+                    f"values not among the domain's categories {list(self.categories)}: "
+                    + _some(unknown)
+                )
+            codes = np.array([index.get(v, 0) for v in values], dtype=np.int64)
+            return codes, 0, problems
+        numbers = np.full(len(values), np.nan)  # NaN: empty or not a number
+        not_numbers: list[str] = []
+        fractional: list[str] = []
+        places = 0
+        for i, text in enumerate(values):
+            if text == "":
+                continue
+            try:
+                number = Decimal(text)
+            except InvalidOperation:
+                not_numbers.append(text)
+                continue
+            if not number.is_finite():
+                not_numbers.append(text)
+                continue
+            if self.kind == INTEGER and number != number.to_integral_value():
+                fractional.append(text)
+            # 82.0 or 1.250: trailing zeros do not make a value more precise
+            exponent = number.normalize().as_tuple().exponent
+            assert isinstance(exponent, int)
+            places = max(places, -exponent)
+            numbers[i] = float(number)
+        if not_numbers:
+            problems.append("text that is not a number: " + _some(sorted(set(not_numbers))))
+        if fractional:
+            problems.append(
+                "non-whole numbers in an integer column: " + _some(sorted(set(fractional)))
             )
-        return float(number)
+        if self.kind == FLOAT and input_check and places >= self.decimals:
+            if places + 1 <= MAX_DECIMALS:
+                advice = f'set "decimals" to at least {places + 1} in the domain file'
+            else:
+                advice = (
+                    f"round the input to at most {MAX_DECIMALS - 1} decimals (the domain "
+                    f"allows at most {MAX_DECIMALS} output decimals)"
+                )
+            problems.append(
+                f"values with up to {places} decimals, but output values have "
+                f"{self.decimals} (the last one non-zero), which must be more than any "
+                f"input value has so that no output value can equal an input value: {advice}"
+            )
+        inner = np.array([float(e) for e in self.edges[1:-1]], dtype=np.float64)
+        parsed = np.nan_to_num(numbers, nan=float(self.edges[0]))
+        codes = np.searchsorted(inner, parsed, side="right").astype(np.int64)
+        lo, hi = float(self.edges[0]), float(self.edges[-1])
+        clipped = int(np.count_nonzero((numbers < lo) | (numbers >= hi)))  # NaN: neither
+        return codes, clipped, problems
+
+    def outside(self, values: list[str]) -> tuple[int, int]:
+        """How many numbers lie below the first edge and at or above the last one."""
+        numbers = []
+        for text in values:
+            try:
+                numbers.append(float(text))
+            except ValueError:
+                continue
+        array = np.array(numbers, dtype=np.float64)
+        below = int(np.count_nonzero(array < float(self.edges[0])))
+        above = int(np.count_nonzero(array >= float(self.edges[-1])))
+        return below, above
 
     # -- bin index -> output value -----------------------------------------------------
     def decode(self, codes: np.ndarray, rng: np.random.Generator) -> list[str]:
@@ -160,6 +209,12 @@ def _fixed(scaled: int, decimals: int) -> str:
     return f"{sign}{whole}.{fraction:0{decimals}d}"
 
 
+def _some(values: list[str], shown: int = 5) -> str:
+    """The first few values, quoted, and how many more there are."""
+    text = ", ".join(repr(v) for v in values[:shown])
+    return text + (f" and {len(values) - shown} more" if len(values) > shown else "")
+
+
 def _show(value: Fraction) -> str:
     return str(value.numerator) if value.denominator == 1 else str(float(value))
 
@@ -182,27 +237,70 @@ class TableDomain:
                 return column
         raise KeyError(name)
 
-    def encode(self, header: list[str], rows: dict[str, list[str]]) -> tuple[dict, dict]:
-        """Check the input's columns and encode each; returns (codes, clipped counts)."""
+    def encode(
+        self,
+        header: list[str],
+        rows: dict[str, list[str]],
+        *,
+        max_clipped_share: float | None = MAX_CLIPPED_SHARE,
+    ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+        """Check the input against the domain and encode it; returns (codes, clipped counts).
+
+        Every problem of every column is gathered into one `InputError`, so the owner fixes
+        the domain file in one go. A numeric column with more than ``max_clipped_share`` of
+        its values outside the edges is a problem too (wrong units or edges), unless
+        ``max_clipped_share`` is None."""
         missing = [name for name in self.names if name not in header]
         extra = [name for name in header if name not in self.names]
+        problems = []
         if missing or extra:
             parts = []
             if missing:
                 parts.append(f"missing from the input: {missing}")
             if extra:
                 parts.append(f"in the input but not in the domain file: {extra}")
-            raise InputError("the input's columns do not match the domain: " + "; ".join(parts))
+            hint = delimiter_hint(header)
+            if hint:
+                raise InputError(
+                    "the input's columns do not match the domain: " + "; ".join(parts) + "\n" + hint
+                )
+            problems.append("  - the columns do not match: " + "; ".join(parts))
         codes, clipped = {}, {}
         for column in self.columns:
+            if column.name in missing:
+                continue
             values = rows[column.name]
-            empty = sum(1 for v in values if v == "")
-            if empty:
-                raise InputError(
-                    f"column {column.name!r} has {empty} empty value(s); fill or drop them first"
+            codes[column.name], clipped[column.name], found = column.examine(values)
+            share = clipped[column.name] / max(1, len(values))
+            if max_clipped_share is not None and share > max_clipped_share:
+                below, above = column.outside(values)
+                lo, hi = _show(column.edges[0]), _show(column.edges[-1])
+                found.append(
+                    f"{clipped[column.name]} of {len(values)} values ({share:.0%}) lie outside "
+                    f"[{lo}, {hi}) ({below} below, {above} above) and would be clipped into "
+                    f"the end bins: check the units and the edges, or pass --allow-clipping"
                 )
-            codes[column.name], clipped[column.name] = column.encode(values)
+            problems.extend(f"  - column {column.name!r}: {p}" for p in found)
+        if problems:
+            raise InputError(
+                "the input does not fit the domain; fix these, then run again:\n"
+                + "\n".join(problems)
+            )
         return codes, clipped
+
+
+def delimiter_hint(header: list[str]) -> str:
+    """A hint when a one-column header looks like another delimiter's row."""
+    if len(header) != 1:
+        return ""
+    for delimiter, name in ((";", "';'"), ("\t", "tab"), ("|", "'|'")):
+        if delimiter in header[0]:
+            flag = "--delimiter tab" if delimiter == "\t" else f"--delimiter '{delimiter}'"
+            return (
+                f"hint: the header is one column holding {name}: the file seems to use "
+                f"{name} between values; pass {flag}"
+            )
+    return ""
 
 
 def _fraction(value: Any, where: str) -> Fraction:

@@ -11,13 +11,16 @@ either with one ``{name}`` placeholder (``data/{name}.s1``, ``gs://bucket/{name}
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import re
 import shutil
+import sys
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import IO
 
 from sdk.locations import PLACEHOLDER, Template, check_name
@@ -27,12 +30,14 @@ from .errors import InputError, MissingExtraError, ProvisionError
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
-def read_table(path: str | os.PathLike[str]) -> tuple[list[str], dict[str, list[str]]]:
+def read_table(
+    path: str | os.PathLike[str], delimiter: str = ","
+) -> tuple[list[str], dict[str, list[str]]]:
     """Read a CSV with a header row; values stay text (the domain parses them)."""
     path = Path(path)
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
+            reader = csv.reader(handle, delimiter=delimiter)
             header = next(reader, None)
             if not header:
                 raise InputError(f"{path} is empty: a CSV with a header row is expected")
@@ -46,6 +51,7 @@ def read_table(path: str | os.PathLike[str]) -> tuple[list[str], dict[str, list[
                 if len(row) != len(header):
                     raise InputError(
                         f"{path}, line {line}: {len(row)} values for {len(header)} columns"
+                        + f" (values are split at {delimiter!r}; see --delimiter)"
                     )
                 for name, value in zip(header, row, strict=True):
                     columns[name].append(value.strip())
@@ -58,22 +64,79 @@ def read_table(path: str | os.PathLike[str]) -> tuple[list[str], dict[str, list[
     return header, columns
 
 
+def check_writable(target: Path, *, overwrite: bool) -> None:
+    """Refuse, before any work, an output that cannot be written: an existing file
+    (without ``overwrite``), a folder, or a path under a file or an unwritable folder."""
+    target = Path(target)
+    if target.is_dir():
+        raise ProvisionError(f"{target} is a folder: give a file name")
+    if target.exists() and not overwrite:
+        raise ProvisionError(f"{target} exists; pass --overwrite to replace it")
+    parent = target.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ProvisionError(f"cannot write {target}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ProvisionError(f"cannot write {target}: no permission to write in {parent}")
+
+
+#: files written so far, and whether a Ctrl-C waits for a write to end
+_written: list[str] = []
+_shelter = {"depth": 0, "pending": False}
+
+
+@contextlib.contextmanager
+def _sheltered() -> Iterator[None]:
+    """A write that Ctrl-C lets finish (or fail) before it stops the program."""
+    _shelter["depth"] += 1
+    try:
+        yield
+    finally:
+        _shelter["depth"] -= 1
+    if _shelter["depth"] == 0 and _shelter["pending"]:
+        _shelter["pending"] = False
+        raise KeyboardInterrupt
+
+
+def interrupted_message() -> str:
+    """What a Ctrl-C leaves behind, in words."""
+    if not _written:
+        return "interrupted; no output was written"
+    return "interrupted; written before: " + ", ".join(_written)
+
+
+def on_interrupt(signum: int, frame: FrameType | None) -> None:
+    """The SIGINT handler of the command: stop at once, but never in the middle of a write.
+
+    A KeyboardInterrupt raised at a random point can land in one of JAX's callbacks, which
+    ignores it (the run then goes on); so outside a write the program ends here."""
+    if _shelter["depth"]:
+        _shelter["pending"] = True
+        return
+    sys.stderr.write(f"manatee-provision: {interrupted_message()}\n")
+    sys.stderr.flush()
+    os._exit(130)
+
+
 def write_whole(
     target: Path, write: Callable[[IO[str]], None], *, overwrite: bool, mode: int = 0o644
 ) -> None:
     """Write a text file through ``write`` under a temporary name, then put it in place."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".tmp-{uuid.uuid4().hex}-{target.name}")
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        _put_in_place(temp, target, overwrite)
-    finally:
-        temp.unlink(missing_ok=True)
+    with _sheltered():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".tmp-{uuid.uuid4().hex}-{target.name}")
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            _put_in_place(temp, target, overwrite)
+            _written.append(str(target))
+        finally:
+            temp.unlink(missing_ok=True)
 
 
 def _put_in_place(temp: Path, target: Path, overwrite: bool) -> None:

@@ -16,8 +16,10 @@ rho (zCDP) is split in three equal parts:
 3. **Measure the selected 2-way marginals** with Gaussian noise.
 
 The model is then estimated from all the measurements (mirror descent) and sampled; merged
-values are split back uniformly, and each bin becomes a value drawn inside it
-(`domain.Column.decode`). Neighbouring tables differ by one added or removed record.
+values are split back where the 1-way measurements put their mass (`split_weights`, not
+uniformly: a uniform split invents values in bins no record is in), and each bin becomes a
+value drawn inside it (`domain.Column.decode`). Neighbouring tables differ by one added or
+removed record.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from . import privacy
-from .domain import TableDomain
+from .domain import MAX_CLIPPED_SHARE, TableDomain
 from .errors import MissingExtraError
 from .quality import distances
 
@@ -138,6 +140,47 @@ def _select_tree(
     return chosen
 
 
+def split_weights(noisy: np.ndarray, total: float) -> np.ndarray:
+    """How to share a merged value's rows among its bins: the non-negative counts closest
+    (least squares) to the bins' noisy counts that add up to the model's ``total``.
+
+    That is the Euclidean projection of the noisy counts onto the scaled simplex: each
+    weight is ``max(noisy - tau, 0)`` with the one ``tau`` that makes them sum to
+    ``total``. A bin whose noisy count is well below the others (an empty tail bin that
+    drew positive noise) gets nothing, where a uniform split would give it an equal share.
+    Returns probabilities; it uses the noisy measurements only, so it costs no privacy."""
+    noisy = np.asarray(noisy, dtype=np.float64)
+    if total <= 0 or not np.isfinite(total):
+        return np.full(noisy.size, 1.0 / noisy.size)
+    ordered = np.sort(noisy)[::-1]
+    running = np.cumsum(ordered) - total
+    k = np.arange(1, noisy.size + 1)
+    last = int(np.flatnonzero(ordered - running / k > 0)[-1])
+    tau = running[last] / (last + 1)
+    weights = np.maximum(noisy - tau, 0.0)
+    return weights / weights.sum()
+
+
+def _decompress(
+    codes: np.ndarray,
+    to: np.ndarray,
+    noisy: np.ndarray,
+    estimate: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Map compressed codes back to the original bins; the merged group's rows are shared
+    among its bins by `split_weights`."""
+    group = int(to.max())
+    kept = np.flatnonzero(to != group)
+    merged = np.flatnonzero(to == group)
+    result = np.empty_like(codes)
+    inside = codes == group
+    result[~inside] = kept[codes[~inside]]
+    weights = split_weights(noisy[merged], estimate)
+    result[inside] = merged[rng.choice(merged.size, size=int(inside.sum()), p=weights)]
+    return result
+
+
 def synthesize(
     rows: dict[str, list[str]],
     header: list[str],
@@ -148,18 +191,22 @@ def synthesize(
     seed: int,
     output_rows: int | None = None,
     iters: int = DEFAULT_ITERS,
+    allow_clipping: bool = False,
 ) -> Synthesis:
     """Run MST on a table given as text columns; the same seed gives the same output.
 
     ``output_rows`` fixes the number of rows; by default it is the model's noisy estimate
-    of the input's size (the true size is not released).
+    of the input's size (the true size is not released). ``allow_clipping`` accepts
+    numeric columns with many values outside their edges (see `TableDomain.encode`).
     """
     if iters < 1:
         raise ValueError("iters must be at least 1")
     if output_rows is not None and output_rows < 1:
         raise ValueError("the number of output rows must be at least 1")
     started = time.monotonic()
-    codes, clipped = domain.encode(header, rows)
+    codes, clipped = domain.encode(
+        header, rows, max_clipped_share=None if allow_clipping else MAX_CLIPPED_SHARE
+    )
     rho = privacy.rho_for(epsilon, delta)
     mbi = _import_mbi()
     from mbi import LinearMeasurement, estimation
@@ -226,13 +273,14 @@ def synthesize(
     count = output_rows or max(1, round(float(total)))
     with _numpy_global_seed(int(sample.integers(2**32))):
         synthetic = model.synthetic_data(rows=count)
-    if mapping:
-        with _numpy_global_seed(int(split.integers(2**32))):
-            synthetic = synthetic.decompress(mapping)
-    columns = {
-        column.name: column.decode(np.asarray(synthetic.data[column.name]), draw)
-        for column in domain.columns
-    }
+    sampled = {name: np.asarray(synthetic.data[name], dtype=np.int64) for name in names}
+    for name, measurement in zip(names, one_way, strict=True):
+        if name in mapping:
+            group = int(mapping[name].max())
+            estimate = float(np.asarray(model.project((name,)).datavector())[group])
+            noisy = np.asarray(measurement.noisy_measurement, dtype=np.float64)
+            sampled[name] = _decompress(sampled[name], mapping[name], noisy, estimate, split)
+    columns = {column.name: column.decode(sampled[column.name], draw) for column in domain.columns}
     result = Synthesis(domain, columns)
 
     spent = one_way_rho + selection_rho + two_way_rho
@@ -255,6 +303,7 @@ def synthesize(
         },
         "selected_marginals": [list(pair) for pair in tree],
         "merged_values": merged,
+        "merged_split": "by the closest non-negative counts to the bins' noisy counts",
         "rows": {"output": count},
         "iterations": iters,
         "seconds": round(time.monotonic() - started, 2),

@@ -57,3 +57,64 @@ def distances(
             "pairs": two,
         },
     }
+
+
+def _design(domain: TableDomain, columns: dict[str, list[str]], target: str) -> np.ndarray:
+    """Features for a linear model: numbers as they are, categories one-hot, an intercept."""
+    parts = [np.ones((len(columns[target]), 1))]
+    for column in domain.columns:
+        if column.name == target:
+            continue
+        values = columns[column.name]
+        if column.kind == "category":
+            parts.append(
+                np.array([[v == c for c in column.categories[1:]] for v in values], dtype=float)
+            )
+        else:
+            parts.append(np.array([float(v) for v in values], dtype=np.float64)[:, None])
+    return np.hstack(parts)
+
+
+def _fit_score(
+    domain: TableDomain,
+    train: dict[str, list[str]],
+    test: dict[str, list[str]],
+    target: str,
+) -> float:
+    column = domain.column(target)
+    x_train, x_test = _design(domain, train, target), _design(domain, test, target)
+    scale = np.maximum(np.abs(x_train).max(axis=0), 1e-12)
+    x_train, x_test = x_train / scale, x_test / scale
+    ridge = 1e-6 * np.eye(x_train.shape[1])
+    if column.kind == "category":
+        # one linear score per category (least squares on its indicator); the highest wins
+        y = np.array([[v == c for c in column.categories] for v in train[target]], dtype=float)
+        coef = np.linalg.solve(x_train.T @ x_train + ridge, x_train.T @ y)
+        predicted = np.array(column.categories)[np.argmax(x_test @ coef, axis=1)]
+        return float(np.mean(predicted == np.array(test[target])))
+    y = np.array([float(v) for v in train[target]])
+    coef = np.linalg.solve(x_train.T @ x_train + ridge, x_train.T @ y)
+    truth = np.array([float(v) for v in test[target]])
+    residual = np.sum((truth - x_test @ coef) ** 2)
+    return float(1.0 - residual / np.sum((truth - truth.mean()) ** 2))
+
+
+def utility(
+    domain: TableDomain,
+    real: dict[str, list[str]],
+    synthetic: dict[str, list[str]],
+    holdout: dict[str, list[str]],
+    target: str,
+) -> dict[str, Any]:
+    """Train on synthetic, test on real: a linear model of ``target`` trained on the output
+    and on the real input, each scored on the owner's held-out real rows (R^2 for a number,
+    accuracy for a category). Not private: it reads the real rows."""
+    metric = "accuracy" if domain.column(target).kind == "category" else "R^2"
+    return {
+        "target": target,
+        "model": "linear least squares (categories one-hot)",
+        "metric": metric,
+        "holdout_rows": len(holdout[target]),
+        "trained_on_output": _fit_score(domain, synthetic, holdout, target),
+        "trained_on_input": _fit_score(domain, real, holdout, target),
+    }

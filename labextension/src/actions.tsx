@@ -56,7 +56,15 @@ export function notifyError(title: string, error: unknown): void {
   });
 }
 
+/** After React has drawn the model's last change (a re-enabled button is focusable). */
+function drawn(): Promise<void> {
+  return new Promise(resolve => requestAnimationFrame(() => setTimeout(resolve, 0)));
+}
+
 export class ShieldActions {
+  /** Where focus goes when the control that opened a dialog is gone (the panel sets it). */
+  focusFallback: (() => void) | null = null;
+
   constructor(
     readonly model: ShieldModel,
     readonly docManager: IDocumentManager
@@ -71,6 +79,7 @@ export class ShieldActions {
   async submit(path: string): Promise<void> {
     const model = this.model;
     const name = path.split('/').pop() ?? path;
+    const opener = document.activeElement;
     if (model.submitting.has(path)) {
       Notification.info(`${name} is already being submitted.`, { autoClose: 4000 });
       return;
@@ -169,6 +178,29 @@ export class ShieldActions {
     } finally {
       model.submitting.delete(path);
       model.emit();
+      await this.returnFocus(opener);
+    }
+  }
+
+  /**
+   * Give focus back to the control that opened a dialog (it was disabled meanwhile, which
+   * drops focus to the page), or to the panel when that control is gone.
+   */
+  async returnFocus(opener: Element | null): Promise<void> {
+    await drawn();
+    const active = document.activeElement;
+    if (active && active !== document.body && active !== opener) {
+      return; // the user has moved on
+    }
+    if (
+      opener instanceof HTMLElement &&
+      opener.isConnected &&
+      !opener.hasAttribute('disabled') &&
+      opener !== document.body
+    ) {
+      opener.focus();
+    } else if (this.focusFallback) {
+      this.focusFallback();
     }
   }
 
@@ -227,6 +259,7 @@ export class ShieldActions {
 
   /** The attestation report in a dialog. */
   async report(job: IJob): Promise<void> {
+    const opener = document.activeElement;
     if (!this._start(job, 'report')) {
       return;
     }
@@ -244,11 +277,13 @@ export class ShieldActions {
       body: <ReportView job={job} report={reply} />,
       buttons: [Dialog.okButton({ label: 'Close' })]
     });
+    await this.returnFocus(opener);
   }
 
   /** Re-verify a saved output against the token saved beside it (offline). */
   async verifyOutput(path: string): Promise<void> {
     const name = path.split('/').pop() ?? path;
+    const opener = document.activeElement;
     let reply;
     try {
       reply = await this.model.api.verifySaved(path);
@@ -261,6 +296,7 @@ export class ShieldActions {
       body: <ReportView job={null} report={reply} />,
       buttons: [Dialog.okButton({ label: 'Close' })]
     });
+    await this.returnFocus(opener);
   }
 
   /** Cancel a queued submission: it is never sent, and its archive is removed. */
@@ -311,7 +347,10 @@ export class ShieldActions {
 
   /** Delete a job after confirmation. */
   async delete(job: IJob): Promise<void> {
+    const opener = document.activeElement;
     const answer = await showDialog({
+      // destructive: Enter cancels
+      defaultButton: 0,
       title: `Delete job #${job.id}?`,
       body:
         ([0, 1, 3, 4].includes(job.job_status)
@@ -326,6 +365,7 @@ export class ShieldActions {
       ]
     });
     if (!answer.button.accept || !this._start(job, 'delete')) {
+      await this.returnFocus(opener);
       return;
     }
     try {
@@ -339,6 +379,7 @@ export class ShieldActions {
       this._end(job);
     }
     await this.model.refreshJobs();
+    await this.returnFocus(opener);
   }
 
   private _start(job: IJob, action: 'output' | 'report' | 'delete'): boolean {

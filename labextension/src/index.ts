@@ -104,6 +104,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const model = new ShieldModel({ api, contents: app.serviceManager.contents });
     const actions = new ShieldActions(model, docManager);
     const panel = new ShieldPanel(model, actions);
+    actions.focusFallback = () => panel.focusFirst();
 
     // Follow the file browser: its folder tree is what Sources lists.
     model.sourcesRoot = browser.model.path;

@@ -9,7 +9,7 @@ import { Contents } from '@jupyterlab/services';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 import { IJob, IManateeStatus, IQueuedEntry, ManateeApi, errorText } from './api';
-import { isInProgress } from './format';
+import { isInProgress, statusInfo } from './format';
 
 /** Folders never searched for notebooks (as the workspace exclusions). */
 const SKIPPED_FOLDERS = new Set([
@@ -81,6 +81,9 @@ export class ShieldModel implements IDisposable {
   jobsError: string | null = null;
   lastRefreshed: Date | null = null;
   readonly busyJobs = new Map<string, JobAction>();
+  /** The last change of a listed job's status, in words, for the panel's live region
+   * (announced once; a refresh that changes nothing announces nothing). */
+  announcement = '';
   /** Queued submissions (and recent outcomes), oldest first, as the last listing said. */
   queued: IQueuedEntry[] = [];
   /** Queue ids being cancelled. */
@@ -268,6 +271,7 @@ export class ShieldModel implements IDisposable {
         this.page = Math.max(1, Math.ceil(reply.total / this.pageSize));
         reply = await this.api.listJobs(this.page, this.pageSize);
       }
+      this._announce(reply.jobs);
       this.jobs = reply.jobs;
       this.total = reply.total;
       this._updateQueue(reply.queued);
@@ -286,6 +290,17 @@ export class ShieldModel implements IDisposable {
       }, this.pollInterval);
     }
     this.emit();
+  }
+
+  /** Word the status changes between the last listing and this one. */
+  private _announce(jobs: IJob[]): void {
+    const before = new Map(this.jobs.map(job => [job.uuid, job.job_status]));
+    const changes = jobs
+      .filter(job => before.has(job.uuid) && before.get(job.uuid) !== job.job_status)
+      .map(job => `Job #${job.id} ${job.jupyter_file_name}: ${statusInfo(job.job_status).label}`);
+    if (changes.length) {
+      this.announcement = changes.join('. ');
+    }
   }
 
   /** Keep the listing's queue; tell the outcome of each watched entry once. */

@@ -416,7 +416,11 @@ class JobsView extends ModelView {
       : null;
     return (
       <>
-        <p className="jp-manatee-Jobs-summary" aria-live="polite">
+        {/* status changes only: the summary below changes on every refresh */}
+        <div className="jp-manatee-Announce" role="status" aria-live="polite">
+          {m.announcement}
+        </div>
+        <p className="jp-manatee-Jobs-summary">
           {m.jobsLoaded
             ? plural(m.total, 'job')
             : blocked
@@ -514,6 +518,7 @@ export class ShieldPanel extends SidePanel {
     this.title.icon = shieldIcon;
     this.title.caption = 'ManaTEE: submit notebooks to a trusted execution environment';
     this.node.setAttribute('aria-label', 'ManaTEE shield panel');
+    this.node.tabIndex = -1;
 
     this.header.addWidget(new HeaderView(model, actions));
     // a plain button (JupyterLab's toolbar button sets aria-pressed, which a button that
@@ -561,6 +566,20 @@ export class ShieldPanel extends SidePanel {
   protected onBeforeDetach(msg: Message): void {
     this._resizeObserver.unobserve(this.content.node);
     super.onBeforeDetach(msg);
+  }
+
+  /** Opened by its tab, its command or its shortcut: focus goes into the panel. */
+  protected onActivateRequest(msg: Message): void {
+    super.onActivateRequest(msg);
+    this.focusFirst();
+  }
+
+  /** Focus the panel's first control (or the panel itself). */
+  focusFirst(): void {
+    const first = this.node.querySelector<HTMLElement>(
+      'button:not([disabled]), [tabindex="0"], a[href]'
+    );
+    (first ?? this.node).focus();
   }
 
   /** The first time the panel is shown, load everything; later, the moving parts. */

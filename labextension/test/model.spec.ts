@@ -261,3 +261,20 @@ describe('configuration checks while the panel is shown', () => {
     }
   });
 });
+
+describe('the live announcement', () => {
+  it('words a status change, and nothing for a refresh that changes nothing', async () => {
+    let status = 4;
+    server.respond = () => ({ body: { code: 0, jobs: [job(3, status)], total: 1 } });
+    await model.refreshJobs();
+    expect(model.announcement).toBe('');
+
+    status = 5;
+    await model.refreshJobs();
+    expect(model.announcement).toBe('Job #3 nb.ipynb: Finished');
+
+    model.announcement = '';
+    await model.refreshJobs();
+    expect(model.announcement).toBe('');
+  });
+});

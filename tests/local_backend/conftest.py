@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lb_support import Api
+from lb_support import TOKEN, Api
 
 from jupyterlab_manatee.local_backend import LocalBackend
 
@@ -21,6 +21,10 @@ def start_backend(tmp_path: Path) -> Iterator[Callable[..., LocalBackend]]:
 
         def start(**kwargs: Any) -> LocalBackend:
             kwargs.setdefault("data_dir", tmp_path / "data")
+            kwargs.setdefault("token", TOKEN)
+            # Builds start as soon as a slot is free; tests of the reconciler's timing
+            # hold the builds (LocalBackend.hold_builds) instead of racing a clock.
+            kwargs.setdefault("reconcile_interval", 0)
             return stack.enter_context(LocalBackend(**kwargs).running_in_thread())
 
         yield start

@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
 
 CREATOR = "alice"
+#: The API token the test backends are started with.
+TOKEN = "test-token"
 IN_PROGRESS = {0, 1, 3, 4}
 TERMINAL = {2, 5, 6, 7, 8, 9}
 
@@ -64,7 +66,7 @@ class Api:
     def __init__(self, base_url: str, creator: str = CREATOR) -> None:
         self.base_url = base_url
         self.creator = creator
-        self.headers = {"Authorization": "test-token"}
+        self.headers = {"Authorization": TOKEN}
 
     def post(self, route: str, body: Any, *, auth: bool = True) -> requests.Response:
         headers = self.headers if auth else {}
@@ -122,7 +124,7 @@ class Api:
 
     def attestation(self, job_id: int) -> dict[str, Any]:
         body = {"id": job_id, "creator": self.creator}
-        return self.post("/v1/job/attestation/", body, auth=False).json()
+        return self.post("/v1/job/attestation/", body).json()
 
     def delete(self, job_uuid: str) -> dict[str, Any]:
         return self.post("/v1/job/delete/", {"uuid": job_uuid, "creator": self.creator}).json()

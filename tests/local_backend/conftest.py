@@ -3,6 +3,8 @@ thread (``LocalBackend.running_in_thread``), spoken to over real HTTP."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -28,6 +30,16 @@ def start_backend(tmp_path: Path) -> Iterator[Callable[..., LocalBackend]]:
             return stack.enter_context(LocalBackend(**kwargs).running_in_thread())
 
         yield start
+
+
+@pytest.fixture
+def gate() -> Iterator[Path]:
+    """A path a job's notebook waits for (`gated_notebook`): in a folder every user may
+    enter, since confined jobs run as another user and cannot enter pytest's tmp_path."""
+    folder = Path(tempfile.mkdtemp(prefix="manatee-gate-"))
+    folder.chmod(0o755)
+    yield folder / "open"
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -87,7 +87,9 @@ def test_unknown_path_answers_404_text(local_backend):
 
 
 def test_get_on_a_job_route_answers_405(local_backend):
-    response = requests.get(f"{local_backend.url}/v1/job/query/", timeout=10)
+    response = requests.get(
+        f"{local_backend.url}/v1/job/query/", headers={"Authorization": TOKEN}, timeout=10
+    )
     assert response.status_code == 405
 
 

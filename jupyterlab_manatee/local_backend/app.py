@@ -73,6 +73,16 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def guard(self) -> bool:
         """Refuse (and finish) a request the access rules do not allow; True if allowed."""
+        if not self.guard_host_and_origin():
+            return False
+        refusal = self.token_refusal()
+        if refusal is not None:
+            self.api_error(refusal)
+            return False
+        return True
+
+    def guard_host_and_origin(self) -> bool:
+        """Refuse (HTTP 403, finished) a foreign Host or browser Origin; True if allowed."""
         access = self.backend.access
         headers = self.request.headers
         refusal = None
@@ -83,20 +93,23 @@ class BaseHandler(tornado.web.RequestHandler):
             )
         elif not access.origin_allowed(headers.get("Origin")):
             refusal = "requests from another web origin are refused"
-        if refusal is not None:
-            self.set_status(403)
-            self.write_json({"code": SERVICE_ERROR_CODE, "msg": refusal})
-            return False
-        if self.needs_token and not access.token_matches(headers.get("Authorization")):
-            if "Authorization" not in headers:
-                self.api_error(
-                    "the Authorization header is required: send this backend's API token "
-                    "(USER_TOKEN; manatee-local keeps it in <data dir>/api-token)"
-                )
-            else:
-                self.api_error("the Authorization header is not this backend's API token")
-            return False
-        return True
+        if refusal is None:
+            return True
+        self.set_status(403)
+        self.write_json({"code": SERVICE_ERROR_CODE, "msg": refusal})
+        return False
+
+    def token_refusal(self) -> str | None:
+        """Why the request's Authorization is refused, or None (also for public routes)."""
+        headers = self.request.headers
+        if not self.needs_token or self.backend.access.token_matches(headers.get("Authorization")):
+            return None
+        if "Authorization" not in headers:
+            return (
+                "the Authorization header is required: send this backend's API token "
+                "(USER_TOKEN; manatee-local keeps it in <data dir>/api-token)"
+            )
+        return "the Authorization header is not this backend's API token"
 
     def set_default_headers(self) -> None:
         self.clear_header("Server")
@@ -193,11 +206,18 @@ class SubmitHandler(BaseHandler):
 
     _upload: MultipartUpload | None = None
     _error: UploadError | None = None
+    _refusal: str | None = None
 
     async def prepare(self) -> None:
-        if not self.guard():
+        if not self.guard_host_and_origin():
             return  # refused before a byte of the body is read
         limit = self.backend.max_archive_size
+        self._refusal = self.token_refusal()
+        if self._refusal is not None:
+            # The body is drained, never stored, so the client reads the error reply
+            # (a client still sending would only see the connection close).
+            self.request.connection.set_max_body_size(limit + FORM_OVERHEAD)
+            return
         self.request.connection.set_max_body_size(limit + FORM_OVERHEAD)
         length = self.request.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > limit + FORM_OVERHEAD:
@@ -229,6 +249,9 @@ class SubmitHandler(BaseHandler):
             await self.backend.run_io(upload.write_pending, pieces)
 
     async def post(self) -> None:
+        if self._refusal is not None:
+            self.api_error(self._refusal)
+            return
         upload = self._upload
         try:
             if isinstance(self._error, UploadTooLarge):

@@ -7,6 +7,9 @@ import pytest
 import requests
 from lb_support import CREATOR, QUICK_FAIL_ARCHIVE, TERMINAL, TOKEN, Api
 
+from jupyterlab_manatee.api_client import ManateeApiClient
+from jupyterlab_manatee.errors import ApiRefused
+
 QUERY = {"page": 1, "page_size": 10, "creator": CREATOR}
 NO_TOKEN = {
     "code": 10001,
@@ -222,3 +225,18 @@ def test_deeply_nested_envs_on_submit_are_an_error_reply(api):
         "msg": "envs (JSON text, a list of key/value objects) is nested too deeply",
     }
     assert api.query()["total"] == 0
+
+
+async def test_a_streamed_submit_with_a_wrong_token_reads_the_error_reply(local_backend, tmp_path):
+    """The extension's client streams the archive: the refusal waits for the body (drained,
+    never stored) so the client gets the API's error, not a closed connection."""
+    archive = tmp_path / "workspace.tar.gz"
+    archive.write_bytes(QUICK_FAIL_ARCHIVE + bytes(2 * 1024 * 1024))
+    client = ManateeApiClient(local_backend.url, "guess")
+    with pytest.raises(ApiRefused) as refused:
+        await client.submit(archive, creator=CREATOR, filename="nb.ipynb", envs=[])
+    assert str(refused.value) == (
+        "The ManaTEE API refused the request: "
+        "the Authorization header is not this backend's API token"
+    )
+    assert list((local_backend.data_dir / "uploads").iterdir()) == []

@@ -9,8 +9,9 @@ have replaced it: job A then builds B's files, as upstream). Then:
 kernel is up) -> 5 (Finished: output and token published). Failures keep a reason:
 2 when the archive cannot be used as a workspace, 9 when the executor or its kernel
 cannot start, 7 when the run crashes or exceeds ``job_timeout``. The notebook runs in
-a child process (the ``execute`` module) in its own process group; a timeout, a delete
-or a stop kills that group and the kernel's.
+a child process (the ``execute`` module) in its own process group; a timeout or a stop
+kills that group and the kernel's. A delete does not: it is soft, as upstream's (the run
+goes on untracked and still publishes its output).
 
 A job never runs inside the data directory: its workspace, home and executed notebook
 live in a per-job folder under `runs_root_for` (removed after the run), its environment

@@ -198,7 +198,7 @@ class LocalBackend:
         if ":" in url_host:
             url_host = f"[{url_host}]"
         self._url = f"http://{url_host}:{port}"
-        self.listening = listening_addresses(sockets)
+        self.listening = await self.run_io(listening_addresses, sockets)  # may ask DNS
         if not is_loopback(self.host):
             log.warning(
                 "manatee-local listens beyond this machine, on %s: anyone who can reach "

@@ -1,7 +1,8 @@
 """The ManaTEE API's wire format, and the only module that knows it.
 
-Routes carry their trailing slash (the API answers 307 without it), every call but the
-attestation one sends ``Authorization: <token>`` (raw, even when empty), failures arrive as
+Routes carry their trailing slash (the API answers 307 without it), every call sends
+``Authorization: <token>`` (raw, even when empty; upstream's attestation route ignores it,
+the local backend requires it there too), failures arrive as
 HTTP 200 with ``code != 0``, and non-JSON answers (307, 404/405/413 text, a 500 after a
 panic) are possible. Everything here turns those into :mod:`.errors` exceptions that keep
 the API's ``msg`` and never mention the token.
@@ -203,9 +204,7 @@ class ManateeApiClient:
         return SignedFile(str(reply.get("signed_url") or ""), str(reply.get("filename") or ""))
 
     async def attestation(self, *, creator: str, job_id: int) -> SignedFile:
-        reply = await self._post_json(
-            ATTESTATION, {"id": job_id, "creator": creator}, authorize=False
-        )
+        reply = await self._post_json(ATTESTATION, {"id": job_id, "creator": creator})
         return SignedFile(str(reply.get("signed_url") or ""))
 
     async def health(self) -> None:

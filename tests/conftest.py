@@ -26,7 +26,11 @@ def backend(tmp_path_factory):
     from jupyterlab_manatee.local_backend import LocalBackend
 
     server = LocalBackend(
-        data_dir=tmp_path_factory.mktemp("backend"), max_running=2, job_timeout=120
+        data_dir=tmp_path_factory.mktemp("backend"),
+        max_running=2,
+        job_timeout=120,
+        token=USER_TOKEN,  # what the extension sends (ManateeConfig.user_token)
+        reconcile_interval=0,
     )
     with server.running_in_thread() as running:
         yield running

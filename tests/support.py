@@ -35,6 +35,11 @@ LOCAL_PIN_ENV = {
 }
 
 
+#: The API token the tests' in-process local backends are started with, and that their
+#: JupyterLab servers send (USER_TOKEN): manatee-local refuses requests without it.
+LOCAL_API_TOKEN = "local-api-token-for-tests"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

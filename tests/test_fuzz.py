@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.benchmarks.data import notebook_text
-from tests.benchmarks.servers import Child, start_backend, start_jupyter
+from tests.benchmarks.servers import API_AUTHORIZATION, Child, start_backend, start_jupyter
 
 OPENAPI = Path(__file__).resolve().parent.parent / "jupyterlab_manatee" / "openapi.yaml"
 TOKEN = "fuzz-token-1b2c3d"
@@ -149,7 +149,7 @@ def test_the_backend_refuses_a_page_past_64_bits_as_a_bad_request(servers) -> No
     response = requests.post(
         f"{backend.url}/v1/job/query/",
         json={"page": 2**62, "page_size": 100, "creator": "bench"},
-        headers={"Authorization": ""},
+        headers={"Authorization": API_AUTHORIZATION},
         timeout=30,
     )
     assert response.status_code == 200

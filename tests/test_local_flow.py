@@ -3,6 +3,7 @@ download the executed notebook, read its token, hit the job limit, delete."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -16,7 +17,7 @@ from google.auth import jwt
 from tornado.httpclient import AsyncHTTPClient
 
 from jupyterlab_manatee.api_client import ManateeApiClient
-from tests.conftest import CREATOR, call, wait_for_job, write_notebook
+from tests.conftest import CREATOR, USER_TOKEN, call, wait_for_job, write_notebook
 
 FINISHED = 5
 IN_PROGRESS = {0, 1, 3, 4}
@@ -101,14 +102,16 @@ async def test_the_fourth_job_in_progress_is_refused_with_409_and_jobs_can_be_de
     assert "the limit is 3" in reply["message"]
 
     for earlier in accepted:
-        if earlier.get("queued"):
-            code, _ = await call(jp_fetch, "queue", earlier["queue_id"], method="DELETE")
-            if code == 404:  # sent meanwhile: its job is listed below
-                continue
-            assert code == 200
-    _, listing = await call(jp_fetch, "jobs", page_size="100")
-    sent = [q["uuid"] for q in listing["queued"] if q["state"] == "sent"]
-    uuids = [r["uuid"] for r in accepted if "uuid" in r] + sent
+        if earlier.get("queued"):  # cancelled, or already sent (then its job is listed)
+            await call(jp_fetch, "queue", earlier["queue_id"], method="DELETE")
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:  # until no submission is queued or being sent: the job list is complete
+        _, listing = await call(jp_fetch, "jobs", page_size="100")
+        if not [q for q in listing["queued"] if q["state"] in ("queued", "sending")]:
+            break
+        assert asyncio.get_running_loop().time() < deadline, listing["queued"]
+        await asyncio.sleep(0.05)
+    uuids = [j["uuid"] for j in listing["jobs"]]
     for job_uuid in uuids:
         code, _ = await call(jp_fetch, "jobs", job_uuid, method="DELETE")
         assert code == 200
@@ -141,7 +144,7 @@ async def test_another_creators_job_cannot_be_fetched_through_this_server(
     notebook = write_notebook(tmp_path / "bob-workspace" / "nb.ipynb")
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(notebook.parent, arcname="bob-workspace")
-    bob = ManateeApiClient(backend.url, "")
+    bob = ManateeApiClient(backend.url, USER_TOKEN)  # the same API, another creator
     submitted = await bob.submit(archive, creator="bob", filename="nb.ipynb", envs=[])
     bobs_job = next(
         j

@@ -92,10 +92,11 @@ async def test_mock_token_is_recognised_with_its_nonce(jp_fetch, fault_server):
     assert reply["kind"] == "mock" and reply["nonce"] == "0" * 32
 
 
-async def test_attestation_call_sends_no_authorization_header(jp_fetch, fault_server):
+async def test_attestation_call_sends_the_user_token(jp_fetch, fault_server):
+    """Upstream's attestation route ignores it; manatee-local refuses the call without it."""
     await call(jp_fetch, "attestation", id="7")
     (request,) = fault_server.requests_to("v1/job/attestation/")
-    assert "Authorization" not in request.headers
+    assert request.headers["Authorization"] == "tok-9f8e7d6c5b4a-do-not-leak"
 
 
 async def test_job_routes_send_the_raw_token_as_authorization(jp_fetch, fault_server):

@@ -144,6 +144,9 @@ async def submit_and_fetch(backend: LocalBackend, folder: Path, archives: Path) 
             write_archive(manifest, f"{CREATOR}-workspace", out)
         reply = await client.submit(archive, creator=CREATOR, filename=name, envs=[])
         uuids[reply["uuid"]] = name
+        # One workspace object per creator (as the real API): the next submit would
+        # replace this one's files until its build has read them (status past 0 and 1).
+        await backend.wait_for_status(reply["uuid"], {2, 3, 4, 5, 6, 7, 8, 9}, timeout=240)
     deadline = asyncio.get_running_loop().time() + 240
     while True:
         jobs = (await client.query(creator=CREATOR, page=1, page_size=10))["jobs"]
@@ -174,7 +177,12 @@ def stage2(tmp_path_factory) -> dict[str, Any]:
     # one job at a time: two kernels starting together on a loaded 2-core machine is
     # the likeliest way for this test to fail for no reason of its own
     backend = LocalBackend(
-        data_dir=root / "backend", stage2_data_dir=STAGE2_DIR, max_running=1, job_timeout=240
+        data_dir=root / "backend",
+        stage2_data_dir=STAGE2_DIR,
+        max_running=1,
+        job_timeout=240,
+        token="test-token",
+        reconcile_interval=0,
     )
     archives = root / "archives"
     archives.mkdir()

@@ -4,6 +4,13 @@ Job routes are POST with a trailing slash; without the slash they answer 307 wit
 ``Location``. Failures of a well-formed HTTP exchange are HTTP 200 with
 ``{"code": 10001, "msg": ...}``, as upstream; framing problems are plain-text 404, 405,
 413. Signed files are served by ``GET /storage/<key>?expires=..&signature=..``.
+
+Before any route runs, `BaseHandler.prepare` applies the access rules (see `access`):
+a foreign ``Host`` or browser ``Origin`` is refused with HTTP 403 and the API's error
+body; a job route whose ``Authorization`` is not the API token gets the API's error reply
+(HTTP 200, code 10001), before any request body is read.
+
+The handlers reach the backend only through the `interface.ApiBackend` protocol.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import json
 import logging
 import os
 import uuid as uuid_module
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import tornado.web
 
@@ -31,14 +38,12 @@ from ..api_client import (
     SUCCESS_MSG,
 )
 from . import validation
+from .interface import ApiBackend
 from .layout import DataLayout
 from .signing import STORAGE_PREFIX, SignatureRefused
 from .store import MAX_IN_PROGRESS_PER_CREATOR
 from .tokens import DISCOVERY_PATH, JWKS_PATH
 from .upload import FORM_OVERHEAD, MultipartUpload, UploadError, UploadTooLarge
-
-if TYPE_CHECKING:
-    from .backend import LocalBackend
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("jupyterlab_manatee.local_backend.access")
@@ -54,11 +59,57 @@ class ApiError(Exception):
 
 
 class BaseHandler(tornado.web.RequestHandler):
-    """Common replies; every handler reaches the backend through the application."""
+    """Common replies and the access rules; the backend comes through the application."""
+
+    #: Job routes require the API token; the public routes set this to False.
+    needs_token = True
 
     @property
-    def backend(self) -> LocalBackend:
+    def backend(self) -> ApiBackend:
         return self.application.settings["backend"]
+
+    def prepare(self) -> None:
+        self.guard()
+
+    def guard(self) -> bool:
+        """Refuse (and finish) a request the access rules do not allow; True if allowed."""
+        if not self.guard_host_and_origin():
+            return False
+        refusal = self.token_refusal()
+        if refusal is not None:
+            self.api_error(refusal)
+            return False
+        return True
+
+    def guard_host_and_origin(self) -> bool:
+        """Refuse (HTTP 403, finished) a foreign Host or browser Origin; True if allowed."""
+        access = self.backend.access
+        headers = self.request.headers
+        refusal = None
+        if not access.host_allowed(headers.get("Host")):
+            refusal = (
+                "the Host header does not name this backend (allowed: "
+                f"{', '.join(sorted(access.allowed_hosts))}; add names with --allowed-host)"
+            )
+        elif not access.origin_allowed(headers.get("Origin")):
+            refusal = "requests from another web origin are refused"
+        if refusal is None:
+            return True
+        self.set_status(403)
+        self.write_json({"code": SERVICE_ERROR_CODE, "msg": refusal})
+        return False
+
+    def token_refusal(self) -> str | None:
+        """Why the request's Authorization is refused, or None (also for public routes)."""
+        headers = self.request.headers
+        if not self.needs_token or self.backend.access.token_matches(headers.get("Authorization")):
+            return None
+        if "Authorization" not in headers:
+            return (
+                "the Authorization header is required: send this backend's API token "
+                "(USER_TOKEN; manatee-local keeps it in <data dir>/api-token)"
+            )
+        return "the Authorization header is not this backend's API token"
 
     def set_default_headers(self) -> None:
         self.clear_header("Server")
@@ -79,16 +130,11 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish(f"{status_code} {self._reason}")
 
-    def require_authorization(self) -> None:
-        """Upstream requires the header to be present (any value, even empty)."""
-        if "Authorization" not in self.request.headers:
-            raise ApiError(
-                "the Authorization header is required (send the user token, or an empty value)"
-            )
-
     def json_body(self) -> dict[str, Any]:
         try:
             body = json.loads(self.request.body or b"null")
+        except RecursionError:
+            raise ApiError("the request body is nested too deeply") from None
         except ValueError as exc:
             raise ApiError(f"the request body must be a JSON object: {exc}") from exc
         if not isinstance(body, dict):
@@ -99,12 +145,8 @@ class BaseHandler(tornado.web.RequestHandler):
 class JsonApiHandler(BaseHandler):
     """A job route with a JSON body; `handle` raises `ApiError` for error replies."""
 
-    needs_authorization = True
-
     async def post(self) -> None:
         try:
-            if self.needs_authorization:
-                self.require_authorization()
             reply = await self.handle(self.json_body())
         except (ApiError, validation.InvalidRequest) as exc:
             self.api_error(str(exc))
@@ -147,7 +189,7 @@ class OutputDownloadHandler(JsonApiHandler):
 
 
 class AttestationHandler(JsonApiHandler):
-    needs_authorization = False  # as upstream: the attestation route has no token
+    # Upstream's attestation route takes no token; here it does (closed by default).
 
     async def handle(self, body: dict[str, Any]) -> dict[str, Any]:
         job_id = validation.job_id(body.get("id"))
@@ -164,9 +206,18 @@ class SubmitHandler(BaseHandler):
 
     _upload: MultipartUpload | None = None
     _error: UploadError | None = None
+    _refusal: str | None = None
 
     async def prepare(self) -> None:
+        if not self.guard_host_and_origin():
+            return  # refused before a byte of the body is read
         limit = self.backend.max_archive_size
+        self._refusal = self.token_refusal()
+        if self._refusal is not None:
+            # The body is drained, never stored, so the client reads the error reply
+            # (a client still sending would only see the connection close).
+            self.request.connection.set_max_body_size(limit + FORM_OVERHEAD)
+            return
         self.request.connection.set_max_body_size(limit + FORM_OVERHEAD)
         length = self.request.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > limit + FORM_OVERHEAD:
@@ -198,12 +249,14 @@ class SubmitHandler(BaseHandler):
             await self.backend.run_io(upload.write_pending, pieces)
 
     async def post(self) -> None:
+        if self._refusal is not None:
+            self.api_error(self._refusal)
+            return
         upload = self._upload
         try:
             if isinstance(self._error, UploadTooLarge):
                 self.write_text(413, str(self._error))
                 return
-            self.require_authorization()
             if self._error is not None:
                 raise ApiError(str(self._error))
             assert upload is not None
@@ -252,7 +305,8 @@ class SlashRedirectHandler(BaseHandler):
         return  # drained, not stored
 
     def prepare(self) -> None:
-        self.request.connection.set_max_body_size(self.backend.max_archive_size + FORM_OVERHEAD)
+        if self.guard():
+            self.request.connection.set_max_body_size(self.backend.max_archive_size + FORM_OVERHEAD)
 
     def post(self, route: str) -> None:
         self.set_status(307)
@@ -261,22 +315,32 @@ class SlashRedirectHandler(BaseHandler):
 
 
 class HealthHandler(BaseHandler):
+    needs_token = False  # a liveness probe; it says only "pong"
+
     def get(self) -> None:
         self.write_json(HEALTH_REPLY)
 
 
 class DiscoveryHandler(BaseHandler):
+    needs_token = False  # verifiers must find the issuer's keys
+
     def get(self) -> None:
         self.write_json(self.backend.tokens.openid_configuration())
 
 
 class JwksHandler(BaseHandler):
+    needs_token = False  # public keys
+
     def get(self) -> None:
         self.write_json(self.backend.tokens.jwks())
 
 
 class StorageHandler(BaseHandler):
-    """Serves one output or token file to the holder of a valid signed URL, streamed."""
+    """Serves one output or token file to the holder of a valid signed URL, streamed.
+
+    No API token: the signed URL's signature and expiry are its authority."""
+
+    needs_token = False
 
     def compute_etag(self) -> None:
         return None
@@ -313,8 +377,11 @@ class StorageHandler(BaseHandler):
 
 
 class NotFoundHandler(BaseHandler):
+    needs_token = False
+
     def prepare(self) -> None:
-        self.write_text(404, "404 page not found")
+        if self.guard():
+            self.write_text(404, "404 page not found")
 
 
 def _log_request(handler: tornado.web.RequestHandler) -> None:
@@ -334,7 +401,8 @@ def _log_request(handler: tornado.web.RequestHandler) -> None:
     )
 
 
-def make_app(backend: LocalBackend) -> tornado.web.Application:
+def make_app(backend: ApiBackend) -> tornado.web.Application:
+    """The routes of the API, served for ``backend``."""
     routes: list[Any] = [
         (SUBMIT, SubmitHandler),
         (QUERY, QueryHandler),

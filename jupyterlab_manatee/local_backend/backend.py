@@ -7,6 +7,12 @@ callers. A restart on the same data directory keeps every finished job, output a
 token; jobs that were running when the backend stopped are marked failed (7) with the
 reason `INTERRUPTED_REASON` (they are not resumed: a half-run notebook may have had
 side effects), and jobs still waiting (0) are run.
+
+Faithful to the real API (manatee-api.md, section 5): one workspace object per creator,
+replaced by each submit and read by a job's build only when the reconciler starts it
+(every ``reconcile_interval`` seconds; `hold_builds` holds every build until
+`release_builds`, for deterministic tests); pages in id order; soft delete. Closed by
+default: see `access`.
 """
 
 from __future__ import annotations
@@ -14,12 +20,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import ipaddress
+import itertools
 import logging
 import os
 import socket
 import threading
 import uuid as uuid_module
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -27,12 +35,13 @@ from typing import IO, Any, TypeVar
 import tornado.httpserver
 import tornado.netutil
 
+from .access import AccessPolicy, is_loopback, load_or_create_token, save_token
 from .app import make_app
 from .isolation import plan as plan_confinement
 from .layout import TMP_PREFIX, DataLayout, remove_tree
 from .runner import JobRunner, RunnerConfig, prepare_runs_root, runs_root_for
 from .signing import UrlSigner
-from .store import BUILDING, CREATED, FAILED, RUNNING, STARTING, JobRecord, JobStore
+from .store import BUILDING, FAILED, RUNNING, STARTING, JobRecord, JobStore
 from .tokens import DEFAULT_AUDIENCE, Deployment, TokenIssuer
 
 try:
@@ -69,6 +78,10 @@ class LocalBackend:
         audience: str = DEFAULT_AUDIENCE,
         kernel_name: str = "python3",
         deployment: Deployment | None = None,
+        token: str | None = None,
+        allowed_hosts: Iterable[str] = (),
+        reconcile_interval: float = 10.0,
+        max_expansion_ratio: float = 20.0,
     ) -> None:
         if max_running < 1:
             raise ValueError("max_running must be at least 1")
@@ -78,6 +91,14 @@ class LocalBackend:
             raise ValueError("max_archive_size must be positive")
         if not 0 <= port <= 65535:
             raise ValueError("port must be between 0 and 65535")
+        if reconcile_interval < 0:
+            raise ValueError("reconcile_interval must not be negative")
+        if max_expansion_ratio < 1:
+            raise ValueError("max_expansion_ratio must be at least 1")
+        if token is not None and (not token or token != token.strip()):
+            raise ValueError("the API token must be non-empty, without surrounding spaces")
+        self._given_token = token
+        self._allowed_hosts = list(allowed_hosts)
         self.layout = DataLayout(data_dir)
         self.host = host
         self.port = port
@@ -90,6 +111,8 @@ class LocalBackend:
             job_timeout=job_timeout,
             kernel_name=kernel_name,
             max_unpacked_size=4 * max_archive_size,
+            max_expansion_ratio=max_expansion_ratio,
+            reconcile_interval=reconcile_interval,
             stage2_env=dict(stage2_env or {}),
             stage2_data_dir=Path(stage2_data_dir).resolve() if stage2_data_dir else None,
         )
@@ -102,8 +125,12 @@ class LocalBackend:
         self._lock_file: IO[bytes] | None = None
         self._sockets: list[socket.socket] = []
         self._state = "new"  # new -> starting -> running -> stopped
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.signer: UrlSigner
         self.tokens: TokenIssuer
+        self.access: AccessPolicy
+        self.access_token: str = ""
+        self.listening: list[str] = []
 
     # -- properties --------------------------------------------------------------------
     @property
@@ -121,6 +148,11 @@ class LocalBackend:
     @property
     def data_dir(self) -> Path:
         return self.layout.root
+
+    @property
+    def token(self) -> str:
+        """The API token every job route requires (``Authorization: <token>``)."""
+        return self.access_token
 
     @property
     def runs_root(self) -> Path:
@@ -159,12 +191,32 @@ class LocalBackend:
         await self.run_io(self.layout.create)
         self._lock_file = await self.run_io(self._lock_data_dir)
 
+        self._loop = asyncio.get_running_loop()
         self._sockets = sockets = tornado.netutil.bind_sockets(self.port, self.host)
         port = sockets[0].getsockname()[1]
         url_host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
         if ":" in url_host:
             url_host = f"[{url_host}]"
         self._url = f"http://{url_host}:{port}"
+        self.listening = await self.run_io(listening_addresses, sockets)  # may ask DNS
+        if not is_loopback(self.host):
+            log.warning(
+                "manatee-local listens beyond this machine, on %s: anyone who can reach "
+                "it and holds the API token can run notebooks here. Requests must name "
+                "an allowed Host (--allowed-host).",
+                ", ".join(self.listening),
+            )
+
+        if self._given_token is not None:
+            await self.run_io(save_token, self.layout.api_token, self._given_token)
+            self.access_token = self._given_token
+        else:
+            self.access_token = await self.run_io(load_or_create_token, self.layout.api_token)
+        self.access = AccessPolicy(
+            self.access_token,
+            port,
+            AccessPolicy.names_for(self.host, self._public_url, self._allowed_hosts),
+        )
 
         self.signer = await self.run_io(
             UrlSigner.load_or_create, self.layout.url_secret, self.public_url
@@ -183,8 +235,7 @@ class LocalBackend:
         if interrupted:
             log.warning("%d job(s) were interrupted by the last stop", len(interrupted))
         known = await self._db(self._store.all_uuids)
-        waiting = {job.uuid for job in await self._db(self._store.with_status, {CREATED})}
-        await self.run_io(self._sweep, known, waiting)
+        await self.run_io(self._sweep, known)
 
         reachable = list(self._config.interpreter.paths)
         if self._config.stage2_data_dir is not None:
@@ -265,15 +316,19 @@ class LocalBackend:
                 ) from exc
         return handle
 
-    def _sweep(self, known: set[str], waiting: set[str]) -> None:
-        """Remove what a stop may have left half-done: temp files, orphans, workspaces."""
+    def _sweep(self, known: set[str]) -> None:
+        """Remove what a stop may have left half-done: temp files, orphans, workspaces.
+
+        The creators' workspace objects stay (as in upstream's bucket)."""
         layout = self.layout
         for entry in layout.uploads.iterdir():
             remove_tree(entry)
-        for entry in layout.archives.iterdir():
-            job_uuid = entry.name.removesuffix(".tar.gz")
-            if entry.name.startswith(TMP_PREFIX) or job_uuid not in waiting:
-                remove_tree(entry)
+        remove_tree(layout.legacy_archives)
+        for entry in layout.storage.iterdir():
+            if entry.is_dir():
+                for child in entry.iterdir():
+                    if child.name.startswith(TMP_PREFIX):
+                        remove_tree(child)
         for entry in layout.jobs.iterdir():
             if entry.name not in known:
                 remove_tree(entry)
@@ -350,8 +405,6 @@ class LocalBackend:
         """Store a received archive and create its job; None when the creator is at the limit."""
         assert self._store is not None and self._runner is not None
         job_uuid = str(uuid_module.uuid4())
-        archive = self.layout.archive(job_uuid)
-        await self.run_io(os.replace, temp_archive, archive)
         record = await self._db(
             self._store.create_job,
             job_uuid=job_uuid,
@@ -362,28 +415,53 @@ class LocalBackend:
             archive_size=archive_size,
         )
         if record is None:
-            await self.run_io(remove_tree, archive)
             return None
+        # As upstream: the creator's one workspace object is replaced, whatever earlier
+        # job of theirs has not started its build yet (that job will build these files).
+        await self.run_io(self._store_workspace, temp_archive, creator)
         log.info("job %s (id %d) submitted by %r: %s", job_uuid, record.id, creator, notebook)
         self._runner.enqueue(job_uuid)
         return job_uuid
 
+    def _store_workspace(self, temp_archive: Path, creator: str) -> None:
+        target = self.layout.workspace_archive(creator)
+        target.parent.mkdir(mode=0o700, exist_ok=True)
+        os.replace(temp_archive, target)
+
     async def delete_job(self, job_uuid: str, creator: str) -> bool:
-        """Kill the job if it runs, forget it and remove its files; False if none matched."""
-        assert self._store is not None and self._runner is not None
-        job = await self._db(self._store.get_by_uuid, job_uuid)
-        if job is None or job.creator != creator:
-            return False
-        await self._runner.cancel(job_uuid)
-        await self._db(self._store.delete, job_uuid, creator)
-        for path in (
-            self.layout.archive(job_uuid),
-            self.layout.job_dir(job_uuid),
-            self.layout.output_dir(job_uuid),
-        ):
-            await self.run_io(remove_tree, path)
-        log.info("job %s deleted", job_uuid)
-        return True
+        """Soft delete, as upstream: the job leaves every list and is no longer tracked;
+        a running job runs on, its output, token and workspace stay. False if none matched."""
+        assert self._store is not None
+        deleted = await self._db(self._store.delete, job_uuid, creator)
+        if deleted:
+            log.info("job %s deleted (soft: its run and files are left alone)", job_uuid)
+        return deleted
+
+    # -- build control -----------------------------------------------------------------
+    def hold_builds(self) -> None:
+        """Start no build (status 0 -> 1) until `release_builds`; callable from any thread."""
+        self._in_loop(lambda runner: runner.hold())
+
+    def release_builds(self) -> None:
+        """Let the reconciler start builds again, at once."""
+        self._in_loop(lambda runner: runner.release())
+
+    def _in_loop(self, action: Callable[[JobRunner], None]) -> None:
+        runner, loop = self._runner, self._loop
+        if runner is None or loop is None:
+            raise RuntimeError("the backend is not started")
+        try:
+            current = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if current is loop:
+            action(runner)
+            return
+
+        async def run() -> None:
+            action(runner)
+
+        asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=30)
 
     # -- for tests ---------------------------------------------------------------------
     async def wait_for_status(
@@ -406,3 +484,40 @@ class LocalBackend:
                     f"after {timeout} s, not in {sorted(statuses)}"
                 )
             await asyncio.sleep(0.1)
+
+
+def listening_addresses(sockets: list[socket.socket]) -> list[str]:
+    """``host:port`` of each listening socket; a wildcard is expanded to this machine's
+    addresses (what others can actually reach)."""
+    found: list[str] = []
+    for sock in sockets:
+        host, port = sock.getsockname()[:2]
+        hosts = [host]
+        if host in ("0.0.0.0", "::"):
+            hosts = _machine_addresses(sock.family) or [host]
+        for address in hosts:
+            text = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+            if text not in found:
+                found.append(text)
+    return found
+
+
+def _machine_addresses(family: int) -> list[str]:
+    """This machine's addresses of one family (best effort, standard library only)."""
+    addresses: set[str] = set()
+    with contextlib.suppress(OSError):
+        for info in socket.getaddrinfo(socket.gethostname(), None, family):
+            addresses.add(str(info[4][0]))
+    if family == socket.AF_INET6:
+        with contextlib.suppress(OSError), open("/proc/net/if_inet6") as handle:
+            for line in handle:
+                raw = line.split()[0]
+                addresses.add(str(ipaddress.ip_address(int(raw, 16))))
+    elif family == socket.AF_INET:
+        lines: list[str] = []
+        with contextlib.suppress(OSError), open("/proc/net/fib_trie") as handle:
+            lines = handle.read().splitlines()
+        for previous, line in itertools.pairwise(lines):
+            if "/32 host LOCAL" in line:
+                addresses.add(previous.split()[-1])
+    return sorted(addresses)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
 
+from .access import TOKEN_ENV
 from .backend import DataDirInUse, LocalBackend
 from .isolation import IsolationError
 from .tokens import (
@@ -28,7 +30,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Serve the ManaTEE job API on this machine and run submitted notebooks "
         "in stage 2 (no hardware TEE: tokens say LOCAL_NO_TEE).",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on; anything but loopback is warned about, with the "
+        "addresses it makes the backend reachable at",
+    )
     parser.add_argument("--port", type=int, default=8901, help="port (0 picks a free one)")
     parser.add_argument(
         "--data-dir", type=Path, required=True, help="jobs, archives, outputs, tokens and keys"
@@ -55,6 +62,46 @@ def _parser() -> argparse.ArgumentParser:
         "--public-url", default=None, help="base URL for signed URLs and the tokens' issuer"
     )
     parser.add_argument("--kernel-name", default="python3", help="Jupyter kernel for the runs")
+    access = parser.add_argument_group(
+        "access",
+        "closed by default: every job route (attestation included) requires the API token "
+        "as Authorization; /health, the issuer's discovery/JWKS and signed /storage URLs "
+        "do not. Requests must name a served Host; browser requests from another Origin "
+        "are refused",
+    )
+    access.add_argument(
+        "--token",
+        default=os.environ.get(TOKEN_ENV) or None,
+        help=f"the API token (default: ${TOKEN_ENV}, else the one made on first start and "
+        "kept in <data-dir>/api-token, mode 0600; a given token is written there too)",
+    )
+    access.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME[:PORT]",
+        help="also answer requests whose Host is NAME (with this port unless given); "
+        "repeatable. Always allowed: 127.0.0.1, localhost, [::1] and the public URL's host",
+    )
+    faithful = parser.add_argument_group(
+        "faithful behaviour",
+        "as the real API: one workspace object per creator, replaced by each submit and "
+        "read by a job's build only when the reconciler starts it (status 0 -> 1)",
+    )
+    faithful.add_argument(
+        "--reconcile-interval",
+        type=float,
+        default=10.0,
+        help="seconds between the reconciler's looks for jobs whose build to start "
+        "(upstream: about 10); 0 starts a build as soon as a slot is free",
+    )
+    faithful.add_argument(
+        "--max-expansion-ratio",
+        type=float,
+        default=20.0,
+        help="a workspace archive may unpack to at most this many times its own size "
+        "(at least 64 KiB times it): larger ones, gzip bombs included, fail the build (2)",
+    )
     deployment = parser.add_argument_group(
         "deployment",
         "what the tokens name as the deployment (submods.gce, google_service_accounts, "
@@ -92,6 +139,10 @@ async def _serve(args: argparse.Namespace) -> None:
         max_archive_size=args.max_archive_size,
         stage2_data_dir=args.stage2_data_dir,
         kernel_name=args.kernel_name,
+        token=args.token,
+        allowed_hosts=args.allowed_host,
+        reconcile_interval=args.reconcile_interval,
+        max_expansion_ratio=args.max_expansion_ratio,
         deployment=Deployment(
             project_id=args.project_id,
             project_number=args.project_number,
@@ -105,7 +156,7 @@ async def _serve(args: argparse.Namespace) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await backend.start()
-    log.info("manatee-local ready at %s", backend.url)
+    log.info("manatee-local ready at %s (API token in %s)", backend.url, backend.layout.api_token)
     try:
         await stop.wait()
     finally:

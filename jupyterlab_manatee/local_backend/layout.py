@@ -9,8 +9,12 @@ Layout (all private to the user running the backend)::
     <data_dir>/manatee.db                     SQLite job store
     <data_dir>/url-signing.key                HMAC secret for signed download URLs
     <data_dir>/token-signing-key.pem          RSA key for attestation tokens
+    <data_dir>/api-token                      the API token every job route requires
     <data_dir>/uploads/                       uploads being received (swept at start)
-    <data_dir>/archives/<uuid>.tar.gz         submitted workspace archives (until the job ends)
+    <data_dir>/storage/<creator>/<creator>-workspace.tar.gz
+                                              the creator's one workspace object, as
+                                              upstream's bucket: each submit replaces it,
+                                              a build reads it when it starts
     <data_dir>/jobs/<uuid>/executor.log       the executor's stderr, kept for diagnosis
     <data_dir>/outputs/<uuid>/out-<uuid>-<notebook>   executed notebook (upstream's name)
     <data_dir>/outputs/<uuid>/<uuid>-token            attestation token (upstream's name)
@@ -24,6 +28,7 @@ import os
 import shutil
 import uuid as uuid_module
 from pathlib import Path
+from urllib.parse import quote
 
 TMP_PREFIX = ".tmp-"
 
@@ -52,11 +57,20 @@ class DataLayout:
         return self.root / "token-signing-key.pem"
 
     @property
+    def api_token(self) -> Path:
+        return self.root / "api-token"
+
+    @property
     def uploads(self) -> Path:
         return self.root / "uploads"
 
     @property
-    def archives(self) -> Path:
+    def storage(self) -> Path:
+        return self.root / "storage"
+
+    @property
+    def legacy_archives(self) -> Path:
+        """Per-job archives of older versions (removed at start)."""
         return self.root / "archives"
 
     @property
@@ -69,13 +83,23 @@ class DataLayout:
 
     def create(self) -> None:
         """Make the data directory and its folders, private to this user."""
-        for folder in (self.root, self.uploads, self.archives, self.jobs, self.outputs):
+        for folder in (self.root, self.uploads, self.storage, self.jobs, self.outputs):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.root, 0o700)
 
+    # -- per creator -------------------------------------------------------------------
+    def workspace_archive(self, creator: str) -> Path:
+        """Upstream's ``<creator>/<creator>-workspace.tar.gz``, one per creator.
+
+        The creator is percent-encoded into one path component (``/`` and the like
+        cannot make it a different path); a plain name like ``alice`` stays as it is.
+        """
+        name = quote(creator, safe="-_.~@+=,")
+        if name in (".", ".."):
+            name = name.replace(".", "%2E")
+        return self.storage / name / f"{name}-workspace.tar.gz"
+
     # -- per job -----------------------------------------------------------------------
-    def archive(self, job_uuid: str) -> Path:
-        return self.archives / f"{job_uuid}.tar.gz"
 
     def job_dir(self, job_uuid: str) -> Path:
         return self.jobs / job_uuid

@@ -1,12 +1,17 @@
 """Scheduling and running jobs, moving them through upstream's statuses.
 
-A job waits in 0 (Created) until one of ``max_running`` slots is free, then:
+A job waits in 0 (Created) until the reconciler starts its build, as upstream's does:
+on its next look (every ``reconcile_interval`` seconds; 0 means at once, event-driven),
+while it is not held (`JobRunner.hold`), and when one of ``max_running`` slots is free.
+The build reads the creator's one workspace object as it is *then* (a later submit may
+have replaced it: job A then builds B's files, as upstream). Then:
 1 (unpack and prepare the workspace) -> 3 (starting the executor) -> 4 (Running, the
 kernel is up) -> 5 (Finished: output and token published). Failures keep a reason:
 2 when the archive cannot be used as a workspace, 9 when the executor or its kernel
 cannot start, 7 when the run crashes or exceeds ``job_timeout``. The notebook runs in
-a child process (the ``execute`` module) in its own process group; a timeout, a delete
-or a stop kills that group and the kernel's.
+a child process (the ``execute`` module) in its own process group; a timeout or a stop
+kills that group and the kernel's. A delete does not: it is soft, as upstream's (the run
+goes on untracked and still publishes its output).
 
 A job never runs inside the data directory: its workspace, home and executed notebook
 live in a per-job folder under `runs_root_for` (removed after the run), its environment
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -33,7 +39,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from . import protocol
 from .isolation import Confinement, IsolationError
@@ -118,6 +124,19 @@ class RunnerConfig:
     stage2_env: dict[str, str] = field(default_factory=dict)
     stage2_data_dir: Path | None = None
     interpreter: JobInterpreter = field(default_factory=job_interpreter)
+    #: Seconds between the reconciler's looks for jobs to build (upstream: ~10).
+    reconcile_interval: float = 10.0
+    #: The unpacked workspace may be at most this many times its archive's size.
+    max_expansion_ratio: float = 20.0
+
+    def unpack_limit(self, archive_size: int) -> int:
+        """Bytes a workspace of ``archive_size`` may unpack to (a gzip bomb stops here)."""
+        by_ratio = int(self.max_expansion_ratio * max(archive_size, MIN_EXPANSION_BASE))
+        return min(self.max_unpacked_size, by_ratio)
+
+
+#: Tiny archives may unpack to this many times 64 KiB (tar padding, small notebooks).
+MIN_EXPANSION_BASE = 64 * 1024
 
 
 @dataclass
@@ -220,17 +239,48 @@ class JobRunner:
         self._queue: collections.deque[str] = collections.deque()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
+        self._open = asyncio.Event()  # cleared while builds are held
+        self._open.set()
+        self._wake = asyncio.Event()
+        self._reconciler: asyncio.Task[None] | None = None
 
     # -- public ------------------------------------------------------------------------
     async def start(self) -> None:
-        """Queue every job still in status 0, oldest first."""
+        """Queue every job still in status 0, oldest first, and start the reconciler."""
         for job in await self._db(self._store.with_status, {CREATED}):
             self.enqueue(job.uuid)
+        self._reconciler = asyncio.get_running_loop().create_task(
+            self._reconcile(), name="manatee-reconciler"
+        )
 
     def enqueue(self, job_uuid: str) -> None:
+        """A new job in status 0: its build starts on the reconciler's next look."""
         if job_uuid not in self._queue and job_uuid not in self._tasks:
             self._queue.append(job_uuid)
-        self._pump()
+        if self._config.reconcile_interval == 0:
+            self._wake.set()
+
+    def hold(self) -> None:
+        """Start no build until `release` (jobs stay in status 0, their workspace unread)."""
+        self._open.clear()
+
+    def release(self) -> None:
+        """Let builds start again, with a look at once."""
+        self._open.set()
+        self._wake.set()
+
+    async def _reconcile(self) -> None:
+        """Upstream's reconciler loop, for the 0 -> 1 step: look, start builds, wait."""
+        interval = self._config.reconcile_interval
+        while not self._stopping:
+            await self._open.wait()
+            self._wake.clear()
+            self._pump()
+            if interval == 0:
+                await self._wake.wait()
+            else:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), interval)
 
     async def cancel(self, job_uuid: str) -> None:
         """Stop a job (queued or running) and wait until its process is gone."""
@@ -245,6 +295,9 @@ class JobRunner:
         """Kill every running job and wait for them; queued jobs stay in status 0."""
         self._stopping = True
         self._queue.clear()
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+            await asyncio.wait([self._reconciler])
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -265,7 +318,13 @@ class JobRunner:
 
     # -- scheduling --------------------------------------------------------------------
     def _pump(self) -> None:
-        while not self._stopping and self._queue and len(self._tasks) < self._config.max_running:
+        """Start the oldest waiting jobs' builds, as many as there are free slots."""
+        while (
+            not self._stopping
+            and self._open.is_set()
+            and self._queue
+            and len(self._tasks) < self._config.max_running
+        ):
             job_uuid = self._queue.popleft()
             task = asyncio.get_running_loop().create_task(
                 self._run(job_uuid), name=f"manatee-job-{job_uuid}"
@@ -275,7 +334,8 @@ class JobRunner:
 
     def _done(self, job_uuid: str) -> None:
         self._tasks.pop(job_uuid, None)
-        self._pump()
+        if self._config.reconcile_interval == 0:
+            self._wake.set()
 
     async def _set(self, job_uuid: str, status: int, reason: str = "", **extra: Any) -> None:
         await self._db(self._store.set_status, job_uuid, status, reason, **extra)
@@ -321,15 +381,22 @@ class JobRunner:
                 await self._set(job_uuid, status, reason, **extra)
 
     def _cleanup_after_run(self, job_uuid: str) -> None:
+        """The run's folders go; the creator's workspace object stays, as upstream's."""
         remove_tree(self.run_dir(job_uuid))
         remove_tree(self._stage_dir(job_uuid))
-        remove_tree(self._layout.archive(job_uuid))
 
     async def _execute(self, job: JobRecord, ctx: _JobContext) -> None:
         ctx.started = True
         await self._set(job.uuid, BUILDING)
         try:
-            await self._blocking(ctx, self._prepare, job, ctx.cancel)
+            # The build reads the creator's workspace object now, whoever submitted it.
+            handle, sha256, size = await self._blocking(ctx, self._read_workspace, job)
+            try:
+                await self._db(self._store.set_built_archive, job.uuid, sha256, size)
+                job = dataclasses.replace(job, archive_sha256=sha256, archive_size=size)
+                await self._blocking(ctx, self._prepare, job, handle, size, ctx.cancel)
+            finally:
+                handle.close()
         except UnpackError as exc:
             log.info("job %s: workspace refused: %s", job.uuid, exc)
             ctx.end(BUILD_FAILED, str(exc))
@@ -422,7 +489,24 @@ class JobRunner:
         await proc.wait()
 
     # -- blocking steps (worker threads) -----------------------------------------------
-    def _prepare(self, job: JobRecord, cancel: threading.Event) -> None:
+    def _read_workspace(self, job: JobRecord) -> tuple[BinaryIO, str, int]:
+        """Open the creator's workspace object as it is now (a later replace does not
+        change what is open) and hash it: the token names what was built."""
+        path = self._layout.workspace_archive(job.creator)
+        try:
+            handle = open(path, "rb")  # closed by the caller
+        except FileNotFoundError:
+            raise UnpackError(f"the workspace object of {job.creator!r} is missing") from None
+        digest = hashlib.sha256()
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+        size = handle.tell()
+        handle.seek(0)
+        return handle, digest.hexdigest(), size
+
+    def _prepare(
+        self, job: JobRecord, archive: BinaryIO, archive_size: int, cancel: threading.Event
+    ) -> None:
         """Unpack the archive into a fresh workspace and check the notebook is there.
 
         The workspace sits in the job's own folder outside the data directory (with the
@@ -440,11 +524,11 @@ class JobRunner:
         if self._confinement.isolated:
             self._stage_dir(job.uuid).mkdir(mode=0o700)
         workspace = run_dir / "workspace"
-        archive = self._layout.archive(job.uuid)
-        if not archive.is_file():
-            raise UnpackError("the submitted archive is missing from the backend's data directory")
         unpack_workspace(
-            archive, workspace, max_total_size=self._config.max_unpacked_size, cancel=cancel
+            archive,
+            workspace,
+            max_total_size=self._config.unpack_limit(archive_size),
+            cancel=cancel,
         )
         notebook = workspace / job.jupyter_file_name
         if not notebook.is_file():

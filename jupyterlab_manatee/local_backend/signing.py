@@ -60,7 +60,8 @@ class UrlSigner:
         """Raise `SignatureRefused` unless the signature matches and has not expired."""
         if not expires or not signature:
             raise SignatureRefused("the URL is not signed (expires and signature are required)")
-        if not expires.isdigit() or len(expires) > 12:
+        # isdigit() alone takes '²' and other digits int() refuses: ASCII only.
+        if not (expires.isascii() and expires.isdigit()) or len(expires) > 12:
             raise SignatureRefused("the URL's expiry is not a valid time")
         expected = self.signature(key, int(expires))
         given = signature.lower().encode("utf-8", "replace")

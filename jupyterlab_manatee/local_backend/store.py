@@ -1,5 +1,10 @@
 """The job table, in SQLite (standard library).
 
+As upstream's gorm model: pages of a query come in id order (oldest first; upstream's
+``Order`` is applied after the query ran, so its SQL has no ORDER BY), and delete is a
+soft delete (``deleted_at``): a deleted job leaves every read and every status update,
+but its row stays so its files are kept.
+
 The methods are synchronous; the backend calls them from one dedicated thread, so they
 never block the event loop and never run at the same time. The per-creator limit is also
 checked and enforced inside one ``BEGIN IMMEDIATE`` transaction, so it holds even if two
@@ -30,6 +35,9 @@ FAILED = 7
 UNKNOWN = 8
 LAUNCH_FAILED = 9
 
+#: The rows a soft delete has not hidden.
+_LIVE = "deleted_at IS NULL"
+
 IN_PROGRESS = frozenset({CREATED, BUILDING, STARTING, RUNNING})
 TERMINAL = frozenset({BUILD_FAILED, FINISHED, KILLED, FAILED, UNKNOWN, LAUNCH_FAILED})
 
@@ -49,7 +57,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     archive_size      INTEGER NOT NULL,
     output_md5        TEXT    NOT NULL DEFAULT '',
     created_at        TEXT    NOT NULL,
-    updated_at        TEXT    NOT NULL
+    updated_at        TEXT    NOT NULL,
+    deleted_at        TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_creator ON jobs (creator, id);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (job_status, id);
@@ -80,6 +89,7 @@ class JobRecord:
     output_md5: str
     created_at: str
     updated_at: str
+    deleted_at: str | None = None
 
     def api_dict(self) -> dict[str, Any]:
         """The JOB object of the API contract (plus ``status_reason``)."""
@@ -98,6 +108,9 @@ class JobStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.executescript(_SCHEMA)
+        columns = {row["name"] for row in self._conn.execute("PRAGMA table_info(jobs)")}
+        if "deleted_at" not in columns:  # a data directory from before soft delete
+            self._conn.execute("ALTER TABLE jobs ADD COLUMN deleted_at TEXT")
         self.path.chmod(0o600)
 
     def close(self) -> None:
@@ -136,7 +149,8 @@ class JobStore:
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             (count,) = self._conn.execute(
-                f"SELECT COUNT(*) FROM jobs WHERE creator = ? AND job_status IN ({statuses})",
+                f"SELECT COUNT(*) FROM jobs WHERE creator = ? AND job_status IN ({statuses})"
+                f" AND {_LIVE}",
                 (creator,),
             ).fetchone()
             if count >= limit:
@@ -174,16 +188,17 @@ class JobStore:
         *,
         output_md5: str | None = None,
     ) -> bool:
-        """Move a job to ``status``; False when the job no longer exists (deleted)."""
+        """Move a job to ``status``; False when the job is deleted (no longer tracked)."""
         if output_md5 is None:
             cursor = self._conn.execute(
-                "UPDATE jobs SET job_status = ?, status_reason = ?, updated_at = ? WHERE uuid = ?",
+                "UPDATE jobs SET job_status = ?, status_reason = ?, updated_at = ?"
+                f" WHERE uuid = ? AND {_LIVE}",
                 (status, reason, utc_timestamp(), job_uuid),
             )
         else:
             cursor = self._conn.execute(
                 "UPDATE jobs SET job_status = ?, status_reason = ?, output_md5 = ?,"
-                " updated_at = ? WHERE uuid = ?",
+                f" updated_at = ? WHERE uuid = ? AND {_LIVE}",
                 (status, reason, output_md5, utc_timestamp(), job_uuid),
             )
         return cursor.rowcount > 0
@@ -197,11 +212,11 @@ class JobStore:
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             rows = self._conn.execute(
-                f"SELECT uuid FROM jobs WHERE job_status IN ({marks})", wanted
+                f"SELECT uuid FROM jobs WHERE job_status IN ({marks}) AND {_LIVE}", wanted
             ).fetchall()
             self._conn.execute(
                 f"UPDATE jobs SET job_status = ?, status_reason = ?, updated_at = ?"
-                f" WHERE job_status IN ({marks})",
+                f" WHERE job_status IN ({marks}) AND {_LIVE}",
                 (status, reason, utc_timestamp(), *wanted),
             )
             self._conn.execute("COMMIT")
@@ -210,47 +225,53 @@ class JobStore:
             raise
         return [row["uuid"] for row in rows]
 
-    def delete(self, job_uuid: str, creator: str) -> JobRecord | None:
-        """Delete the job with this uuid and creator; returns it, or None if none matched."""
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            record = self._one(
-                "SELECT * FROM jobs WHERE uuid = ? AND creator = ?", (job_uuid, creator)
-            )
-            if record is not None:
-                self._conn.execute("DELETE FROM jobs WHERE id = ?", (record.id,))
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        return record
+    def delete(self, job_uuid: str, creator: str) -> bool:
+        """Soft-delete the job with this uuid and creator; False if none matched."""
+        cursor = self._conn.execute(
+            f"UPDATE jobs SET deleted_at = ? WHERE uuid = ? AND creator = ? AND {_LIVE}",
+            (utc_timestamp(), job_uuid, creator),
+        )
+        return cursor.rowcount > 0
+
+    def set_built_archive(self, job_uuid: str, archive_sha256: str, archive_size: int) -> None:
+        """Record the workspace archive the build actually read (maybe a later submit's)."""
+        self._conn.execute(
+            f"UPDATE jobs SET archive_sha256 = ?, archive_size = ? WHERE uuid = ? AND {_LIVE}",
+            (archive_sha256, archive_size, job_uuid),
+        )
 
     # -- reads -------------------------------------------------------------------------
     def query(self, creator: str, page: int, page_size: int) -> tuple[list[JobRecord], int]:
-        """One page of ``creator``'s jobs, newest first, and how many they have in all."""
+        """One page of ``creator``'s jobs in id order (oldest first, as upstream's query,
+        which has no ORDER BY), and how many they have in all."""
         (total,) = self._conn.execute(
-            "SELECT COUNT(*) FROM jobs WHERE creator = ?", (creator,)
+            f"SELECT COUNT(*) FROM jobs WHERE creator = ? AND {_LIVE}", (creator,)
         ).fetchone()
         rows = self._conn.execute(
-            "SELECT * FROM jobs WHERE creator = ? ORDER BY id DESC LIMIT ? OFFSET ?",
+            f"SELECT * FROM jobs WHERE creator = ? AND {_LIVE} ORDER BY id LIMIT ? OFFSET ?",
             (creator, page_size, page_size * (page - 1)),
         ).fetchall()
         return [self._record(row) for row in rows], int(total)
 
     def get(self, job_id: int, creator: str) -> JobRecord | None:
-        return self._one("SELECT * FROM jobs WHERE id = ? AND creator = ?", (job_id, creator))
+        return self._one(
+            f"SELECT * FROM jobs WHERE id = ? AND creator = ? AND {_LIVE}", (job_id, creator)
+        )
 
-    def get_by_uuid(self, job_uuid: str) -> JobRecord | None:
-        return self._one("SELECT * FROM jobs WHERE uuid = ?", (job_uuid,))
+    def get_by_uuid(self, job_uuid: str, *, deleted: bool = False) -> JobRecord | None:
+        """The job with this uuid; a deleted one only when ``deleted`` is true."""
+        live = "" if deleted else f" AND {_LIVE}"
+        return self._one(f"SELECT * FROM jobs WHERE uuid = ?{live}", (job_uuid,))
 
     def with_status(self, statuses: Iterable[int]) -> list[JobRecord]:
         """Jobs in any of ``statuses``, oldest first (the order they are run in)."""
         wanted = sorted(set(statuses))
         marks = ",".join("?" for _ in wanted)
         rows = self._conn.execute(
-            f"SELECT * FROM jobs WHERE job_status IN ({marks}) ORDER BY id", wanted
+            f"SELECT * FROM jobs WHERE job_status IN ({marks}) AND {_LIVE} ORDER BY id", wanted
         ).fetchall()
         return [self._record(row) for row in rows]
 
     def all_uuids(self) -> set[str]:
+        """Every job's uuid, deleted ones included (their files are kept)."""
         return {row["uuid"] for row in self._conn.execute("SELECT uuid FROM jobs")}

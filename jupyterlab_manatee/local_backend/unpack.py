@@ -15,7 +15,9 @@ import shutil
 import tarfile
 import threading
 import zlib
+from contextlib import nullcontext
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from .layout import temp_path_for
 
@@ -57,14 +59,18 @@ def _kind(member: tarfile.TarInfo) -> str:
 
 
 def unpack_workspace(
-    archive: Path,
+    archive: Path | BinaryIO,
     dest: Path,
     *,
     max_total_size: int,
     max_members: int = DEFAULT_MAX_MEMBERS,
     cancel: threading.Event | None = None,
 ) -> None:
-    """Extract the top-level folder of ``archive`` (gzip tar) so its contents are ``dest``.
+    """Extract the top-level folder of ``archive`` (gzip tar; a path or an open binary
+    file) so its contents are ``dest``.
+
+    ``max_total_size`` caps the unpacked bytes: each member's size is checked before a
+    byte of it is written, so a gzip bomb is refused having written at most that much.
 
     Raises `UnpackError` (nothing is left at ``dest``) when the archive is unusable.
     """
@@ -81,7 +87,7 @@ def unpack_workspace(
 
 
 def _extract(
-    archive: Path,
+    archive: Path | BinaryIO,
     staging: Path,
     max_total_size: int,
     max_members: int,
@@ -93,7 +99,7 @@ def _extract(
     root = staging.resolve()
     try:
         with (
-            archive.open("rb") as raw,
+            archive.open("rb") if isinstance(archive, Path) else nullcontext(archive) as raw,
             gzip.GzipFile(fileobj=raw, mode="rb") as unzipped,
             tarfile.open(fileobj=unzipped, mode="r|") as tar,
         ):
@@ -136,7 +142,8 @@ def _extract(
                 total += member.size
                 if total > max_total_size:
                     raise UnpackError(
-                        f"the unpacked workspace is larger than the limit of {max_total_size} bytes"
+                        f"the unpacked workspace is larger than the limit of {max_total_size} "
+                        "bytes (a multiple of the archive's size: see --max-expansion-ratio)"
                     )
                 _make_dir(target.parent, staging, member.name)
                 if target.exists():

@@ -27,6 +27,26 @@ class InvalidRequest(Exception):
     """A request field breaks a rule; the message is the API's ``msg``."""
 
 
+def parse_json(text: str | bytes, what: str) -> Any:
+    """``json.loads``, with a nesting too deep for the parser refused, not a crash."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise InvalidRequest(f"{what} is nested too deeply") from None
+    except ValueError as exc:
+        raise InvalidRequest(f"{what} must be JSON: {exc}") from exc
+
+
+def _unicode(name: str, value: str) -> str:
+    """Refuse text that is not valid Unicode (a lone surrogate from a JSON escape):
+    it cannot be stored, nor become a path."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequest(f"{name} must be valid Unicode text (no lone surrogates)") from None
+    return value
+
+
 def creator(value: Any) -> str:
     if value is None:
         raise InvalidRequest("creator is required")
@@ -40,7 +60,7 @@ def creator(value: Any) -> str:
         )
     if ".." in value:
         raise InvalidRequest("creator must not contain '..'")
-    return value
+    return _unicode("creator", value)
 
 
 def notebook_name(value: Any) -> str:
@@ -100,17 +120,14 @@ def job_uuid(value: Any) -> str:
         raise InvalidRequest("uuid is required")
     if not isinstance(value, str):
         raise InvalidRequest("uuid must be a string")
-    return value
+    return _unicode("uuid", value)
 
 
 def envs(text: str | None) -> list[dict[str, str]]:
     """The submit form's ``envs``: JSON text ``[{"key": "K", "value": "V"}, ...]``."""
     if text is None or not text.strip():
         return []
-    try:
-        items = json.loads(text)
-    except ValueError as exc:
-        raise InvalidRequest(f"envs must be JSON text, a list of key/value objects: {exc}") from exc
+    items = parse_json(text, "envs (JSON text, a list of key/value objects)")
     if not isinstance(items, list):
         raise InvalidRequest('envs must be a JSON list like [{"key": "K", "value": "V"}]')
     if len(items) > MAX_ENVS:
@@ -129,5 +146,6 @@ def envs(text: str | None) -> list[dict[str, str]]:
             )
         if not isinstance(value, str) or "\0" in value:
             raise InvalidRequest(f"envs[{index}].value must be a string without NUL characters")
+        _unicode(f"envs[{index}].value", value)
         result.append({"key": key, "value": value})
     return result

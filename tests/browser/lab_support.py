@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support import LOCAL_PIN_ENV, free_port, wait_until
+from tests.support import LOCAL_API_TOKEN, LOCAL_PIN_ENV, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -118,6 +118,7 @@ class LabServer:
             if key != "DATA_CLEAN_ROOM_HOST" and not key.startswith("JUPYTER")
         }
         env.update(LOCAL_PIN_ENV)
+        env["USER_TOKEN"] = LOCAL_API_TOKEN  # the tests' local backends require it
         env.update(
             MANATEE_CREATOR=self.creator,
             JUPYTER_CONFIG_DIR=str(self.home / "config"),
@@ -232,7 +233,12 @@ def tutorial_backend(data_dir: Path) -> Iterator[Any]:
     from jupyterlab_manatee.local_backend import LocalBackend
 
     backend = LocalBackend(
-        data_dir=data_dir, max_running=2, job_timeout=300, stage2_data_dir=STAGE2_DATA
+        data_dir=data_dir,
+        max_running=2,
+        job_timeout=300,
+        stage2_data_dir=STAGE2_DATA,
+        token=LOCAL_API_TOKEN,
+        reconcile_interval=0,
     )
     with backend.running_in_thread() as running:
         yield running

@@ -21,6 +21,7 @@ from tests.browser.lab_support import (
     poll,
     toast,
 )
+from tests.support import LOCAL_API_TOKEN
 
 NOTEBOOK = "getting-started.ipynb"
 FINISHED_TIMEOUT_MS = 90_000
@@ -31,7 +32,11 @@ def backend(tmp_path_factory):
     from jupyterlab_manatee.local_backend import LocalBackend
 
     server = LocalBackend(
-        data_dir=tmp_path_factory.mktemp("backend"), max_running=2, job_timeout=120
+        data_dir=tmp_path_factory.mktemp("backend"),
+        max_running=2,
+        job_timeout=120,
+        token=LOCAL_API_TOKEN,
+        reconcile_interval=0,
     )
     with server.running_in_thread() as running:
         yield running
@@ -263,7 +268,12 @@ def test_the_job_limit_is_told_before_the_confirm_dialog(
 
     root = copy_tutorials(tmp_path_factory.mktemp("root-limit") / "tutorials")
     slow_notebook(root / "slow" / "slow.ipynb", 120)
-    backend = LocalBackend(data_dir=tmp_path_factory.mktemp("backend-limit"), max_running=1)
+    backend = LocalBackend(
+        data_dir=tmp_path_factory.mktemp("backend-limit"),
+        max_running=1,
+        token=LOCAL_API_TOKEN,
+        reconcile_interval=0,
+    )
     with backend.running_in_thread() as running:
         server = lab_factory(root, running.url, creator="limiter")
         for _ in range(3):  # one runs, two queued behind it: three, the most allowed

@@ -113,7 +113,10 @@ class Hub:
 def backend(tmp_path_factory):
     from jupyterlab_manatee.local_backend import LocalBackend
 
-    with LocalBackend(data_dir=tmp_path_factory.mktemp("hub-backend")).running_in_thread() as b:
+    backend = LocalBackend(
+        data_dir=tmp_path_factory.mktemp("hub-backend"), token=USER_TOKEN, reconcile_interval=0
+    )
+    with backend.running_in_thread() as b:
         yield b
 
 

@@ -3,13 +3,15 @@ thread (``LocalBackend.running_in_thread``), spoken to over real HTTP."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
-from lb_support import Api
+from lb_support import TOKEN, Api
 
 from jupyterlab_manatee.local_backend import LocalBackend
 
@@ -21,9 +23,23 @@ def start_backend(tmp_path: Path) -> Iterator[Callable[..., LocalBackend]]:
 
         def start(**kwargs: Any) -> LocalBackend:
             kwargs.setdefault("data_dir", tmp_path / "data")
+            kwargs.setdefault("token", TOKEN)
+            # Builds start as soon as a slot is free; tests of the reconciler's timing
+            # hold the builds (LocalBackend.hold_builds) instead of racing a clock.
+            kwargs.setdefault("reconcile_interval", 0)
             return stack.enter_context(LocalBackend(**kwargs).running_in_thread())
 
         yield start
+
+
+@pytest.fixture
+def gate() -> Iterator[Path]:
+    """A path a job's notebook waits for (`gated_notebook`): in a folder every user may
+    enter, since confined jobs run as another user and cannot enter pytest's tmp_path."""
+    folder = Path(tempfile.mkdtemp(prefix="manatee-gate-"))
+    folder.chmod(0o755)
+    yield folder / "open"
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

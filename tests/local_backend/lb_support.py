@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
 
 CREATOR = "alice"
+#: The API token the test backends are started with.
+TOKEN = "test-token"
 IN_PROGRESS = {0, 1, 3, 4}
 TERMINAL = {2, 5, 6, 7, 8, 9}
 
@@ -64,7 +66,7 @@ class Api:
     def __init__(self, base_url: str, creator: str = CREATOR) -> None:
         self.base_url = base_url
         self.creator = creator
-        self.headers = {"Authorization": "test-token"}
+        self.headers = {"Authorization": TOKEN}
 
     def post(self, route: str, body: Any, *, auth: bool = True) -> requests.Response:
         headers = self.headers if auth else {}
@@ -99,6 +101,13 @@ class Api:
         assert reply["code"] == 0, reply
         return reply["uuid"]
 
+    def submit_read(self, archive: bytes, filename: str = "nb.ipynb", **kwargs: Any) -> str:
+        """Submit, then wait until the build has read the creator's one workspace object
+        (status past 0 and 1), so the creator's next submit cannot replace these files."""
+        job_uuid = self.submit_ok(archive, filename, **kwargs)
+        self.wait(job_uuid, {2, 3, 4, 5, 6, 7, 8, 9})
+        return job_uuid
+
     def query(self, page: int = 1, page_size: int = 100, **extra: Any) -> dict[str, Any]:
         body = {"page": page, "page_size": page_size, "creator": self.creator, **extra}
         return self.post("/v1/job/query/", body).json()
@@ -122,7 +131,7 @@ class Api:
 
     def attestation(self, job_id: int) -> dict[str, Any]:
         body = {"id": job_id, "creator": self.creator}
-        return self.post("/v1/job/attestation/", body, auth=False).json()
+        return self.post("/v1/job/attestation/", body).json()
 
     def delete(self, job_uuid: str) -> dict[str, Any]:
         return self.post("/v1/job/delete/", {"uuid": job_uuid, "creator": self.creator}).json()
@@ -171,3 +180,14 @@ QUICK_FAIL_ARCHIVE = workspace_archive({"other.txt": b"no notebook here"})
 
 #: A job that stays in status 4 until killed.
 SLEEPING_NOTEBOOK = notebook_bytes("import time\ntime.sleep(120)")
+
+
+def gated_notebook(gate: Path, text: str) -> bytes:
+    """A notebook that runs until the file ``gate`` exists, then prints ``text``: the test
+    decides when the job ends, no clock does."""
+    return notebook_bytes(
+        "import pathlib, time\n"
+        f"while not pathlib.Path({str(gate)!r}).exists():\n"
+        "    time.sleep(0.05)\n"
+        f"print({text!r})"
+    )

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from lb_support import QUICK_FAIL_ARCHIVE, Api
+from lb_support import QUICK_FAIL_ARCHIVE, TOKEN, Api
 from tornado.httpclient import AsyncHTTPClient
 
 from jupyterlab_manatee.local_backend import LocalBackend
 
 
 async def test_start_serves_in_the_running_loop_and_stop_is_safe_twice(tmp_path):
-    backend = LocalBackend(tmp_path / "data")
+    backend = LocalBackend(tmp_path / "data", token=TOKEN, reconcile_interval=0)
     await backend.start()
     client = AsyncHTTPClient(force_instance=True)
     try:
@@ -27,7 +27,7 @@ async def test_start_serves_in_the_running_loop_and_stop_is_safe_twice(tmp_path)
 
 
 async def test_wait_for_status_returns_the_job_once_it_reaches_a_wanted_status(tmp_path):
-    backend = LocalBackend(tmp_path / "data")
+    backend = LocalBackend(tmp_path / "data", token=TOKEN, reconcile_interval=0)
     await backend.start()
     try:
         api = Api(backend.url)
@@ -41,7 +41,7 @@ async def test_wait_for_status_returns_the_job_once_it_reaches_a_wanted_status(t
 
 
 async def test_a_backend_can_be_started_only_once(tmp_path):
-    backend = LocalBackend(tmp_path / "data")
+    backend = LocalBackend(tmp_path / "data", token=TOKEN, reconcile_interval=0)
     await backend.start()
     try:
         with pytest.raises(RuntimeError):

@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import requests
-from lb_support import TERMINAL, Api, notebook_bytes, workspace_archive
+from lb_support import TERMINAL, TOKEN, Api, notebook_bytes, workspace_archive
 
 from jupyterlab_manatee.local_backend import LocalBackend
 from jupyterlab_manatee.local_backend.isolation import IsolationError, plan
@@ -62,7 +62,7 @@ def hostile() -> Iterator[Hostile]:
     data_dir = parent / "data"
     os.environ[SECRET_NAME] = SECRET_VALUE
     try:
-        backend = LocalBackend(data_dir)
+        backend = LocalBackend(data_dir, token=TOKEN, reconcile_interval=0)
         with backend.running_in_thread():
             api = Api(backend.url)
             archive = workspace_archive(
@@ -178,7 +178,7 @@ def test_not_root_the_backend_warns_that_jobs_can_read_the_data_directory(tmp_pa
 def test_as_root_without_the_tools_to_confine_the_backend_refuses_to_start(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(IsolationError, match="unshare, mount, setpriv"):
-        LocalBackend(tmp_path / "data").running_in_thread().__enter__()
+        LocalBackend(tmp_path / "data", token=TOKEN).running_in_thread().__enter__()
 
 
 @as_root

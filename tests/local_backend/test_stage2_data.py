@@ -12,7 +12,7 @@ from typing import Any
 import nbformat
 import pytest
 import requests
-from lb_support import Api, notebook_bytes, workspace_archive
+from lb_support import TOKEN, Api, notebook_bytes, workspace_archive
 
 from jupyterlab_manatee.local_backend import LocalBackend
 from jupyterlab_manatee.local_backend.runner import place_stage2_data
@@ -97,7 +97,9 @@ def ran(tmp_path_factory) -> Iterator[Ran]:
     root = tmp_path_factory.mktemp("stage2data")
     result = Ran()
     result.source = owner_folder(root)
-    result.backend = LocalBackend(root / "backend", stage2_data_dir=result.source)
+    result.backend = LocalBackend(
+        root / "backend", stage2_data_dir=result.source, token=TOKEN, reconcile_interval=0
+    )
     with result.backend.running_in_thread():
         api = Api(result.backend.url)
         archive = workspace_archive(

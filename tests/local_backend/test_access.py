@@ -1,0 +1,242 @@
+"""Closed by default: the API token on every job route, the served Host names, no foreign
+browser Origin; and bad input answered in the API's error shape, never a 500."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from lb_support import CREATOR, QUICK_FAIL_ARCHIVE, TERMINAL, TOKEN, Api
+
+from jupyterlab_manatee.api_client import ManateeApiClient
+from jupyterlab_manatee.errors import ApiRefused
+
+QUERY = {"page": 1, "page_size": 10, "creator": CREATOR}
+NO_TOKEN = {
+    "code": 10001,
+    "msg": "the Authorization header is required: send this backend's API token "
+    "(USER_TOKEN; manatee-local keeps it in <data dir>/api-token)",
+}
+WRONG_TOKEN = {"code": 10001, "msg": "the Authorization header is not this backend's API token"}
+FOREIGN_ORIGIN = {"code": 10001, "msg": "requests from another web origin are refused"}
+JOB_ROUTES = {
+    "query": QUERY,
+    "delete": {"uuid": "x", "creator": CREATOR},
+    "output/download": {"id": 1, "creator": CREATOR},
+    "attestation": {"id": 1, "creator": CREATOR},
+}
+
+
+def post(url: str, route: str, body: object, headers: dict[str, str]) -> requests.Response:
+    return requests.post(f"{url}/v1/job/{route}/", json=body, headers=headers, timeout=10)
+
+
+# -- the token ---------------------------------------------------------------------------
+@pytest.mark.parametrize("route", sorted(JOB_ROUTES))
+def test_a_job_route_without_the_token_is_refused(local_backend, route):
+    response = post(local_backend.url, route, JOB_ROUTES[route], {})
+    assert (response.status_code, response.json()) == (200, NO_TOKEN)
+
+
+@pytest.mark.parametrize("route", sorted(JOB_ROUTES))
+def test_a_job_route_with_a_wrong_token_is_refused(local_backend, route):
+    response = post(local_backend.url, route, JOB_ROUTES[route], {"Authorization": "guess"})
+    assert (response.status_code, response.json()) == (200, WRONG_TOKEN)
+
+
+def test_an_empty_authorization_header_is_refused(local_backend):
+    response = post(local_backend.url, "query", QUERY, {"Authorization": ""})
+    assert (response.status_code, response.json()) == (200, WRONG_TOKEN)
+
+
+def test_a_bearer_prefixed_token_is_refused_as_the_api_takes_it_raw(local_backend):
+    response = post(local_backend.url, "query", QUERY, {"Authorization": f"Bearer {TOKEN}"})
+    assert response.json() == WRONG_TOKEN
+
+
+def test_a_submit_without_the_token_is_refused_and_creates_no_job(api):
+    assert api.submit(QUICK_FAIL_ARCHIVE, auth=False) == NO_TOKEN
+    assert api.query()["total"] == 0
+
+
+def test_the_redirect_of_a_route_without_its_slash_needs_the_token_too(local_backend):
+    response = requests.post(
+        f"{local_backend.url}/v1/job/query", json=QUERY, allow_redirects=False, timeout=10
+    )
+    assert (response.status_code, response.json()) == (200, NO_TOKEN)
+
+
+def test_the_token_matches_what_the_backend_reports(local_backend):
+    assert local_backend.token == TOKEN
+    assert (local_backend.data_dir / "api-token").read_text() == TOKEN
+
+
+def test_a_backend_without_a_given_token_makes_one_and_requires_it(start_backend):
+    backend = start_backend(token=None)
+    made = (backend.data_dir / "api-token").read_text()
+    assert (backend.data_dir / "api-token").stat().st_mode & 0o777 == 0o600
+    assert made == backend.token and made != TOKEN
+    assert post(backend.url, "query", QUERY, {"Authorization": TOKEN}).json() == WRONG_TOKEN
+    assert post(backend.url, "query", QUERY, {"Authorization": made}).json()["code"] == 0
+
+
+@pytest.mark.parametrize(
+    "path", ["/health", "/.well-known/openid-configuration", "/.well-known/jwks.json"]
+)
+def test_the_public_routes_answer_without_a_token(local_backend, path):
+    response = requests.get(f"{local_backend.url}{path}", timeout=10)
+    assert response.status_code == 200
+
+
+def test_a_signed_url_is_served_without_the_api_token(api):
+    job_uuid = api.submit_ok(QUICK_FAIL_ARCHIVE)
+    job = api.wait(job_uuid, TERMINAL)
+    signed = api.download(job["id"])["signed_url"]
+    # the job failed in status 2, so the object does not exist: 404, not a token refusal
+    assert requests.get(signed, timeout=10).status_code == 404
+
+
+# -- Host and Origin ---------------------------------------------------------------------
+def test_a_foreign_host_is_refused_with_403(local_backend):
+    port = local_backend.url.rsplit(":", 1)[1]
+    response = post(
+        local_backend.url, "query", QUERY, {"Authorization": TOKEN, "Host": "evil.example"}
+    )
+    assert response.status_code == 403
+    assert response.json() == {
+        "code": 10001,
+        "msg": "the Host header does not name this backend (allowed: "
+        f"127.0.0.1:{port}, [::1]:{port}, localhost:{port}; add names with --allowed-host)",
+    }
+
+
+def test_a_foreign_host_is_refused_on_the_public_routes_too(local_backend):
+    response = requests.get(
+        f"{local_backend.url}/health", headers={"Host": "rebound.example:80"}, timeout=10
+    )
+    assert (response.status_code, response.json()["code"]) == (403, 10001)
+
+
+def test_a_foreign_host_is_refused_on_submit_before_the_body_is_stored(api, local_backend):
+    api.headers = {"Authorization": TOKEN, "Host": "evil.example"}
+    response = requests.post(
+        f"{api.base_url}/v1/job/submit/",
+        files={"file": ("workspace.tar.gz", QUICK_FAIL_ARCHIVE, "application/gzip")},
+        data={"creator": CREATOR, "filename": "nb.ipynb", "envs": "[]"},
+        headers=api.headers,
+        timeout=30,
+    )
+    assert response.status_code == 403
+    assert list((local_backend.data_dir / "uploads").iterdir()) == []
+    assert Api(api.base_url).query()["total"] == 0
+
+
+@pytest.mark.parametrize("name", ["localhost", "127.0.0.1"])
+def test_the_loopback_names_with_the_port_are_served(local_backend, name):
+    port = local_backend.url.rsplit(":", 1)[1]
+    headers = {"Authorization": TOKEN, "Host": f"{name}:{port}"}
+    assert post(local_backend.url, "query", QUERY, headers).json()["code"] == 0
+
+
+def test_a_loopback_name_with_another_port_is_refused(local_backend):
+    headers = {"Authorization": TOKEN, "Host": "localhost:1"}
+    assert post(local_backend.url, "query", QUERY, headers).status_code == 403
+
+
+def test_an_allowed_host_name_is_served(start_backend):
+    backend = start_backend(allowed_hosts=["manatee.internal"])
+    port = backend.url.rsplit(":", 1)[1]
+    headers = {"Authorization": TOKEN, "Host": f"manatee.internal:{port}"}
+    assert post(backend.url, "query", QUERY, headers).json()["code"] == 0
+
+
+def test_a_foreign_origin_is_refused_with_403(local_backend):
+    headers = {"Authorization": TOKEN, "Origin": "https://evil.example"}
+    response = post(local_backend.url, "query", QUERY, headers)
+    assert (response.status_code, response.json()) == (403, FOREIGN_ORIGIN)
+
+
+def test_a_null_origin_is_refused(local_backend):
+    headers = {"Authorization": TOKEN, "Origin": "null"}
+    assert post(local_backend.url, "query", QUERY, headers).json() == FOREIGN_ORIGIN
+
+
+def test_the_backends_own_origin_is_served(local_backend):
+    headers = {"Authorization": TOKEN, "Origin": local_backend.url}
+    assert post(local_backend.url, "query", QUERY, headers).json()["code"] == 0
+
+
+# -- bad input is an error reply, never a 500 (issue 17) ---------------------------------
+def test_a_non_ascii_digit_expiry_on_a_signed_url_is_refused_with_403(local_backend):
+    response = requests.get(
+        f"{local_backend.url}/storage/outputs/x/y",
+        params={"expires": "²", "signature": "0" * 64},
+        timeout=10,
+    )
+    assert response.status_code == 403
+    assert response.text == "403 Forbidden: the URL's expiry is not a valid time"
+
+
+def test_a_lone_surrogate_creator_is_an_error_reply(local_backend):
+    body = b'{"page": 1, "page_size": 10, "creator": "\\ud800"}'
+    response = requests.post(
+        f"{local_backend.url}/v1/job/query/",
+        data=body,
+        headers={"Authorization": TOKEN, "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert (response.status_code, response.json()) == (
+        200,
+        {"code": 10001, "msg": "creator must be valid Unicode text (no lone surrogates)"},
+    )
+
+
+def test_a_lone_surrogate_uuid_on_delete_is_an_error_reply(local_backend):
+    body = b'{"uuid": "\\udfff", "creator": "alice"}'
+    response = requests.post(
+        f"{local_backend.url}/v1/job/delete/",
+        data=body,
+        headers={"Authorization": TOKEN, "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.json() == {
+        "code": 10001,
+        "msg": "uuid must be valid Unicode text (no lone surrogates)",
+    }
+
+
+def test_a_deeply_nested_json_body_is_an_error_reply(local_backend):
+    body = "[" * 100_000 + "]" * 100_000
+    response = requests.post(
+        f"{local_backend.url}/v1/job/query/",
+        data=body,
+        headers={"Authorization": TOKEN, "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert (response.status_code, response.json()) == (
+        200,
+        {"code": 10001, "msg": "the request body is nested too deeply"},
+    )
+
+
+def test_deeply_nested_envs_on_submit_are_an_error_reply(api):
+    reply = api.submit(QUICK_FAIL_ARCHIVE, envs="[" * 30_000 + "]" * 30_000)
+    assert reply == {
+        "code": 10001,
+        "msg": "envs (JSON text, a list of key/value objects) is nested too deeply",
+    }
+    assert api.query()["total"] == 0
+
+
+async def test_a_streamed_submit_with_a_wrong_token_reads_the_error_reply(local_backend, tmp_path):
+    """The extension's client streams the archive: the refusal waits for the body (drained,
+    never stored) so the client gets the API's error, not a closed connection."""
+    archive = tmp_path / "workspace.tar.gz"
+    archive.write_bytes(QUICK_FAIL_ARCHIVE + bytes(2 * 1024 * 1024))
+    client = ManateeApiClient(local_backend.url, "guess")
+    with pytest.raises(ApiRefused) as refused:
+        await client.submit(archive, creator=CREATOR, filename="nb.ipynb", envs=[])
+    assert str(refused.value) == (
+        "The ManaTEE API refused the request: "
+        "the Authorization header is not this backend's API token"
+    )
+    assert list((local_backend.data_dir / "uploads").iterdir()) == []

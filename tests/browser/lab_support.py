@@ -226,6 +226,14 @@ def copy_tutorials(root: Path) -> Path:
     return root
 
 
+def local_backend(data_dir: Path, **options: Any) -> Any:
+    """A local backend for a test module: the token the labs send, builds started as soon
+    as a slot is free (``reconcile_interval=0``), and ``options``."""
+    from jupyterlab_manatee.local_backend import LocalBackend
+
+    return LocalBackend(data_dir=data_dir, token=LOCAL_API_TOKEN, reconcile_interval=0, **options)
+
+
 @contextlib.contextmanager
 def tutorial_backend(data_dir: Path) -> Iterator[Any]:
     """The local backend as ``./dev run`` starts it: the real tables of

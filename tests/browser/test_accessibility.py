@@ -15,6 +15,7 @@ from tests.browser.lab_support import (
     close_page,
     copy_tutorials,
     job_item,
+    local_backend,
     open_lab,
 )
 
@@ -31,9 +32,7 @@ THEMES = ("JupyterLab Light", "JupyterLab Dark")
 
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
-    from jupyterlab_manatee.local_backend import LocalBackend
-
-    server = LocalBackend(data_dir=tmp_path_factory.mktemp("backend"), job_timeout=120)
+    server = local_backend(data_dir=tmp_path_factory.mktemp("backend"), job_timeout=120)
     with server.running_in_thread() as running:
         yield running
 

@@ -13,6 +13,7 @@ from tests.browser.lab_support import (
     LabServer,
     close_page,
     job_item,
+    local_backend,
     open_lab,
     poll,
     toast,
@@ -38,9 +39,7 @@ def write_notebook(path: Path, *sources: str) -> None:
 
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
-    from jupyterlab_manatee.local_backend import LocalBackend
-
-    server = LocalBackend(
+    server = local_backend(
         data_dir=tmp_path_factory.mktemp("backend"), max_running=2, job_timeout=600
     )
     with server.running_in_thread() as running:

@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.lab_support import LabServer, close_page, copy_tutorials, job_item, open_lab
+from tests.browser.lab_support import (
+    LabServer,
+    close_page,
+    copy_tutorials,
+    job_item,
+    local_backend,
+    open_lab,
+)
 
 NOTEBOOK = "getting-started.ipynb"
 
 
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
-    from jupyterlab_manatee.local_backend import LocalBackend
-
-    server = LocalBackend(data_dir=tmp_path_factory.mktemp("backend"), job_timeout=120)
+    server = local_backend(data_dir=tmp_path_factory.mktemp("backend"), job_timeout=120)
     with server.running_in_thread() as running:
         yield running
 

@@ -13,6 +13,7 @@ from tests.browser.lab_support import (
     LabServer,
     close_page,
     copy_tutorials,
+    local_backend,
     open_lab,
     poll,
 )
@@ -22,9 +23,7 @@ NOTEBOOK = "getting-started.ipynb"
 
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
-    from jupyterlab_manatee.local_backend import LocalBackend
-
-    server = LocalBackend(data_dir=tmp_path_factory.mktemp("backend"), job_timeout=120)
+    server = local_backend(data_dir=tmp_path_factory.mktemp("backend"), job_timeout=120)
     with server.running_in_thread() as running:
         yield running
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.browser.lab_support import LabServer, close_page, job_item, open_lab
+from tests.browser.lab_support import LabServer, close_page, job_item, local_backend, open_lab
 
 QUICK = "quick.ipynb"
 JOBS = 12
@@ -27,9 +27,7 @@ def write_quick_notebook(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
-    from jupyterlab_manatee.local_backend import LocalBackend
-
-    server = LocalBackend(
+    server = local_backend(
         data_dir=tmp_path_factory.mktemp("backend"), max_running=2, job_timeout=120
     )
     with server.running_in_thread() as running:

@@ -17,6 +17,7 @@ from tests.browser.lab_support import (
     close_page,
     copy_tutorials,
     job_item,
+    local_backend,
     open_lab,
 )
 
@@ -37,11 +38,9 @@ class SwitchableApi:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        from jupyterlab_manatee.local_backend import LocalBackend
-
         if self._stack is not None:
             return
-        backend = LocalBackend(
+        backend = local_backend(
             data_dir=self.data_dir, port=self.port, max_running=2, job_timeout=120
         )
         stack = contextlib.ExitStack()

@@ -81,11 +81,16 @@ class Product:
 
 
 @contextlib.contextmanager
-def run_product(tmp_path: Path, creator: str = "tester") -> Iterator[Product]:
-    """`./dev run` on a copy of tutorials/, using this venv as it is (no install)."""
+def run_product(
+    tmp_path: Path, creator: str = "tester", backend_port: int | None = None
+) -> Iterator[Product]:
+    """`./dev run` on a copy of tutorials/ (kept when ``tmp_path`` already has one, as its
+    backend's data folder is), using this venv as it is (no install)."""
     notebooks = tmp_path / "tutorials"
-    shutil.copytree(REPO / "tutorials", notebooks)
-    port, backend_port, token = free_port(), free_port(), "product-test-token"
+    if not notebooks.exists():
+        shutil.copytree(REPO / "tutorials", notebooks)
+    port, token = free_port(), "product-test-token"
+    backend_port = backend_port or free_port()
     env = {
         **os.environ,
         "MANATEE_VENV": sys.prefix,
@@ -98,12 +103,13 @@ def run_product(tmp_path: Path, creator: str = "tester") -> Iterator[Product]:
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
     }
     env.pop("MANATEE_LOCAL_STAGE2", None)  # the default: the repository's stage-2 folder
+    log = (tmp_path / "dev-run.log").open("ab")  # what the script says (tests read it)
     process = subprocess.Popen(
         [str(REPO / "dev"), "run", "--no-browser", f"--port={port}", f"--ServerApp.token={token}"],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log,
         start_new_session=True,
     )
     session = requests.Session()
@@ -116,3 +122,4 @@ def run_product(tmp_path: Path, creator: str = "tester") -> Iterator[Product]:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        log.close()

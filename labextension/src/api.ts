@@ -79,6 +79,8 @@ export interface IManifest {
   files_truncated?: boolean;
   excluded: { path: string; reason: string }[];
   added: string[];
+  /** What will not work in the TEE (e.g. code reading `../`), one sentence each. */
+  warnings?: { path: string; cell: number; text: string; message: string }[];
 }
 
 export interface IOutputReply {
@@ -126,6 +128,8 @@ export interface IManateeStatus {
   max_workspace_size?: number;
   /** Jobs in progress plus queued submissions allowed per user (null: not counted here). */
   job_limit?: number | null;
+  /** The folder beside a notebook that holds its saved outputs (never submitted). */
+  outputs_folder?: string | null;
   queue_submissions?: boolean;
 }
 

@@ -59,6 +59,18 @@ export function ManifestSummary(props: IManifestProps): JSX.Element {
         <dt>Excluded</dt>
         <dd data-manifest="excluded-count">{excluded.length}</dd>
       </dl>
+      {(manifest.warnings ?? []).length > 0 && (
+        <div className="jp-manatee-Manifest-warnings" role="note">
+          <h3>Will not work in the TEE</h3>
+          <ul>
+            {(manifest.warnings ?? []).map((warning, index) => (
+              <li key={`${warning.path}-${warning.cell}-${index}`} data-cell={warning.cell}>
+                {warning.message}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
       {typeof queuedBehind === 'number' && (
         <p className="jp-manatee-Manifest-note" role="note" data-manifest="queued">
           It will be queued:{' '}

@@ -349,9 +349,17 @@ export class ShieldModel implements IDisposable {
         folders += 1;
         const listing = await this._contents.get(path, { content: true });
         const items = (listing.content ?? []) as Contents.IModel[];
+        const names = new Set(items.map(item => item.name));
+        const outputs = this.status?.outputs_folder;
         for (const item of items) {
           if (item.name.startsWith('.')) {
             continue;
+          }
+          if (
+            (item.type === 'directory' && outputs && item.name === outputs) ||
+            names.has(`${item.name}.attestation.json`)
+          ) {
+            continue; // saved outputs (stage-2 results) are not things to submit
           }
           if (item.type === 'notebook' || item.name.endsWith('.ipynb')) {
             if (found.length >= SOURCE_LIMIT) {

@@ -350,7 +350,8 @@ export class ShieldModel implements IDisposable {
         const listing = await this._contents.get(path, { content: true });
         const items = (listing.content ?? []) as Contents.IModel[];
         const names = new Set(items.map(item => item.name));
-        const outputs = this.status?.outputs_folder;
+        // before the configuration is known, the default name
+        const outputs = this.status ? this.status.outputs_folder : 'manatee-outputs';
         for (const item of items) {
           if (item.name.startsWith('.')) {
             continue;

@@ -15,7 +15,7 @@ import {
 } from '@jupyterlab/ui-components';
 import * as React from 'react';
 import { IAttestationReply, IJob, IManifest, IVerification } from './api';
-import { formatBytes, formatEpochSeconds, plural } from './format';
+import { formatBytes, formatEpochSeconds, localizeTimes, plural } from './format';
 import { VERDICT_LABELS, VerdictState, checkedWhat, verdictState } from './verdict';
 
 const VERDICT_ICONS: Record<VerdictState, LabIcon> = {
@@ -193,7 +193,7 @@ export function VerificationView(props: {
         </span>
       </h3>
       {verification?.summary && (
-        <p className="jp-manatee-Verdict-summary">{verification.summary}</p>
+        <p className="jp-manatee-Verdict-summary">{localizeTimes(verification.summary)}</p>
       )}
       <p className="jp-manatee-Verdict-checked">{checked}</p>
       {checks.length > 0 && (
@@ -214,7 +214,7 @@ export function VerificationView(props: {
                     {checkLabel(check.status)}
                   </span>
                 </td>
-                <td>{check.reason}</td>
+                <td>{localizeTimes(check.reason)}</td>
               </tr>
             ))}
           </tbody>

@@ -248,3 +248,16 @@ export function formatEpochSeconds(
   }
   return formatLocalTime(new Date(value * 1000), options);
 }
+
+const UTC_TIME = /\b(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) UTC\b/g;
+
+/**
+ * The server's reasons name times as `2026-12-01 19:31:27 UTC` (right for the command
+ * line); in the panel they are shown like every other time: the browser's zone, shown.
+ */
+export function localizeTimes(text: string, options: ITimeFormatOptions = {}): string {
+  return text.replace(UTC_TIME, (match, day: string, time: string) => {
+    const date = new Date(`${day}T${time}Z`);
+    return Number.isNaN(date.getTime()) ? match : formatLocalTime(date, options);
+  });
+}

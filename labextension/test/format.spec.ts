@@ -7,6 +7,7 @@ import {
   formatBytes,
   formatEpochSeconds,
   formatUtc,
+  localizeTimes,
   isInProgress,
   mayHaveOutput,
   parseApiTime,
@@ -140,5 +141,20 @@ describe('years', () => {
     const options = { timeZone: 'UTC', locale: 'en-GB', year: 'auto' as const };
     expect(formatApiTime(now, options)).not.toContain(String(thisYear));
     expect(formatApiTime(old, options)).toContain('2001');
+  });
+});
+
+describe('localizeTimes', () => {
+  it("shows a reason's UTC times in the given zone, with the zone", () => {
+    const text = localizeTimes('iat 2026-12-01 19:31:27 UTC is within the job window', {
+      timeZone: 'Asia/Tokyo',
+      locale: 'en-GB',
+      year: true
+    });
+    expect(text).toMatch(/^iat 2 Dec 2026, 04:31:27 (GMT\+9|JST) is within the job window$/);
+  });
+
+  it('leaves text without such times alone', () => {
+    expect(localizeTimes('nbf is not in the future')).toBe('nbf is not in the future');
   });
 });

@@ -28,6 +28,8 @@ NOTEBOOK_SUFFIX = ".ipynb"
 # The API refuses notebook file names of 128 characters or more, or holding "..".
 MAX_NOTEBOOK_NAME = 127
 VENV_MARKER = "pyvenv.cfg"
+#: Why a saved-outputs folder (ManateeConfig.outputs_folder) is never shipped.
+OUTPUTS_REASON = "saved ManaTEE outputs (stage-2 results are never sent back)"
 
 # Reasons shown for the default exclusion patterns (config.DEFAULT_EXCLUDES): words a
 # data scientist recognises rather than the glob that matched.
@@ -195,9 +197,12 @@ def _deciding_pattern(spec: pathspec.GitIgnoreSpec, path: str) -> str | None:
 class _Rules:
     """The exclusion decision for one workspace folder; dirs are given as ``"rel/"``."""
 
-    def __init__(self, folder: Path, exclude: list[str], ignore_file: str) -> None:
+    def __init__(
+        self, folder: Path, exclude: list[str], ignore_file: str, outputs_folder: str = ""
+    ) -> None:
         self.folder = folder
         self.ignore_file = ignore_file
+        self.outputs_folder = outputs_folder
         self.exclude = _compile(list(exclude), "c.ManateeConfig.exclude", ManateeError)
         lines: list[str] = []
         if ignore_file:
@@ -227,6 +232,9 @@ class _Rules:
         return None
 
     def dir_reason(self, rel: str) -> str | None:
+        # at any depth: a sub-folder's notebook keeps its outputs there too
+        if self.outputs_folder and rel.rsplit("/", 1)[-1] == self.outputs_folder:
+            return OUTPUTS_REASON
         if os.path.isfile(self.folder / rel / VENV_MARKER):
             return "virtual environment"
         return self.pattern_reason(rel, is_dir=True)
@@ -300,9 +308,11 @@ def scan_workspace(
     ignore_file: str = ".manateeignore",
     max_bytes: int | None = None,
     bundled: dict[str, Path] | None = None,
+    outputs_folder: str = "",
 ) -> Manifest:
     """List what a submission of ``notebook`` ships: its folder minus what is left out, plus
-    bundled folders the workspace lacks. Raises WorkspaceTooLarge before anything is written."""
+    bundled folders the workspace lacks. Raises WorkspaceTooLarge before anything is written.
+    Folders named ``outputs_folder`` hold saved outputs and are always left out."""
     root = _real_root(root_dir)
     notebook = Path(notebook)
     folder = os.path.realpath(notebook.parent)
@@ -320,7 +330,7 @@ def scan_workspace(
     folder_path = Path(os.path.relpath(folder, root)).as_posix()
     folder_path = "" if folder_path == "." else folder_path
     where = f"folder '{folder_path}'" if folder_path else "the contents root folder"
-    rules = _Rules(Path(folder), exclude, ignore_file)
+    rules = _Rules(Path(folder), exclude, ignore_file, outputs_folder)
 
     reason = rules.pattern_reason(name, is_dir=False)
     if reason is not None:

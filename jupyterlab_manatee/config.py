@@ -375,12 +375,12 @@ def outputs_folder_problem(name: str) -> str | None:
     """Why ``name`` cannot be the outputs folder's name, or None ('' is allowed)."""
     if name == "":
         return None
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        return "the name contains control characters"
     if name.strip() != name:
         return "the name starts or ends with a space; give a plain folder name"
     if "/" in name or "\\" in name or name in (".", ".."):
         return "give one folder name (no '/', '\\', '.' or '..'), e.g. 'manatee-outputs'"
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        return "the name contains control characters"
     return None
 
 

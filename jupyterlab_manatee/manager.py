@@ -547,9 +547,7 @@ class ManateeManager:
             record = self.records.find(creator, job_uuid=job.uuid)
         return record
 
-    async def _output_folder(
-        self, job_id: int, record: dict[str, Any] | None
-    ) -> tuple[str, bool]:
+    async def _output_folder(self, job_id: int, record: dict[str, Any] | None) -> tuple[str, bool]:
         """Where the output goes, and whether that folder may be created. In order:
         ``<notebook's folder>/<outputs_folder>`` when this server submitted the job and the
         folder still exists (the notebook's folder itself when ``outputs_folder`` is '');

@@ -103,9 +103,7 @@ def _without_magics(source: str) -> str:
     """IPython's ``%magic`` and ``!shell`` lines blanked (line numbers kept) so that the
     rest tokenizes as Python."""
     lines = source.splitlines(keepends=True)
-    return "".join(
-        "\n" if line.lstrip().startswith(("%", "!")) else line for line in lines
-    )
+    return "".join("\n" if line.lstrip().startswith(("%", "!")) else line for line in lines)
 
 
 def _string_literals(source: str) -> list[str]:

@@ -31,7 +31,7 @@ async def submit_nb(jp_fetch) -> None:
     assert code == 200
 
 
-async def test_output_of_a_job_this_server_submitted_lands_in_the_outputs_folder_beside_its_notebook(
+async def test_output_of_a_job_this_server_submitted_lands_in_the_outputs_folder_by_its_notebook(
     jp_fetch, fault_server, notebook, jp_root_dir
 ):
     await submit_nb(jp_fetch)

@@ -80,6 +80,7 @@ async def test_a_second_output_of_a_job_never_overwrites_the_first_nor_its_attes
     _code, first = await fetch_output(jp_fetch)
     folder = jp_root_dir / "analysis/manatee-outputs"
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    fault_server.file_body = b'{"cells": [], "second": true}'  # the job ran again
     code, second = await fetch_output(jp_fetch)
     assert code == 200
     assert (first["filename"], second["filename"]) == (
@@ -90,6 +91,7 @@ async def test_a_second_output_of_a_job_never_overwrites_the_first_nor_its_attes
         "analysis/manatee-outputs/out-7-nb-1.ipynb.attestation.json"
     )
     assert {name: (folder / name).read_bytes() for name in before} == before
+    assert (folder / "out-7-nb-1.ipynb").read_bytes() == b'{"cells": [], "second": true}'
 
 
 async def test_a_file_in_the_way_of_the_outputs_folder_is_409_and_kept(

@@ -61,6 +61,7 @@ async def test_each_form_of_a_parent_reference_is_warned_about(
         "df = pd.read_csv('./data/x.csv')",
         "df = pd.read_csv('data/x.csv')",
         "r = requests.get('https://x/../y')",
+        "r = requests.get('https://x/../../../y')",
         "open('data/../x.csv')",
         "print('...')",
         "# a comment about ../data, not a string\nx = 1",
@@ -94,7 +95,8 @@ async def test_the_cell_is_counted_among_code_cells_from_one(jp_fetch, fault_ser
 async def test_magic_and_shell_lines_do_not_hide_the_rest_of_the_cell(
     jp_fetch, fault_server, jp_root_dir
 ):
-    source = "%matplotlib inline\n!pip install pandas\ndf = pd.read_csv('../x.csv')"
+    """Shell text is not Python: an unbalanced quote there must not swallow the code."""
+    source = "%matplotlib inline\n!echo '''\ndf = pd.read_csv('../x.csv')"
     warnings = await warnings_for(jp_fetch, jp_root_dir, source)
     assert [w["text"] for w in warnings] == ["../x.csv"]
 

@@ -332,6 +332,12 @@ def scan_workspace(
     where = f"folder '{folder_path}'" if folder_path else "the contents root folder"
     rules = _Rules(Path(folder), exclude, ignore_file, outputs_folder)
 
+    if outputs_folder and folder_path and folder_path.rsplit("/", 1)[-1] == outputs_folder:
+        raise BadRequest(
+            f"The notebook {name!r} is in '{folder_path}', a folder of saved ManaTEE "
+            "outputs: submitting it would send stage-2 results back. Copy the notebook "
+            "into its source folder and submit it from there."
+        )
     reason = rules.pattern_reason(name, is_dir=False)
     if reason is not None:
         raise BadRequest(

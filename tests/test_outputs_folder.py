@@ -80,6 +80,24 @@ async def test_a_file_named_like_the_outputs_folder_is_shipped(jp_fetch, fault_s
     assert "manatee-outputs" in [f["path"] for f in reply["files"]]
 
 
+async def test_a_notebook_inside_an_outputs_folder_is_refused_before_anything_is_sent(
+    jp_fetch, fault_server, notebook
+):
+    outputs = notebook.parent / "manatee-outputs"
+    outputs.mkdir()
+    (outputs / "out-3-nb.ipynb").write_text(notebook.read_text())
+    body = {"path": "analysis/manatee-outputs/out-3-nb.ipynb", "filename": "out-3-nb.ipynb"}
+    for route in ("manifest", "jobs"):
+        code, reply = await call(jp_fetch, route, method="POST", body=body)
+        assert (code, reply["message"]) == (
+            400,
+            "The notebook 'out-3-nb.ipynb' is in 'analysis/manatee-outputs', a folder of saved "
+            "ManaTEE outputs: submitting it would send stage-2 results back. Copy the notebook "
+            "into its source folder and submit it from there.",
+        )
+    assert fault_server.seen == []
+
+
 async def test_the_config_reply_names_the_outputs_folder(jp_fetch, fault_server):
     code, reply = await call(jp_fetch, "config")
     assert (code, reply["outputs_folder"]) == (200, "manatee-outputs")

@@ -184,7 +184,7 @@ class ManateeManager:
             "job_limit": self.config.job_limit if self.config.queue_submissions else None,
             "queue_submissions": self.config.queue_submissions,
             # the folder beside each notebook that holds its saved outputs ('' if none):
-            # never shipped, so the panel leaves it out of its Sources list too
+            # never shipped, so the panel can leave it out of its Sources list too
             "outputs_folder": self.config.outputs_folder,
         }
         try:

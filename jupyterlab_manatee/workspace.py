@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 import pathspec
 
+from .attestation.record import RECORD_SUFFIX
 from .errors import BadRequest, ManateeError, NotFound, WorkspaceTooLarge
 
 NOTEBOOK_SUFFIX = ".ipynb"
@@ -30,6 +31,8 @@ MAX_NOTEBOOK_NAME = 127
 VENV_MARKER = "pyvenv.cfg"
 #: Why a saved-outputs folder (ManateeConfig.outputs_folder) is never shipped.
 OUTPUTS_REASON = "saved ManaTEE outputs (stage-2 results are never sent back)"
+#: Why an output saved beside its notebook (by an earlier version) is never shipped.
+OUTPUT_FILE_REASON = "a saved ManaTEE output (stage-2 results are never sent back)"
 
 # Reasons shown for the default exclusion patterns (config.DEFAULT_EXCLUDES): words a
 # data scientist recognises rather than the glob that matched.
@@ -239,6 +242,17 @@ class _Rules:
             return "virtual environment"
         return self.pattern_reason(rel, is_dir=True)
 
+    def saved_output_reason(self, rel: str) -> str | None:
+        """An output and its ``.attestation.json`` (a pair, as the extension saves them)
+        left beside a notebook before outputs had their folder: left out too."""
+        if not self.outputs_folder:
+            return None
+        if rel.endswith(RECORD_SUFFIX) and len(rel) > len(RECORD_SUFFIX):
+            paired = os.path.lexists(self.folder / rel[: -len(RECORD_SUFFIX)])
+        else:
+            paired = os.path.lexists(self.folder / (rel + RECORD_SUFFIX))
+        return OUTPUT_FILE_REASON if paired else None
+
     def path_reason(self, rel: str) -> str | None:
         """Why a real path inside the folder (a symlink's target) is left out, if it is."""
         parts = rel.split("/")
@@ -437,7 +451,7 @@ def _visit(
             out.folders.append(rel)
             stack.append(rel)
         return
-    reason = rules.pattern_reason(rel, is_dir=False)
+    reason = rules.pattern_reason(rel, is_dir=False) or rules.saved_output_reason(rel)
     if reason is not None:
         out.leave_out(rel, reason)
     elif not entry.is_file(follow_symlinks=False):

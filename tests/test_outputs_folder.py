@@ -12,6 +12,7 @@ from tests.conftest import call
 
 TOP = "alice-workspace"
 REASON = "saved ManaTEE outputs (stage-2 results are never sent back)"
+OUTPUT_FILE_REASON = "a saved ManaTEE output (stage-2 results are never sent back)"
 
 
 @pytest.fixture
@@ -70,6 +71,31 @@ async def test_a_sub_folders_outputs_folder_is_left_out_too(jp_fetch, fault_serv
     assert code == 200
     assert reply["excluded"] == [{"path": "study/manatee-outputs/", "reason": REASON}]
     assert "study/other.ipynb" in [f["path"] for f in reply["files"]]
+
+
+async def test_an_output_left_beside_its_notebook_by_an_earlier_version_is_left_out(
+    jp_fetch, fault_server, notebook
+):
+    (notebook.parent / "out-2-nb.ipynb").write_text("{}")
+    (notebook.parent / "out-2-nb.ipynb.attestation.json").write_text("{}")
+    code, reply = await manifest(jp_fetch)
+    assert code == 200
+    assert reply["excluded"] == [
+        {"path": "out-2-nb.ipynb", "reason": OUTPUT_FILE_REASON},
+        {"path": "out-2-nb.ipynb.attestation.json", "reason": OUTPUT_FILE_REASON},
+    ]
+
+
+async def test_a_notebook_without_an_attestation_beside_it_is_shipped(
+    jp_fetch, fault_server, notebook
+):
+    (notebook.parent / "out-2-nb.ipynb").write_text("{}")
+    (notebook.parent / "notes.attestation.json").write_text("{}")
+    code, reply = await manifest(jp_fetch)
+    assert code == 200
+    assert reply["excluded"] == []
+    own = [f["path"] for f in reply["files"] if not f["path"].startswith("sdk/")]
+    assert own == ["data.csv", "nb.ipynb", "notes.attestation.json", "out-2-nb.ipynb"]
 
 
 async def test_a_file_named_like_the_outputs_folder_is_shipped(jp_fetch, fault_server, notebook):
@@ -135,6 +161,8 @@ class TestNoOutputsFolder:
     ):
         (notebook.parent / "manatee-outputs").mkdir()
         (notebook.parent / "manatee-outputs" / "kept.csv").write_text("x\n")
+        (notebook.parent / "out-2-nb.ipynb").write_text("{}")
+        (notebook.parent / "out-2-nb.ipynb.attestation.json").write_text("{}")
         _code, config = await call(jp_fetch, "config")
         code, reply = await manifest(jp_fetch)
         assert (config["outputs_folder"], code, reply["excluded"]) == ("", 200, [])

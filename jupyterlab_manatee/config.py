@@ -155,9 +155,10 @@ class ManateeConfig(Configurable):
             "Name of the folder, beside the submitting notebook, that receives the outputs "
             "of jobs this server submitted (out-<id>-<notebook>.ipynb and its "
             ".attestation.json); created when missing. The extension owns it: a folder of "
-            "this name is never shipped in a submission, so stage-2 results never travel "
-            "back. One folder name (no '/' or '..'); '' saves outputs beside the notebook "
-            "itself, as before, and excludes nothing."
+            "this name (and an output left beside its notebook with its .attestation.json) "
+            "is never shipped in a submission, so stage-2 results never travel back. One "
+            "folder name (no '/' or '..'); '' saves outputs beside the notebook itself, as "
+            "before, and excludes nothing."
         ),
     ).tag(config=True)
 

@@ -12,7 +12,7 @@ import os
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-from traitlets import Bool, Enum, Float, Int, List, Unicode, default
+from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, default, validate
 from traitlets.config import Configurable
 
 ENV_API_URL = "DATA_CLEAN_ROOM_HOST"
@@ -26,6 +26,9 @@ ENV_IMAGE_REPOSITORY = "MANATEE_IMAGE_REPOSITORY"
 # tags and VM names need (the creator ends up in both).
 CREATOR_MAX_LENGTH = 31
 SAFE_CREATOR_RE = re.compile(r"^[a-z0-9-]{1,26}$")
+
+#: The folder beside a notebook that receives its saved outputs (ManateeConfig.outputs_folder).
+DEFAULT_OUTPUTS_FOLDER = "manatee-outputs"
 
 DEFAULT_EXCLUDES = [
     ".*",
@@ -146,11 +149,33 @@ class ManateeConfig(Configurable):
         6, min=0, max=9, help="gzip level of the workspace archive (that of `gzip`/`tar -z`)."
     ).tag(config=True)
 
+    outputs_folder = Unicode(
+        DEFAULT_OUTPUTS_FOLDER,
+        help=(
+            "Name of the folder, beside the submitting notebook, that receives the outputs "
+            "of jobs this server submitted (out-<id>-<notebook>.ipynb and its "
+            ".attestation.json); created when missing. The extension owns it: a folder of "
+            "this name (and an output left beside its notebook with its .attestation.json) "
+            "is never shipped in a submission, so stage-2 results never travel back. One "
+            "folder name (no '/' or '..'); '' saves outputs beside the notebook itself, as "
+            "before, and excludes nothing."
+        ),
+    ).tag(config=True)
+
+    @validate("outputs_folder")
+    def _check_outputs_folder(self, proposal: dict) -> str:
+        value = proposal["value"]
+        problem = outputs_folder_problem(value)
+        if problem:
+            raise TraitError(f"c.ManateeConfig.outputs_folder = {value!r}: {problem}")
+        return value
+
     output_dir = Unicode(
         "manatee-outputs",
         help=(
             "Folder, relative to the contents root, that receives outputs of jobs this "
-            "server did not submit (those it did go beside their notebook)."
+            "server did not submit, or whose notebook's folder is gone (those it did "
+            "submit go to outputs_folder beside their notebook)."
         ),
     ).tag(config=True)
 
@@ -345,6 +370,19 @@ def redact_url(url: str) -> str:
         return "<unparseable URL>"
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def outputs_folder_problem(name: str) -> str | None:
+    """Why ``name`` cannot be the outputs folder's name, or None ('' is allowed)."""
+    if name == "":
+        return None
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        return "the name contains control characters"
+    if name.strip() != name:
+        return "the name starts or ends with a space; give a plain folder name"
+    if "/" in name or "\\" in name or name in (".", ".."):
+        return "give one folder name (no '/', '\\', '.' or '..'), e.g. 'manatee-outputs'"
+    return None
 
 
 def creator_problem(name: str) -> str | None:

@@ -18,7 +18,7 @@ from jupyter_server.utils import ensure_async, url_path_join
 from tornado import web
 
 from .errors import BadRequest, Forbidden, ManateeError, NotFound
-from .manager import MANIFEST_FILE_LIMIT, ManateeManager
+from .manager import ManateeManager
 
 AUTH_RESOURCE = "manatee"
 UUID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -189,18 +189,15 @@ class QueuedHandler(ManateeHandler):
 
 
 class ManifestHandler(ManateeHandler):
-    """``POST manatee/manifest``: what a submission would ship, without uploading."""
+    """``POST manatee/manifest``: what a submission would ship, without uploading, and
+    warnings about paths the notebook's code refers to outside its folder."""
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
         path, filename = _submission(self.json_body())
         await self.require_contents("read", path)
-        manifest = (await self.manager.manifest(path, filename)).to_json()
-        files = manifest["files"]
-        manifest["files"] = files[:MANIFEST_FILE_LIMIT]
-        manifest["files_truncated"] = len(files) > MANIFEST_FILE_LIMIT
-        self.reply(manifest)
+        self.reply(await self.manager.preview(path, filename))
 
 
 class OutputHandler(ManateeHandler):

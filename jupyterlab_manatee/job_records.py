@@ -1,7 +1,7 @@
 """A small on-disk record of the jobs this server submitted.
 
 The API knows a job's notebook name but not the folder it came from; the record lets an
-output land beside its notebook, also after a server restart.
+output land in the outputs folder beside its notebook, also after a server restart.
 """
 
 from __future__ import annotations

@@ -55,6 +55,7 @@ from .job_list import newest_first
 from .job_records import JobRecords
 from .notebook_errors import cell_errors
 from .notebook_errors import describe as describe_errors
+from .notebook_paths import parent_references
 from .output import output_name, resolve_folder, save_output
 from .submission_queue import IN_PROGRESS, Entry, SubmissionQueue, blocking_job, now_text
 
@@ -182,6 +183,9 @@ class ManateeManager:
             # the panel counts jobs in progress and queued against it before it asks
             "job_limit": self.config.job_limit if self.config.queue_submissions else None,
             "queue_submissions": self.config.queue_submissions,
+            # the folder beside each notebook that holds its saved outputs ('' if none):
+            # never shipped, so the panel can leave it out of its Sources list too
+            "outputs_folder": self.config.outputs_folder,
         }
         try:
             reply["creator"] = self.creator(username)
@@ -219,7 +223,23 @@ class ManateeManager:
             ignore_file=self.config.ignore_file,
             max_bytes=self.config.max_workspace_size,
             bundled=bundled_dirs(),
+            outputs_folder=self.config.outputs_folder,
         )
+
+    async def preview(self, path: str, filename: str | None) -> dict[str, Any]:
+        """The dry run the confirm dialog shows: the manifest (its file list capped) and
+        warnings about code that refers outside the notebook's folder."""
+        manifest = await self.manifest(path, filename)
+        shown = str(PurePosixPath(manifest.folder_path or ".") / manifest.notebook)
+        warnings = await asyncio.get_running_loop().run_in_executor(
+            self._pool, parent_references, manifest.folder / manifest.notebook, shown
+        )
+        reply = manifest.to_json()
+        files = reply["files"]
+        reply["files"] = files[:MANIFEST_FILE_LIMIT]
+        reply["files_truncated"] = len(files) > MANIFEST_FILE_LIMIT
+        reply["warnings"] = warnings
+        return reply
 
     async def submit(self, username: str, path: str, filename: str | None) -> dict[str, Any]:
         """Send the notebook's folder now, or queue it while the creator's workspace slot is
@@ -421,8 +441,9 @@ class ManateeManager:
         self.records.forget(job_uuid)
 
     async def save_output(self, username: str, job_id: int) -> dict[str, Any]:
-        """Download the executed notebook beside its source notebook (or the output folder),
-        then its token, and save the token with its verification beside the output.
+        """Download the executed notebook into the outputs folder beside its source notebook
+        (see :meth:`_output_folder`), then its token, and save the token with its
+        verification beside the output.
 
         The MD5 verified is that of the bytes as they arrive; a missing token never costs
         the output (the reply says why there is no attestation).
@@ -432,7 +453,7 @@ class ManateeManager:
         signed = await client.output(creator=creator, job_id=job_id)
         listed, job = await self._listed_job(creator, job_id)
         record = self._record(creator, job_id, job)
-        folder = await self._output_folder(job_id, record)
+        folder, create = await self._output_folder(job_id, record)
         name = output_name(job_id, _notebook_of(record, listed, job))
         digest = hashlib.md5(usedforsecurity=False)
 
@@ -443,7 +464,6 @@ class ManateeManager:
 
             return await client.download(signed.url, hash_and_write, what="output")
 
-        create = folder == self.config.output_dir
         saved = await save_output(
             download, self.root_dir, folder, name, create=create, companion_suffix=RECORD_SUFFIX
         )
@@ -527,18 +547,25 @@ class ManateeManager:
             record = self.records.find(creator, job_uuid=job.uuid)
         return record
 
-    async def _output_folder(self, job_id: int, record: dict[str, Any] | None) -> str:
-        """The submitting notebook's folder when this server submitted the job."""
+    async def _output_folder(self, job_id: int, record: dict[str, Any] | None) -> tuple[str, bool]:
+        """Where the output goes, and whether that folder may be created. In order:
+        ``<notebook's folder>/<outputs_folder>`` when this server submitted the job and the
+        folder still exists (the notebook's folder itself when ``outputs_folder`` is '');
+        else ``output_dir`` under the contents root. Outputs kept apart are never shipped
+        back (the workspace scan leaves ``outputs_folder`` out)."""
         if record is not None:
             try:
                 folder = await asyncio.get_running_loop().run_in_executor(
                     None, _existing_folder, self.root_dir, record["folder"]
                 )
                 if folder is not None:
-                    return folder
+                    name = self.config.outputs_folder
+                    if not name:
+                        return folder, False
+                    return str(PurePosixPath(folder) / name), True
             except BadRequest:
                 self.log.warning("ManaTEE: recorded folder of job %d left the root", job_id)
-        return self.config.output_dir
+        return self.config.output_dir, True
 
     async def _find_job(self, creator: str, job_id: int) -> dict[str, Any] | None:
         """The job as the API lists it (uuid, times), searched page by page."""

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePosixPath
 
-from .errors import ApiUnavailable, BadRequest, InsufficientStorage, ManateeError
+from .errors import ApiUnavailable, BadRequest, Conflict, InsufficientStorage, ManateeError
 
 TEMP_PREFIX = ".manatee-download-"
 READ_ONLY = 0o444
@@ -148,7 +148,19 @@ def _flush(f) -> None:
 
 
 def _make_folder(root_dir: Path, target: Path) -> None:
-    target.mkdir(parents=True, exist_ok=True)
+    shown = target.relative_to(root_dir).as_posix()
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise Conflict(
+            f"Cannot save the output into '{shown}': a file of that name is in the way. "
+            "Rename or move that file, then fetch the output again."
+        ) from None
+    except OSError as e:
+        raise ManateeError(
+            f"Cannot create the output folder '{shown}': {e.strerror or e}. Nothing was "
+            "saved; fix the folder's permissions, then fetch the output again."
+        ) from None
     if resolve_folder(root_dir, target.relative_to(root_dir).as_posix()) != target:
         raise BadRequest("The output folder leads outside the contents root")
 

@@ -22,12 +22,17 @@ from typing import BinaryIO
 
 import pathspec
 
+from .attestation.record import RECORD_SUFFIX
 from .errors import BadRequest, ManateeError, NotFound, WorkspaceTooLarge
 
 NOTEBOOK_SUFFIX = ".ipynb"
 # The API refuses notebook file names of 128 characters or more, or holding "..".
 MAX_NOTEBOOK_NAME = 127
 VENV_MARKER = "pyvenv.cfg"
+#: Why a saved-outputs folder (ManateeConfig.outputs_folder) is never shipped.
+OUTPUTS_REASON = "saved ManaTEE outputs (stage-2 results are never sent back)"
+#: Why an output saved beside its notebook (by an earlier version) is never shipped.
+OUTPUT_FILE_REASON = "a saved ManaTEE output (stage-2 results are never sent back)"
 
 # Reasons shown for the default exclusion patterns (config.DEFAULT_EXCLUDES): words a
 # data scientist recognises rather than the glob that matched.
@@ -195,9 +200,12 @@ def _deciding_pattern(spec: pathspec.GitIgnoreSpec, path: str) -> str | None:
 class _Rules:
     """The exclusion decision for one workspace folder; dirs are given as ``"rel/"``."""
 
-    def __init__(self, folder: Path, exclude: list[str], ignore_file: str) -> None:
+    def __init__(
+        self, folder: Path, exclude: list[str], ignore_file: str, outputs_folder: str = ""
+    ) -> None:
         self.folder = folder
         self.ignore_file = ignore_file
+        self.outputs_folder = outputs_folder
         self.exclude = _compile(list(exclude), "c.ManateeConfig.exclude", ManateeError)
         lines: list[str] = []
         if ignore_file:
@@ -227,9 +235,23 @@ class _Rules:
         return None
 
     def dir_reason(self, rel: str) -> str | None:
+        # at any depth: a sub-folder's notebook keeps its outputs there too
+        if self.outputs_folder and rel.rsplit("/", 1)[-1] == self.outputs_folder:
+            return OUTPUTS_REASON
         if os.path.isfile(self.folder / rel / VENV_MARKER):
             return "virtual environment"
         return self.pattern_reason(rel, is_dir=True)
+
+    def saved_output_reason(self, rel: str) -> str | None:
+        """An output and its ``.attestation.json`` (a pair, as the extension saves them)
+        left beside a notebook before outputs had their folder: left out too."""
+        if not self.outputs_folder:
+            return None
+        if rel.endswith(RECORD_SUFFIX) and len(rel) > len(RECORD_SUFFIX):
+            paired = os.path.lexists(self.folder / rel[: -len(RECORD_SUFFIX)])
+        else:
+            paired = os.path.lexists(self.folder / (rel + RECORD_SUFFIX))
+        return OUTPUT_FILE_REASON if paired else None
 
     def path_reason(self, rel: str) -> str | None:
         """Why a real path inside the folder (a symlink's target) is left out, if it is."""
@@ -300,9 +322,11 @@ def scan_workspace(
     ignore_file: str = ".manateeignore",
     max_bytes: int | None = None,
     bundled: dict[str, Path] | None = None,
+    outputs_folder: str = "",
 ) -> Manifest:
     """List what a submission of ``notebook`` ships: its folder minus what is left out, plus
-    bundled folders the workspace lacks. Raises WorkspaceTooLarge before anything is written."""
+    bundled folders the workspace lacks. Raises WorkspaceTooLarge before anything is written.
+    Folders named ``outputs_folder`` hold saved outputs and are always left out."""
     root = _real_root(root_dir)
     notebook = Path(notebook)
     folder = os.path.realpath(notebook.parent)
@@ -320,8 +344,14 @@ def scan_workspace(
     folder_path = Path(os.path.relpath(folder, root)).as_posix()
     folder_path = "" if folder_path == "." else folder_path
     where = f"folder '{folder_path}'" if folder_path else "the contents root folder"
-    rules = _Rules(Path(folder), exclude, ignore_file)
+    rules = _Rules(Path(folder), exclude, ignore_file, outputs_folder)
 
+    if outputs_folder and folder_path and folder_path.rsplit("/", 1)[-1] == outputs_folder:
+        raise BadRequest(
+            f"The notebook {name!r} is in '{folder_path}', a folder of saved ManaTEE "
+            "outputs: submitting it would send stage-2 results back. Copy the notebook "
+            "into its source folder and submit it from there."
+        )
     reason = rules.pattern_reason(name, is_dir=False)
     if reason is not None:
         raise BadRequest(
@@ -421,7 +451,7 @@ def _visit(
             out.folders.append(rel)
             stack.append(rel)
         return
-    reason = rules.pattern_reason(rel, is_dir=False)
+    reason = rules.pattern_reason(rel, is_dir=False) or rules.saved_output_reason(rel)
     if reason is not None:
         out.leave_out(rel, reason)
     elif not entry.is_file(follow_symlinks=False):

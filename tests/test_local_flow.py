@@ -52,7 +52,7 @@ async def served_public_keys(issuer: str) -> dict[str, bytes]:
     }
 
 
-async def test_a_submitted_notebook_finishes_and_its_proven_output_lands_beside_it(
+async def test_a_submitted_notebook_finishes_and_its_proven_output_lands_in_its_outputs_folder(
     jp_fetch, backend, jp_root_dir
 ):
     write_notebook(jp_root_dir / "analysis" / "nb.ipynb", READS_ITS_NEIGHBOUR)
@@ -66,7 +66,7 @@ async def test_a_submitted_notebook_finishes_and_its_proven_output_lands_beside_
 
     code, saved = await call(jp_fetch, "output", method="POST", body={"id": job["id"]})
     assert code == 200, saved
-    assert saved["filename"] == f"analysis/out-{job['id']}-nb.ipynb"
+    assert saved["filename"] == f"analysis/manatee-outputs/out-{job['id']}-nb.ipynb"
     output_bytes = (jp_root_dir / saved["filename"]).read_bytes()
     executed = nbformat.reads(output_bytes.decode(), as_version=4)
     assert executed.cells[0].outputs[0]["text"] == "stage 2: 2 rows\n"

@@ -59,9 +59,18 @@ def saved_in_layout(lab: LabServer, path: str) -> bool:
     return f"notebook:{path}" in response.text
 
 
-def open_from_file_browser(page, name: str):
+def listed(page, name: str):
+    """The file browser's item of this name in the folder it shows."""
     exact = page.locator(".jp-DirListing-itemText", has_text=re.compile(f"^{re.escape(name)}$"))
-    page.locator("#filebrowser .jp-DirListing-item").filter(has=exact).dblclick()
+    return page.locator("#filebrowser .jp-DirListing-item").filter(has=exact)
+
+
+def open_from_file_browser(page, path: str):
+    """Double-click the item at this contents path (outputs sit in manatee-outputs/)."""
+    *folders, name = path.split("/")
+    page.locator("#filebrowser .jp-BreadCrumbs-home").click()
+    for folder in [*folders, name]:
+        listed(page, folder).dblclick()
     tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab.jp-mod-current")
     tab.filter(has_text=name).wait_for()
     return page.locator(CURRENT_NOTEBOOK)
@@ -88,7 +97,7 @@ def test_a_restored_output_has_no_kernel_after_a_reload(browser, lab, saved):
 
         page.goto(f"{lab.url}/lab?token={lab.token}")  # no reset: the layout is restored
 
-        tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab", has_text=saved)
+        tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab", has_text=saved.split("/")[-1])
         tab.wait_for()
         tab.click()
         settled_without_kernel(page)

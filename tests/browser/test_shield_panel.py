@@ -180,14 +180,15 @@ def test_output_saves_the_executed_notebook_and_opens_it(page, lab, finished_job
 
     notification = toast(page, f"Saved the output of job #{job['id']} as ")
     saved = re.search(r" as (\S+\.ipynb)", notification.inner_text()).group(1)
-    assert saved.startswith(f"out-{job['id']}-")
+    assert saved.startswith(f"manatee-outputs/out-{job['id']}-")
     tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab.jp-mod-current")
-    tab.filter(has_text=saved).wait_for()
+    tab.filter(has_text=saved.split("/")[-1]).wait_for()
     notebook = page.locator("#jp-main-dock-panel .jp-NotebookPanel:not(.lm-mod-hidden)")
     notebook.locator(".jp-OutputArea-output", has_text="This is stage 2").first.wait_for()
     assert "This is stage 2" in (lab.root / saved).read_text()
     page.locator(
-        '#filebrowser .jp-DirListing-item[data-file-type="notebook"]', has_text=saved
+        '#filebrowser .jp-DirListing-item[data-file-type="notebook"]',
+        has_text=saved.split("/")[-1],
     ).wait_for()
     page.screenshot(path=artifacts / "output-opened.png")
 

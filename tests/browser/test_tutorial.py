@@ -129,7 +129,7 @@ def test_both_tutorial_jobs_reach_finished_in_the_panel(page, lab, submissions, 
 
 def test_the_regression_output_opens_with_the_stage2_r2(outputs, lab):
     output = outputs["regression.ipynb"]
-    assert re.fullmatch(r"out-\d+-regression\.ipynb", output.saved)
+    assert re.fullmatch(r"manatee-outputs/out-\d+-regression\.ipynb", output.saved)
     assert (lab.root / output.saved).is_file()
     assert STAGE2_READ in output.text
     assert "Stage 2 results on the test split:" in output.text
@@ -140,7 +140,7 @@ def test_the_regression_output_opens_with_the_stage2_r2(outputs, lab):
 
 def test_the_insurance_output_opens_with_the_real_tables_row_count(outputs, lab):
     output = outputs["insurance.ipynb"]
-    assert re.fullmatch(r"out-\d+-insurance\.ipynb", output.saved)
+    assert re.fullmatch(r"manatee-outputs/out-\d+-insurance\.ipynb", output.saved)
     assert (lab.root / output.saved).is_file()
     assert STAGE2_READ in output.text
     assert f"rows, columns: ({REAL_ROWS}, 7)" in output.text

@@ -148,9 +148,20 @@ def test_report_on_an_intact_saved_output_is_a_local_run_with_the_api_stopped(
     close_dialog(page)
 
 
-def context_menu_on(page, name: str):
+def listed(page, name: str):
+    """The file browser's item of this name in the folder it shows."""
     exact = page.locator(".jp-DirListing-itemText", has_text=re.compile(f"^{re.escape(name)}$"))
-    page.locator("#filebrowser .jp-DirListing-item").filter(has=exact).click(button="right")
+    return page.locator("#filebrowser .jp-DirListing-item").filter(has=exact)
+
+
+def context_menu_on(page, path: str):
+    """Right-click the item at this contents path (outputs sit in manatee-outputs/), the
+    file browser first opened at the root, then at the item's folder."""
+    *folders, name = path.split("/")
+    page.locator("#filebrowser .jp-BreadCrumbs-home").click()
+    for folder in folders:
+        listed(page, folder).dblclick()
+    listed(page, name).click(button="right")
     # the file browser's own menu (lumino keeps its hidden submenus attached too)
     menu = page.locator(".lm-Menu").filter(has_text="Submit to ManaTEE…")
     menu.wait_for()

@@ -21,6 +21,7 @@ from tests.browser.lab_support import (
 
 SLOW = "slow/slow.ipynb"
 RAISES = "raises/raises.ipynb"
+PARENT = "sub/reads_parent.ipynb"
 #: What the job card and the Output notification say of RAISES (its second code cell).
 RAISED = "1 cell raised an error in the stage-2 run; the first: ZeroDivisionError in code cell 2"
 
@@ -51,6 +52,7 @@ def lab(lab_factory, backend, tmp_path_factory) -> LabServer:
     root = tmp_path_factory.mktemp("root")
     write_notebook(root / SLOW, "import time\ntime.sleep(600)")
     write_notebook(root / RAISES, "x = 1", "x / 0", "print('never reached')")
+    write_notebook(root / PARENT, "import pandas", "rows = open('../data/x.csv').read()")
     return lab_factory(root, backend.url, local_issuers=[backend.url])
 
 
@@ -118,3 +120,30 @@ def test_output_of_a_notebook_whose_cell_raised_says_which_cell(lab, page):
     note.wait_for()
     assert note.inner_text() == RAISED
     assert note.get_attribute("data-error-count") == "1"
+
+
+def test_the_confirm_dialog_warns_of_code_reading_outside_the_folder(page):
+    page.get_by_role("button", name="Submit reads_parent.ipynb").click()
+
+    dialog = page.locator(".jp-Dialog")
+    warning = dialog.locator(".jp-manatee-Manifest-warnings li")
+    warning.wait_for()
+    assert warning.count() == 1
+    assert warning.get_attribute("data-cell") == "2"
+    assert warning.inner_text().startswith(
+        "Code cell 2 refers to '../data/x.csv', outside the notebook's folder"
+    )
+    dialog.get_by_role("button", name="Cancel").click()
+
+
+def test_sources_leave_out_saved_outputs(lab, page):
+    job = lab.wait_for_job(lab.submit(RAISES))
+    saved = lab.call("POST", "output", json={"id": job["id"]})["filename"]
+    assert saved.startswith("raises/manatee-outputs/")
+
+    page.reload()
+    page.wait_for_selector("#jp-manatee-shield:not(.lm-mod-hidden)")
+    page.locator(f'li.jp-manatee-Source[data-path="{RAISES}"]').wait_for()
+
+    paths = page.locator("li.jp-manatee-Source").evaluate_all("els => els.map(e => e.dataset.path)")
+    assert saved not in paths and not [p for p in paths if "manatee-outputs" in p], paths

@@ -186,9 +186,9 @@ def test_output_saves_the_executed_notebook_and_opens_it(page, lab, finished_job
     notebook = page.locator("#jp-main-dock-panel .jp-NotebookPanel:not(.lm-mod-hidden)")
     notebook.locator(".jp-OutputArea-output", has_text="This is stage 2").first.wait_for()
     assert "This is stage 2" in (lab.root / saved).read_text()
+    # the file browser shows the outputs folder where the notebook is
     page.locator(
-        '#filebrowser .jp-DirListing-item[data-file-type="notebook"]',
-        has_text=saved.split("/")[-1],
+        '#filebrowser .jp-DirListing-item[data-file-type="directory"]', has_text="manatee-outputs"
     ).wait_for()
     page.screenshot(path=artifacts / "output-opened.png")
 

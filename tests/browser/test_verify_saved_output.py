@@ -182,7 +182,7 @@ def test_verify_from_the_file_browser_checks_a_saved_output_with_the_api_stopped
     shown(context_menu_on(page, job["saved"]), "Verify ManaTEE output").click()
 
     dialog = page.locator(".jp-Dialog")
-    dialog.get_by_text(f"Attestation report: {job['saved']}").wait_for()
+    dialog.get_by_text(f"Attestation report: {job['saved'].split('/')[-1]}").wait_for()
     verdict = dialog.locator(".jp-manatee-Verdict")
     assert verdict.get_attribute("data-state") == "failed"
     assert verdict.locator(".jp-manatee-Verdict-state").inner_text() == "Not verified"

@@ -8,11 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
 from tests.fault_server import FaultServer
-from tests.support import LOCAL_PINS
+from tests.support import LOCAL_PINS, notebook_text
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 
@@ -81,14 +80,7 @@ def temp_dir(manatee_config) -> Path:
 def write_notebook(path: Path, source: str = "print('hello')") -> Path:
     """A minimal notebook with one code cell."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    nb = nbformat.v4.new_notebook()
-    nb.cells.append(nbformat.v4.new_code_cell(source))
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    path.write_text(nbformat.writes(nb))
+    path.write_text(notebook_text(source))
     return path
 
 

@@ -40,6 +40,20 @@ LOCAL_PIN_ENV = {
 LOCAL_API_TOKEN = "local-api-token-for-tests"
 
 
+def notebook_text(*sources: str) -> str:
+    """A Python 3 notebook with one code cell per source: the tests' notebooks."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    return nbformat.writes(nb)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

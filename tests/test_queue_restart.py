@@ -4,25 +4,10 @@ own notebook (against the faithful local backend, whose builds the test holds)."
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
 import pytest
 
-from tests.browser.lab_support import LabServer, local_backend
+from tests.browser.lab_support import LabServer, local_backend, write_notebook
 from tests.support import wait_until
-
-
-def write_notebook(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(f"print({text!r})")]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    path.write_text(nbformat.writes(nb))
 
 
 @pytest.fixture
@@ -35,8 +20,8 @@ def backend(tmp_path):
 @pytest.fixture
 def lab(tmp_path, backend):
     root = tmp_path / "root"
-    write_notebook(root / "first" / "first.ipynb", "the first notebook ran")
-    write_notebook(root / "second" / "second.ipynb", "the second notebook ran")
+    write_notebook(root / "first" / "first.ipynb", "print('the first notebook ran')")
+    write_notebook(root / "second" / "second.ipynb", "print('the second notebook ran')")
     home = tmp_path / "home"
     home.mkdir()
     server = LabServer(home, root, backend.url, creator="restarter", local_issuers=[backend.url])

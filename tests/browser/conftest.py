@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 
-from tests.browser.lab_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LabServer, require_browser
+from tests.browser.lab_support import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LabServer,
+    copy_tutorials,
+    local_backend,
+    require_browser,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -64,3 +72,19 @@ def lab_factory(tmp_path_factory) -> Iterator[Callable[..., LabServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory) -> Iterator[Any]:
+    """A module's local backend (modules that need other settings define their own)."""
+    server = local_backend(tmp_path_factory.mktemp("backend"), max_running=2, job_timeout=120)
+    with server.running_in_thread() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def tutorials_lab(lab_factory, backend, tmp_path_factory) -> LabServer:
+    """JupyterLab on a copy of tutorials/, against the module's backend, trusting its
+    tokens as a local run (as ./dev run does)."""
+    root = copy_tutorials(tmp_path_factory.mktemp("root") / "tutorials")
+    return lab_factory(root, backend.url, local_issuers=[backend.url])

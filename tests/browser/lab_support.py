@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support import LOCAL_API_TOKEN, LOCAL_PIN_ENV, free_port, wait_until
+from tests.support import LOCAL_API_TOKEN, LOCAL_PIN_ENV, free_port, notebook_text, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -219,6 +219,13 @@ class LabServer:
             return job if job and job["job_status"] not in (0, 1, 3, 4) else None
 
         return poll(ended, timeout, f"job {uuid} to end")
+
+
+def write_notebook(path: Path, *sources: str) -> Path:
+    """A Python 3 notebook at ``path`` with one code cell per source."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(notebook_text(*sources))
+    return path
 
 
 def copy_tutorials(root: Path) -> Path:

@@ -13,9 +13,7 @@ from tests.browser.lab_support import (
     LabServer,
     close_dialog,
     close_page,
-    copy_tutorials,
     job_item,
-    local_backend,
     open_lab,
 )
 
@@ -31,16 +29,8 @@ THEMES = ("JupyterLab Light", "JupyterLab Dark")
 
 
 @pytest.fixture(scope="module")
-def backend(tmp_path_factory):
-    server = local_backend(data_dir=tmp_path_factory.mktemp("backend"), job_timeout=120)
-    with server.running_in_thread() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def lab(lab_factory, backend, tmp_path_factory) -> LabServer:
-    root = copy_tutorials(tmp_path_factory.mktemp("root") / "tutorials")
-    server = lab_factory(root, backend.url, local_issuers=[backend.url])
+def lab(tutorials_lab) -> LabServer:
+    server = tutorials_lab
     job = server.wait_for_job(server.submit(NOTEBOOK))
     server.call("POST", "output", json={"id": job["id"]})
     server.job = job

@@ -4,9 +4,6 @@ is not stopped by Delete (the dialog warns), and a notebook whose cell raised st
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
 import pytest
 
 from tests.browser.lab_support import (
@@ -17,6 +14,7 @@ from tests.browser.lab_support import (
     open_lab,
     poll,
     toast,
+    write_notebook,
 )
 
 SLOW = "slow/slow.ipynb"
@@ -24,18 +22,6 @@ RAISES = "raises/raises.ipynb"
 PARENT = "sub/reads_parent.ipynb"
 #: What the job card and the Output notification say of RAISES (its second code cell).
 RAISED = "1 cell raised an error in the stage-2 run; the first: ZeroDivisionError in code cell 2"
-
-
-def write_notebook(path: Path, *sources: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    path.write_text(nbformat.writes(nb))
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,7 @@ import pytest
 from tests.browser.lab_support import (
     LabServer,
     close_page,
-    copy_tutorials,
     job_item,
-    local_backend,
     open_lab,
 )
 
@@ -19,16 +17,8 @@ NOTEBOOK = "getting-started.ipynb"
 
 
 @pytest.fixture(scope="module")
-def backend(tmp_path_factory):
-    server = local_backend(data_dir=tmp_path_factory.mktemp("backend"), job_timeout=120)
-    with server.running_in_thread() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def lab(lab_factory, backend, tmp_path_factory) -> LabServer:
-    root = copy_tutorials(tmp_path_factory.mktemp("root") / "tutorials")
-    server = lab_factory(root, backend.url, local_issuers=[backend.url])
+def lab(tutorials_lab) -> LabServer:
+    server = tutorials_lab
     server.job = server.wait_for_job(server.submit(NOTEBOOK))
     return server
 

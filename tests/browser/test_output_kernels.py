@@ -12,8 +12,6 @@ from tests.browser.lab_support import (
     CURRENT_NOTEBOOK,
     LabServer,
     close_page,
-    copy_tutorials,
-    local_backend,
     open_lab,
     poll,
 )
@@ -22,16 +20,8 @@ NOTEBOOK = "getting-started.ipynb"
 
 
 @pytest.fixture(scope="module")
-def backend(tmp_path_factory):
-    server = local_backend(data_dir=tmp_path_factory.mktemp("backend"), job_timeout=120)
-    with server.running_in_thread() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def lab(lab_factory, backend, tmp_path_factory) -> LabServer:
-    root = copy_tutorials(tmp_path_factory.mktemp("root") / "tutorials")
-    return lab_factory(root, backend.url, local_issuers=[backend.url])
+def lab(tutorials_lab) -> LabServer:
+    return tutorials_lab
 
 
 @pytest.fixture(scope="module")

@@ -3,26 +3,19 @@ page 1 and the pager are reachable and work, in a window of ordinary height."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
 import pytest
 
-from tests.browser.lab_support import LabServer, close_page, job_item, local_backend, open_lab
+from tests.browser.lab_support import (
+    LabServer,
+    close_page,
+    job_item,
+    local_backend,
+    open_lab,
+    write_notebook,
+)
 
 QUICK = "quick.ipynb"
 JOBS = 12
-
-
-def write_quick_notebook(path: Path) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("print('quick')")]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    path.write_text(nbformat.writes(nb))
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +30,9 @@ def backend(tmp_path_factory):
 @pytest.fixture(scope="module")
 def lab(lab_factory, backend, tmp_path_factory) -> LabServer:
     root = tmp_path_factory.mktemp("root")
-    write_quick_notebook(root / QUICK)
+    write_notebook(root / QUICK, "print('quick')")
     for index in range(8):  # enough notebooks for Sources to need its own scrolling
-        write_quick_notebook(root / f"notebook-{index}.ipynb")
+        write_notebook(root / f"notebook-{index}.ipynb", "print('quick')")
     server = lab_factory(root, backend.url, local_issuers=[backend.url])
     # one at a time: the API allows 3 jobs in flight per creator
     jobs = [server.wait_for_job(server.submit(QUICK)) for _ in range(JOBS)]

@@ -6,27 +6,20 @@ sent; Cancel removes it and its archive."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-import nbformat
 import pytest
 
-from tests.browser.lab_support import LabServer, close_page, local_backend, open_lab, toast
+from tests.browser.lab_support import (
+    LabServer,
+    close_page,
+    local_backend,
+    open_lab,
+    toast,
+    write_notebook,
+)
 
 FIRST = "first/first.ipynb"
 SECOND = "second/second.ipynb"
-
-
-def write_notebook(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(f"print({path.stem!r})")]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    path.write_text(nbformat.writes(nb))
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +32,8 @@ def backend(tmp_path_factory):
 @pytest.fixture(scope="module")
 def lab(lab_factory, backend, tmp_path_factory) -> LabServer:
     root = tmp_path_factory.mktemp("root")
-    write_notebook(root / FIRST)
-    write_notebook(root / SECOND)
+    write_notebook(root / FIRST, "print('first')")
+    write_notebook(root / SECOND, "print('second')")
     return lab_factory(root, backend.url, local_issuers=[backend.url])
 
 

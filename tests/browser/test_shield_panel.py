@@ -7,9 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from pathlib import Path
 
-import nbformat
 import pytest
 
 from tests.browser.lab_support import (
@@ -20,6 +18,7 @@ from tests.browser.lab_support import (
     open_lab,
     poll,
     toast,
+    write_notebook,
 )
 from tests.support import LOCAL_API_TOKEN
 
@@ -250,25 +249,13 @@ def test_banner_says_what_to_set_when_no_api_is_configured(
         close_page(page)
 
 
-def slow_notebook(path: Path, seconds: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nb = nbformat.v4.new_notebook()
-    nb.cells.append(nbformat.v4.new_code_cell(f"import time\ntime.sleep({seconds})"))
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    path.write_text(nbformat.writes(nb))
-
-
 def test_the_job_limit_is_told_before_the_confirm_dialog(
     browser, lab_factory, tmp_path_factory, artifacts
 ):
     from jupyterlab_manatee.local_backend import LocalBackend
 
     root = copy_tutorials(tmp_path_factory.mktemp("root-limit") / "tutorials")
-    slow_notebook(root / "slow" / "slow.ipynb", 120)
+    write_notebook(root / "slow" / "slow.ipynb", "import time\ntime.sleep(120)")
     backend = LocalBackend(
         data_dir=tmp_path_factory.mktemp("backend-limit"),
         max_running=1,

@@ -13,8 +13,6 @@ import pytest
 from tests.browser.lab_support import (
     LabServer,
     close_page,
-    copy_tutorials,
-    local_backend,
     open_lab,
     toast,
 )
@@ -23,16 +21,8 @@ NOTEBOOK = "getting-started.ipynb"
 
 
 @pytest.fixture(scope="module")
-def backend(tmp_path_factory):
-    server = local_backend(data_dir=tmp_path_factory.mktemp("backend"), job_timeout=120)
-    with server.running_in_thread() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def lab(lab_factory, backend, tmp_path_factory) -> LabServer:
-    root = copy_tutorials(tmp_path_factory.mktemp("root") / "tutorials")
-    return lab_factory(root, backend.url, local_issuers=[backend.url])
+def lab(tutorials_lab) -> LabServer:
+    return tutorials_lab
 
 
 def test_the_outcome_is_told_when_the_page_is_slow(browser, lab):

@@ -11,10 +11,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
+
+from tests.support import notebook_text
 
 CREATOR = "alice"
 #: The API token the test backends are started with.
@@ -25,14 +26,7 @@ TERMINAL = {2, 5, 6, 7, 8, 9}
 
 def notebook_bytes(*cells: str) -> bytes:
     """A notebook with one code cell per source string."""
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    return nbformat.writes(nb).encode("utf-8")
+    return notebook_text(*cells).encode("utf-8")
 
 
 def tar_gz(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:

@@ -32,6 +32,7 @@ import logging
 import os
 import signal
 import stat
+import subprocess
 import sys
 import tempfile
 import threading
@@ -87,6 +88,38 @@ def job_interpreter() -> JobInterpreter:
     paths = {sys.executable, sys.prefix, sys.base_prefix, sys.exec_prefix, _PACKAGE_PARENT}
     paths.update(entry for entry in sys.path if entry)
     return JobInterpreter(sys.executable, tuple(sorted(Path(p) for p in paths)))
+
+
+_PROBE = (
+    "import json, sys\n"
+    "import ipykernel, nbclient, nbformat\n"
+    "print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path]))"
+)
+
+
+def interpreter_for(python: str | Path) -> JobInterpreter:
+    """Another environment's Python for the jobs, e.g. one made like the TEE's image (see
+    `jupyterlab_manatee.tee_image`), so a notebook that fails there fails here too.
+
+    The executor runs in it as well (upstream's executor is the image's own nbconvert): it
+    must have ipykernel, nbclient and nbformat. ``python`` is used as given, not resolved
+    (a venv's ``python`` is a link to the base interpreter).
+    """
+    executable = os.path.abspath(python)
+    try:
+        probe = subprocess.run(
+            [executable, "-I", "-c", _PROBE], capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ValueError(f"the stage-2 python {executable} cannot run: {exc}") from exc
+    if probe.returncode != 0:
+        last = (probe.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ValueError(
+            f"the stage-2 python {executable} cannot run jobs (it needs ipykernel, "
+            f"nbclient and nbformat): {last}"
+        )
+    paths = {executable, _PACKAGE_PARENT, *(entry for entry in json.loads(probe.stdout) if entry)}
+    return JobInterpreter(executable, tuple(sorted(Path(p) for p in paths)))
 
 
 def runs_root_for(data_dir: Path) -> Path:

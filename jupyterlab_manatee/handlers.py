@@ -196,7 +196,12 @@ class ManifestHandler(ManateeHandler):
     async def post(self) -> None:
         path, filename = _submission(self.json_body())
         await self.require_contents("read", path)
-        manifest = (await self.manager.manifest(path, filename)).to_json()
+        scanned = await self.manager.manifest(path, filename)
+        manifest = scanned.to_json()
+        manifest["warnings"] = [
+            *manifest.get("warnings", []),
+            *await self.manager.import_warnings(scanned),
+        ]
         files = manifest["files"]
         manifest["files"] = files[:MANIFEST_FILE_LIMIT]
         manifest["files_truncated"] = len(files) > MANIFEST_FILE_LIMIT

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from . import workspace
+from . import import_check, workspace
 from ._version import __version__
 from .api_client import ManateeApiClient
 from .attestation import (
@@ -206,6 +206,17 @@ class ManateeManager:
             self._pool, workspace.resolve_notebook, self.root_dir, path, filename
         )
         return await loop.run_in_executor(self._pool, self._scan, notebook)
+
+    async def import_warnings(self, manifest: workspace.Manifest) -> list[dict[str, Any]]:
+        """Imports the TEE's image lacks and the notebook does not install (dry run only)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._pool,
+            import_check.notebook_import_warnings,
+            manifest.folder / manifest.notebook,
+            str(PurePosixPath(manifest.folder_path) / manifest.notebook),
+            [entry.path for entry in manifest.files],
+        )
 
     @property
     def _hidden_allowed(self) -> bool:

@@ -81,6 +81,12 @@ class JobInterpreter:
 
     executable: str
     paths: tuple[Path, ...]
+    #: Set for a stage-2 environment (`interpreter_for`): each job then runs in a venv of
+    #: its own layered over these site-packages, so a notebook's ``%pip install`` lands in
+    #: its own run (as in the TEE, a fresh VM each time), never in the shared environment.
+    site_packages: tuple[str, ...] = ()
+    base_executable: str = ""
+    version: str = ""
 
 
 def job_interpreter() -> JobInterpreter:
@@ -91,9 +97,11 @@ def job_interpreter() -> JobInterpreter:
 
 
 _PROBE = (
-    "import json, sys\n"
+    "import json, site, sys\n"
     "import ipykernel, nbclient, nbformat\n"
-    "print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path]))"
+    "print(json.dumps({'paths': [sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path],"
+    " 'site': site.getsitepackages(), 'base': getattr(sys, '_base_executable', sys.executable),"
+    " 'version': '%d.%d' % sys.version_info[:2]}))"
 )
 
 
@@ -118,8 +126,39 @@ def interpreter_for(python: str | Path) -> JobInterpreter:
             f"the stage-2 python {executable} cannot run jobs (it needs ipykernel, "
             f"nbclient and nbformat): {last}"
         )
-    paths = {executable, _PACKAGE_PARENT, *(entry for entry in json.loads(probe.stdout) if entry)}
-    return JobInterpreter(executable, tuple(sorted(Path(p) for p in paths)))
+    found = json.loads(probe.stdout)
+    base = os.path.realpath(found["base"])
+    paths = {executable, base, _PACKAGE_PARENT, *(entry for entry in found["paths"] if entry)}
+    return JobInterpreter(
+        executable,
+        tuple(sorted(Path(p) for p in paths)),
+        site_packages=tuple(found["site"]),
+        base_executable=base,
+        version=found["version"],
+    )
+
+
+def make_job_venv(interpreter: JobInterpreter, folder: Path) -> str:
+    """A venv at ``folder`` over the stage-2 environment's site-packages; its python.
+
+    Made by hand (pyvenv.cfg, a link to the base interpreter, a .pth file), in
+    milliseconds: the job's pip (the environment's, found through the .pth) installs into
+    the job's own site-packages and sees the image's packages as installed.
+    """
+    bin_dir = folder / "bin"
+    site_dir = folder / "lib" / f"python{interpreter.version}" / "site-packages"
+    bin_dir.mkdir(parents=True)
+    site_dir.mkdir(parents=True)
+    home = os.path.dirname(interpreter.base_executable)
+    (folder / "pyvenv.cfg").write_text(
+        f"home = {home}\ninclude-system-site-packages = false\nversion = {interpreter.version}\n"
+    )
+    (site_dir / "tee-image.pth").write_text("".join(f"{p}\n" for p in interpreter.site_packages))
+    python = bin_dir / "python"
+    python.symlink_to(interpreter.base_executable)
+    for alias in ("python3", f"python{interpreter.version}"):
+        (bin_dir / alias).symlink_to("python")
+    return str(python)
 
 
 def runs_root_for(data_dir: Path) -> Path:
@@ -583,13 +622,18 @@ class JobRunner:
                     job.uuid,
                     rel,
                 )
+        if self._config.interpreter.site_packages:
+            make_job_venv(self._config.interpreter, run_dir / "python")
         if self._confinement.isolated:
             _chown_tree(run_dir, self._confinement.uid, self._confinement.gid)
 
     def _executor_command(self, job: JobRecord, run_dir: Path) -> list[str]:
         """The executor's command line (the job's interpreter; see `JobInterpreter`)."""
+        interpreter = self._config.interpreter
         return [
-            self._config.interpreter.executable,
+            str(run_dir / "python" / "bin" / "python")
+            if interpreter.site_packages
+            else interpreter.executable,
             "-m",
             protocol.EXECUTOR_MODULE,
             "--workspace",

@@ -7,10 +7,12 @@ These need that environment: ``./dev test`` makes it (``.manatee-stage2``, from
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,11 +32,36 @@ needs_env = pytest.mark.skipif(
 )
 
 
-def _run(start_backend: Callable[..., LocalBackend], notebook: bytes, **kwargs: Any) -> list[str]:
+def _wheel() -> bytes:
+    """``tiny-0.1-py3-none-any.whl``: one module, ``tiny.VALUE = 42`` (no network needed)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as wheel:
+        wheel.writestr("tiny.py", "VALUE = 42\n")
+        wheel.writestr(
+            "tiny-0.1.dist-info/METADATA", "Metadata-Version: 2.1\nName: tiny\nVersion: 0.1\n"
+        )
+        wheel.writestr(
+            "tiny-0.1.dist-info/WHEEL",
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
+        wheel.writestr(
+            "tiny-0.1.dist-info/RECORD",
+            "tiny.py,,\ntiny-0.1.dist-info/METADATA,,\ntiny-0.1.dist-info/WHEEL,,\n"
+            "tiny-0.1.dist-info/RECORD,,\n",
+        )
+    return buffer.getvalue()
+
+
+def _run(
+    start_backend: Callable[..., LocalBackend] | LocalBackend,
+    notebook: bytes,
+    files: dict[str, bytes] | None = None,
+    **kwargs: Any,
+) -> list[str]:
     """Run ``notebook`` as a stage-2 job; the text of each cell's outputs."""
-    backend = start_backend(**kwargs)
+    backend = start_backend if isinstance(start_backend, LocalBackend) else start_backend(**kwargs)
     api = Api(backend.url)
-    job_uuid = api.submit_ok(workspace_archive({"nb.ipynb": notebook}))
+    job_uuid = api.submit_ok(workspace_archive({"nb.ipynb": notebook, **(files or {})}))
     job = api.wait(job_uuid, {2, 5, 6, 7, 8, 9}, timeout=120)
     assert job["job_status"] == 5, job
     signed = api.download(job["id"])["signed_url"]
@@ -48,6 +75,20 @@ def test_importing_xgboost_without_installing_it_fails_in_the_tee_like_environme
 ):
     [imported] = _run(start_backend, notebook_bytes("import xgboost"), stage2_python=STAGE2_PYTHON)
     assert "ModuleNotFoundError" in imported and "No module named 'xgboost'" in imported
+
+
+@needs_env
+def test_a_notebooks_pip_install_serves_its_own_run_only(start_backend):
+    """As in the TEE (a fresh VM per job), what one job installs is gone for the next."""
+    backend = start_backend(stage2_python=STAGE2_PYTHON)
+    installs = notebook_bytes(
+        "%pip install --no-index --quiet ./tiny-0.1-py3-none-any.whl",
+        "import tiny\nprint(tiny.VALUE)",
+    )
+    _, printed = _run(backend, installs, {"tiny-0.1-py3-none-any.whl": _wheel()})
+    [imported] = _run(backend, notebook_bytes("import tiny"))
+    assert '"42\\n"' in printed
+    assert "No module named 'tiny'" in imported
 
 
 @needs_env

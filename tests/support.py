@@ -98,6 +98,9 @@ def run_product(tmp_path: Path, creator: str = "tester") -> Iterator[Product]:
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
     }
     env.pop("MANATEE_LOCAL_STAGE2", None)  # the default: the repository's stage-2 folder
+    # stage 2 in the TEE-like environment `./dev test` made, else in this one (making it
+    # here would take minutes)
+    env.setdefault("MANATEE_STAGE2_PYTHON", sys.executable)
     process = subprocess.Popen(
         [str(REPO / "dev"), "run", "--no-browser", f"--port={port}", f"--ServerApp.token={token}"],
         env=env,

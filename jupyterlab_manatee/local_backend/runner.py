@@ -153,7 +153,11 @@ def make_job_venv(interpreter: JobInterpreter, folder: Path) -> str:
     (folder / "pyvenv.cfg").write_text(
         f"home = {home}\ninclude-system-site-packages = false\nversion = {interpreter.version}\n"
     )
-    (site_dir / "tee-image.pth").write_text("".join(f"{p}\n" for p in interpreter.site_packages))
+    # addsitedir, not a bare path: the environment's own .pth files (editable installs)
+    # are processed as in the environment itself
+    (site_dir / "tee-image.pth").write_text(
+        "".join(f"import site; site.addsitedir({p!r})\n" for p in interpreter.site_packages)
+    )
     python = bin_dir / "python"
     python.symlink_to(interpreter.base_executable)
     for alias in ("python3", f"python{interpreter.version}"):

@@ -23,9 +23,10 @@ ENV_TEE_SERVICE_ACCOUNTS = "MANATEE_TEE_SERVICE_ACCOUNTS"
 ENV_IMAGE_REPOSITORY = "MANATEE_IMAGE_REPOSITORY"
 
 # The API's own rule (creator 1..31 characters, no "..") and the stricter shape that image
-# tags and VM names need (the creator ends up in both).
+# tags and VM names need (the creator ends up in both; GCE wants a VM name to start with a
+# lowercase letter, and the VM is named <creator>-<uuid>).
 CREATOR_MAX_LENGTH = 31
-SAFE_CREATOR_RE = re.compile(r"^[a-z0-9-]{1,26}$")
+SAFE_CREATOR_RE = re.compile(r"^[a-z][a-z0-9-]{0,25}$")
 
 #: The folder beside a notebook that receives its saved outputs (ManateeConfig.outputs_folder).
 DEFAULT_OUTPUTS_FOLDER = "manatee-outputs"
@@ -401,18 +402,21 @@ def creator_warning(name: str) -> str | None:
     if SAFE_CREATOR_RE.match(name):
         return None
     return (
-        f"creator {name!r} is not lowercase letters, digits and '-' of at most 26 "
-        "characters; image builds and TEE VM names may fail for it"
+        f"creator {name!r} is not a lowercase letter followed by lowercase letters, digits "
+        "and '-' (at most 26 characters); image builds and TEE VM names may fail for it"
     )
 
 
 def safe_creator(name: str) -> str:
-    """``name`` as lowercase ``[a-z0-9-]`` of at most 26 characters, unique per name.
+    """``name`` as a lowercase letter then ``[a-z0-9-]``, at most 26 characters, unique per name.
 
     A name that is already safe is kept; any other gets a hash of the original appended,
     so ``Alice`` and ``alice`` (or two long names sharing a prefix) stay distinct creators.
+    A slug not starting with a letter gets a ``u`` first: GCE refuses VM names like ``1a-…``.
     """
     if SAFE_CREATOR_RE.match(name):
         return name
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:19].strip("-") or "user"
+    if not slug[0].isalpha():
+        slug = f"u{slug[:18]}"
     return f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from . import workspace
+from . import import_check, workspace
 from ._version import __version__
 from .api_client import ManateeApiClient
 from .attestation import (
@@ -211,6 +211,17 @@ class ManateeManager:
         )
         return await loop.run_in_executor(self._pool, self._scan, notebook)
 
+    async def import_warnings(self, manifest: workspace.Manifest) -> list[dict[str, Any]]:
+        """Imports the TEE's image lacks and the notebook does not install (dry run only)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._pool,
+            import_check.notebook_import_warnings,
+            manifest.folder / manifest.notebook,
+            str(PurePosixPath(manifest.folder_path) / manifest.notebook),
+            [entry.path for entry in manifest.files],
+        )
+
     @property
     def _hidden_allowed(self) -> bool:
         return bool(getattr(self.contents_manager, "allow_hidden", True))
@@ -228,7 +239,8 @@ class ManateeManager:
 
     async def preview(self, path: str, filename: str | None) -> dict[str, Any]:
         """The dry run the confirm dialog shows: the manifest (its file list capped) and
-        warnings about code that refers outside the notebook's folder."""
+        warnings: code that refers outside the notebook's folder, imports the TEE's image
+        lacks."""
         manifest = await self.manifest(path, filename)
         shown = str(PurePosixPath(manifest.folder_path or ".") / manifest.notebook)
         warnings = await asyncio.get_running_loop().run_in_executor(
@@ -238,7 +250,7 @@ class ManateeManager:
         files = reply["files"]
         reply["files"] = files[:MANIFEST_FILE_LIMIT]
         reply["files_truncated"] = len(files) > MANIFEST_FILE_LIMIT
-        reply["warnings"] = warnings
+        reply["warnings"] = [*warnings, *await self.import_warnings(manifest)]
         return reply
 
     async def submit(self, username: str, path: str, filename: str | None) -> dict[str, Any]:

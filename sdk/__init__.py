@@ -16,6 +16,7 @@ from ._version import __version__
 from .errors import (
     CredentialsError,
     InvalidStageError,
+    MissingPackageError,
     StageAccessError,
     UnsupportedLocationError,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "CredentialsError",
     "DataRepo",
     "InvalidStageError",
+    "MissingPackageError",
     "StageAccessError",
     "UnsupportedLocationError",
     "__version__",

@@ -21,3 +21,11 @@ class CredentialsError(PermissionError):
 
 class UnsupportedLocationError(ValueError):
     """A data location string has a scheme or shape the SDK cannot read."""
+
+
+class MissingPackageError(ModuleNotFoundError):
+    """A Google library the SDK needs for ``gs://`` data is not installed.
+
+    The TEE's stage-2 image has none of them, so the message names the pip package to
+    install in the notebook's first cell rather than only the missing module.
+    """

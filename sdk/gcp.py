@@ -27,21 +27,36 @@ Every stage-2 setting can be given to ``init`` or through an environment variabl
   base, default ``https://iamcredentials.googleapis.com``.
 - ``resource_manager_url`` / ``MANATEE_SDK_RESOURCE_MANAGER_URL``: the Cloud Resource
   Manager base, default ``https://cloudresourcemanager.googleapis.com``.
+- ``MANATEE_SDK_METADATA_URL``: the GCE metadata server, default
+  ``http://metadata.google.internal``.
 
-The project number is looked up (only in stage 2, only when not given) with google-auth's
-``AuthorizedSession`` and the environment's default credentials (in Confidential Space:
-the VM's service account), ``GET <resource_manager_url>/v3/projects/<project id>``.
+The project number (only in stage 2, only when not given) comes from, in order: the
+attestation token's ``submods.gce.project_number`` claim (the token is only read, not
+verified: STS verifies it), the metadata server's ``project/numeric-project-id``, and
+last Cloud Resource Manager (``GET <resource_manager_url>/v3/projects/<project id>`` with
+the environment's default credentials), which needs ``resourcemanager.projects.get``, a
+permission the TEE's service account usually lacks.
+
+The Google libraries (google-auth, google-cloud-storage) are not in the TEE's image: a
+missing one raises ``MissingPackageError`` naming the pip package to install.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import importlib
+import json
 import os
 import re
 import threading
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from .errors import CredentialsError
+from .errors import CredentialsError, MissingPackageError
 from .stage import STAGE_1, STAGE_2, current_stage
 
 if TYPE_CHECKING:  # the Google libraries are imported only when gs:// data is read
@@ -62,6 +77,18 @@ ENV_TOKEN_PATH = "MANATEE_SDK_TOKEN_PATH"
 ENV_STS_URL = "MANATEE_SDK_STS_URL"
 ENV_IAM_CREDENTIALS_URL = "MANATEE_SDK_IAM_CREDENTIALS_URL"
 ENV_RESOURCE_MANAGER_URL = "MANATEE_SDK_RESOURCE_MANAGER_URL"
+ENV_METADATA_URL = "MANATEE_SDK_METADATA_URL"
+DEFAULT_METADATA_URL = "http://metadata.google.internal"
+METADATA_TIMEOUT = 3.0
+# pip package of each module the SDK imports for gs:// data (the longest prefix wins)
+PIP_PACKAGES = {
+    "google.cloud.storage": "google-cloud-storage",
+    "google.cloud": "google-cloud-storage",
+    "google.api_core": "google-api-core",
+    "google.auth": "google-auth",
+    "google": "google-auth",
+    "requests": "requests",
+}
 # google-cloud-storage >= 3.x fetches bucket metadata in the background for tracing; an
 # object-viewer role cannot read it, and the SDK promises not to ask.
 _BUCKET_METADATA_ENV = "DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA"
@@ -142,6 +169,29 @@ _config: GcpConfig | None = None
 _project_number: str | None = None
 _credentials: dict[int, Any] = {}
 _clients: dict[int, Any] = {}
+
+
+def pip_package(module: str) -> str:
+    """The pip package that provides ``module`` (for the install advice)."""
+    for prefix in sorted(PIP_PACKAGES, key=len, reverse=True):
+        if module == prefix or module.startswith(prefix + "."):
+            return PIP_PACKAGES[prefix]
+    return module.split(".")[0]
+
+
+def require(module: str) -> ModuleType:
+    """Import ``module``, or say which pip package to install (the TEE image has none)."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        missing = error.name or module
+        package = pip_package(missing)
+        raise MissingPackageError(
+            f"reading gs:// data needs the Python package {package!r} (module {missing} is "
+            f"missing). Install it with '%pip install {package}' in the notebook's first "
+            "cell: the TEE's stage-2 image does not include it.",
+            name=missing,
+        ) from error
 
 
 def _text(value: object, what: str) -> str:
@@ -262,21 +312,57 @@ def project_number() -> str:
         return given
     with _lock:
         if _project_number is None:
-            _project_number = _lookup_project_number(config)
+            _project_number = (
+                _number_from_token(config.resolved_token_path)
+                or _number_from_metadata()
+                or _lookup_project_number(config)
+            )
         return _project_number
 
 
+def _number_from_token(path: str) -> str | None:
+    """``submods.gce.project_number`` of the attestation token, or ``None``.
+
+    Confidential Space puts the VM's project number in its token, so the TEE's account
+    needs no Resource Manager permission. The claims are read unverified: they only
+    shape the audience, and STS verifies the token itself.
+    """
+    try:
+        with open(path, encoding="ascii") as file:
+            payload = file.read().strip().split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        number = str(claims["submods"]["gce"]["project_number"])
+    except (OSError, IndexError, ValueError, binascii.Error, KeyError, TypeError):
+        return None
+    return number if number.isdigit() else None
+
+
+def _number_from_metadata() -> str | None:
+    """The project number from the GCE metadata server, or ``None`` when unreachable."""
+    base = os.environ.get(ENV_METADATA_URL, "").strip() or DEFAULT_METADATA_URL
+    request = urllib.request.Request(
+        f"{base.rstrip('/')}/computeMetadata/v1/project/numeric-project-id",
+        headers={"Metadata-Flavor": "Google"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=METADATA_TIMEOUT) as response:
+            number = response.read(64).decode("ascii", "replace").strip()
+    except (OSError, ValueError):
+        return None
+    return number if number.isdigit() else None
+
+
 def _lookup_project_number(config: GcpConfig) -> str:
-    import google.auth
-    from google.auth import exceptions as auth
-    from google.auth.transport.requests import AuthorizedSession
+    google_auth = require("google.auth")
+    auth = require("google.auth.exceptions")
+    AuthorizedSession = require("google.auth.transport.requests").AuthorizedSession
 
     url = f"{config.resolved_resource_manager_url}/v3/projects/{config.project_id}"
     advice = (
         f"pass project_number=... to sdk.gcp.init or set {ENV_PROJECT_NUMBER} to skip the lookup"
     )
     try:
-        creds, _ = google.auth.default(scopes=list(SCOPES))
+        creds, _ = google_auth.default(scopes=list(SCOPES))
         with AuthorizedSession(creds) as session:
             response = session.get(url, timeout=30)
     except (auth.GoogleAuthError, OSError) as error:
@@ -316,11 +402,11 @@ def credentials(stage: int | None = None) -> Credentials:
 
 
 def _stage1_credentials() -> Credentials:
-    import google.auth
-    from google.auth import exceptions as auth
+    google_auth = require("google.auth")
+    auth = require("google.auth.exceptions")
 
     try:
-        creds, _ = google.auth.default(scopes=list(SCOPES))
+        creds, _ = google_auth.default(scopes=list(SCOPES))
     except auth.DefaultCredentialsError as error:
         raise CredentialsError(
             "stage 1 reads gs:// data with the environment's default credentials, and "
@@ -331,8 +417,7 @@ def _stage1_credentials() -> Credentials:
 
 
 def _stage2_credentials() -> Credentials:
-    from google.auth import identity_pool
-
+    identity_pool = require("google.auth.identity_pool")
     config = _require_config()
     token_path = config.resolved_token_path
     if not os.path.isfile(token_path):
@@ -362,7 +447,7 @@ def storage_client(stage: int | None = None) -> Client:
         if stage in _clients:
             return _clients[stage]
         os.environ.setdefault(_BUCKET_METADATA_ENV, "true")
-        from google.cloud import storage
+        storage = require("google.cloud.storage")
 
         if stage == STAGE_2:
             client = storage.Client(

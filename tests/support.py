@@ -118,6 +118,9 @@ def run_product(
     }
     env.pop("MANATEE_LOCAL_STAGE2", None)  # the default: the repository's stage-2 folder
     log = (tmp_path / "dev-run.log").open("ab")  # what the script says (tests read it)
+    # stage 2 in the TEE-like environment `./dev test` made, else in this one (making it
+    # here would take minutes)
+    env.setdefault("MANATEE_STAGE2_PYTHON", sys.executable)
     process = subprocess.Popen(
         [str(REPO / "dev"), "run", "--no-browser", f"--port={port}", f"--ServerApp.token={token}"],
         env=env,

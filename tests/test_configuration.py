@@ -3,7 +3,9 @@ unconfigured API leaves the server running and the routes answering 503."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 
 import pytest
 from traitlets.config import Config
@@ -146,12 +148,36 @@ class TestStandaloneUserName:
 
 @pytest.mark.parametrize(
     "name",
-    ["alice", "Alice", "carol@example.com", "x" * 40, "Dr. Ünïcode Name", "---", "a" * 26],
+    [
+        "alice",
+        "Alice",
+        "carol@example.com",
+        "x" * 40,
+        "Dr. Ünïcode Name",
+        "---",
+        "a" * 26,
+        "1alice",
+        "-bob",
+        "9" * 40,
+    ],
 )
 def test_safe_mapping_gives_valid_safe_creators(name):
     mapped = safe_creator(name)
     assert creator_problem(mapped) is None
     assert creator_warning(mapped) is None
+
+
+@pytest.mark.parametrize("name", ["1alice", "-bob", "9" * 40, "_x", "alice"])
+def test_safe_mapping_starts_with_a_lowercase_letter_as_gce_vm_names_must(name):
+    assert re.fullmatch(r"[a-z][a-z0-9-]{0,25}", safe_creator(name))
+
+
+def test_safe_mapping_prefixes_a_name_starting_with_a_digit():
+    assert safe_creator("1alice") == "u1alice-" + hashlib.sha256(b"1alice").hexdigest()[:6]
+
+
+def test_a_creator_starting_with_a_digit_gets_the_warning():
+    assert creator_warning("1alice") is not None
 
 
 def test_safe_mapping_keeps_safe_names_and_separates_the_rest():

@@ -33,6 +33,9 @@ def test_wheel_ships_the_extension_the_sdk_the_config_and_the_command(tmp_path):
     assert "jupyterlab_manatee/handlers.py" in names
     assert "jupyterlab_manatee/local_backend/app.py" in names
     assert "sdk/__init__.py" in names
+    # the TEE image's package and module lists (the import warning reads the latter)
+    assert "jupyterlab_manatee/tee-image-packages.txt" in names
+    assert "jupyterlab_manatee/tee-image-modules.txt" in names
     assert any(
         n.endswith(".data/data/etc/jupyter/jupyter_server_config.d/jupyterlab_manatee.json")
         for n in names

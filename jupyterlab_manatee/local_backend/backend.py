@@ -39,7 +39,14 @@ from .access import AccessPolicy, is_loopback, load_or_create_token, save_token
 from .app import make_app
 from .isolation import plan as plan_confinement
 from .layout import TMP_PREFIX, DataLayout, remove_tree
-from .runner import JobRunner, RunnerConfig, prepare_runs_root, runs_root_for
+from .runner import (
+    JobRunner,
+    RunnerConfig,
+    interpreter_for,
+    job_interpreter,
+    prepare_runs_root,
+    runs_root_for,
+)
 from .signing import UrlSigner
 from .store import BUILDING, FAILED, RUNNING, STARTING, JobRecord, JobStore
 from .tokens import DEFAULT_AUDIENCE, Deployment, TokenIssuer
@@ -82,6 +89,7 @@ class LocalBackend:
         allowed_hosts: Iterable[str] = (),
         reconcile_interval: float = 10.0,
         max_expansion_ratio: float = 20.0,
+        stage2_python: str | Path | None = None,
     ) -> None:
         if max_running < 1:
             raise ValueError("max_running must be at least 1")
@@ -115,6 +123,8 @@ class LocalBackend:
             reconcile_interval=reconcile_interval,
             stage2_env=dict(stage2_env or {}),
             stage2_data_dir=Path(stage2_data_dir).resolve() if stage2_data_dir else None,
+            # the TEE image's packages instead of the backend's own, when given
+            interpreter=interpreter_for(stage2_python) if stage2_python else job_interpreter(),
         )
         self._url: str | None = None
         self._server: tornado.httpserver.HTTPServer | None = None

@@ -62,6 +62,13 @@ def _parser() -> argparse.ArgumentParser:
         "--public-url", default=None, help="base URL for signed URLs and the tokens' issuer"
     )
     parser.add_argument("--kernel-name", default="python3", help="Jupyter kernel for the runs")
+    parser.add_argument(
+        "--stage2-python",
+        default=None,
+        help="the Python that runs stage-2 notebooks (default: the backend's own). Give "
+        "one of an environment made from jupyterlab_manatee/tee-image-packages.txt (./dev "
+        "run makes it) to have the TEE image's packages: no xgboost, no Google libraries",
+    )
     access = parser.add_argument_group(
         "access",
         "closed by default: every job route (attestation included) requires the API token "
@@ -139,6 +146,7 @@ async def _serve(args: argparse.Namespace) -> None:
         max_archive_size=args.max_archive_size,
         stage2_data_dir=args.stage2_data_dir,
         kernel_name=args.kernel_name,
+        stage2_python=args.stage2_python,
         token=args.token,
         allowed_hosts=args.allowed_host,
         reconcile_interval=args.reconcile_interval,

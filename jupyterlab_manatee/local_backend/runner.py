@@ -32,6 +32,7 @@ import logging
 import os
 import signal
 import stat
+import subprocess
 import sys
 import tempfile
 import threading
@@ -80,6 +81,12 @@ class JobInterpreter:
 
     executable: str
     paths: tuple[Path, ...]
+    #: Set for a stage-2 environment (`interpreter_for`): each job then runs in a venv of
+    #: its own layered over these site-packages, so a notebook's ``%pip install`` lands in
+    #: its own run (as in the TEE, a fresh VM each time), never in the shared environment.
+    site_packages: tuple[str, ...] = ()
+    base_executable: str = ""
+    version: str = ""
 
 
 def job_interpreter() -> JobInterpreter:
@@ -87,6 +94,75 @@ def job_interpreter() -> JobInterpreter:
     paths = {sys.executable, sys.prefix, sys.base_prefix, sys.exec_prefix, _PACKAGE_PARENT}
     paths.update(entry for entry in sys.path if entry)
     return JobInterpreter(sys.executable, tuple(sorted(Path(p) for p in paths)))
+
+
+_PROBE = (
+    "import json, site, sys\n"
+    "import ipykernel, nbclient, nbformat\n"
+    "print(json.dumps({'paths': [sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path],"
+    " 'site': site.getsitepackages(), 'base': getattr(sys, '_base_executable', sys.executable),"
+    " 'version': '%d.%d' % sys.version_info[:2]}))"
+)
+
+
+def interpreter_for(python: str | Path) -> JobInterpreter:
+    """Another environment's Python for the jobs, e.g. one made like the TEE's image (see
+    `jupyterlab_manatee.tee_image`), so a notebook that fails there fails here too.
+
+    The executor runs in it as well (upstream's executor is the image's own nbconvert): it
+    must have ipykernel, nbclient and nbformat. ``python`` is used as given, not resolved
+    (a venv's ``python`` is a link to the base interpreter).
+    """
+    executable = os.path.abspath(python)
+    try:
+        probe = subprocess.run(
+            [executable, "-I", "-c", _PROBE], capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ValueError(f"the stage-2 python {executable} cannot run: {exc}") from exc
+    if probe.returncode != 0:
+        last = (probe.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ValueError(
+            f"the stage-2 python {executable} cannot run jobs (it needs ipykernel, "
+            f"nbclient and nbformat): {last}"
+        )
+    found = json.loads(probe.stdout)
+    base = os.path.realpath(found["base"])
+    paths = {executable, base, _PACKAGE_PARENT, *(entry for entry in found["paths"] if entry)}
+    return JobInterpreter(
+        executable,
+        tuple(sorted(Path(p) for p in paths)),
+        site_packages=tuple(found["site"]),
+        base_executable=base,
+        version=found["version"],
+    )
+
+
+def make_job_venv(interpreter: JobInterpreter, folder: Path) -> str:
+    """A venv at ``folder`` over the stage-2 environment's site-packages; its python.
+
+    Made by hand (pyvenv.cfg, a link to the base interpreter, a .pth file), in
+    milliseconds: the job's pip (the environment's, found through the .pth) installs into
+    the job's own site-packages and sees the image's packages as installed.
+    """
+    bin_dir = folder / "bin"
+    site_dir = folder / "lib" / f"python{interpreter.version}" / "site-packages"
+    bin_dir.mkdir(parents=True)
+    site_dir.mkdir(parents=True)
+    home = os.path.dirname(interpreter.base_executable)
+    (folder / "pyvenv.cfg").write_text(
+        f"home = {home}\ninclude-system-site-packages = false\nversion = {interpreter.version}\n"
+    )
+    # addsitedir, not a bare path: the environment's own .pth files (editable installs)
+    # are processed as in the environment itself
+    (site_dir / "tee-image.pth").write_text(
+        "".join(f"import site; site.addsitedir({p!r})\n" for p in interpreter.site_packages)
+    )
+    python = bin_dir / "python"
+    python.symlink_to(interpreter.base_executable)
+    for alias in ("python3", f"python{interpreter.version}"):
+        (bin_dir / alias).symlink_to("python")
+    return str(python)
 
 
 def runs_root_for(data_dir: Path) -> Path:
@@ -550,13 +626,18 @@ class JobRunner:
                     job.uuid,
                     rel,
                 )
+        if self._config.interpreter.site_packages:
+            make_job_venv(self._config.interpreter, run_dir / "python")
         if self._confinement.isolated:
             _chown_tree(run_dir, self._confinement.uid, self._confinement.gid)
 
     def _executor_command(self, job: JobRecord, run_dir: Path) -> list[str]:
         """The executor's command line (the job's interpreter; see `JobInterpreter`)."""
+        interpreter = self._config.interpreter
         return [
-            self._config.interpreter.executable,
+            str(run_dir / "python" / "bin" / "python")
+            if interpreter.site_packages
+            else interpreter.executable,
             "-m",
             protocol.EXECUTOR_MODULE,
             "--workspace",

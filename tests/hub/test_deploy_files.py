@@ -3,10 +3,14 @@ at build time; the zero-to-jupyterhub values set everything the extension reads.
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 from traitlets.config import Config
 
@@ -23,9 +27,24 @@ def test_dockerfile_passes_hadolint():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+EXECUTOR_BASE = (
+    "quay.io/jupyter/scipy-notebook"
+    "@sha256:dc0f8efb6f288d5fc67a94715963282f8066cb3b93324131585edaa0a7a46780"
+)
+
+
+def _values() -> dict[str, Any]:
+    return yaml.safe_load((DEPLOY / "z2jh-values.yaml").read_text())
+
+
+def test_dockerfile_base_is_pinned_to_the_executors_digest():
+    text = (DEPLOY / "Dockerfile").read_text()
+    [base] = [line.split()[1] for line in text.splitlines() if line.startswith("FROM ")]
+    assert base == EXECUTOR_BASE
+
+
 def test_dockerfile_installs_the_wheel_at_build_time_on_the_executors_base_image():
     text = (DEPLOY / "Dockerfile").read_text()
-    assert "FROM quay.io/jupyter/scipy-notebook:" in text
     assert "pip install --no-cache-dir" in text and ".whl" in text
     assert "ENTRYPOINT" not in text and "before-notebook.d" not in text
 
@@ -57,3 +76,71 @@ def test_z2jh_values_pin_the_deployment_a_verified_verdict_must_come_from(monkey
         "dcr-prod-cvm-sa@my-manatee-project.iam.gserviceaccount.com"
     ]
     assert loaded.image_repository == "us-docker.pkg.dev/my-manatee-project/jobs"
+
+
+def test_z2jh_values_let_user_pods_reach_the_apis_cluster_ip():
+    policy = _values()["singleuser"]["networkPolicy"]
+    assert policy["enabled"] is True
+    assert policy["egressAllowRules"]["privateIPs"] is True
+
+
+def test_z2jh_values_run_stage1_as_upstreams_workload_identity_account():
+    singleuser = _values()["singleuser"]
+    assert singleuser["serviceAccountName"] == "jupyter-k8s-pod-sa"
+    assert singleuser["nodeSelector"] == {"iam.gke.io/gke-metadata-server-enabled": "true"}
+
+
+def test_z2jh_values_let_pods_reach_the_metadata_server():
+    singleuser = _values()["singleuser"]
+    assert singleuser["cloudMetadata"] == {"blockWithIptables": False}
+    assert singleuser["networkPolicy"]["egressAllowRules"]["cloudMetadataServer"] is True
+
+
+def test_z2jh_values_start_pods_without_the_user_token_secret():
+    ref = _values()["singleuser"]["extraEnv"]["USER_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "manatee-api", "key": "user-token", "optional": True}
+
+
+def test_the_no_download_option_disables_both_download_commands_in_jupyterlab(tmp_path: Path):
+    """Mount the values' page_config.json where JupyterLab looks and ask JupyterLab."""
+    option = _values()["singleuser"]["extraFiles"]["no-download"]
+    assert option["mountPath"] == "/etc/jupyter/labconfig/page_config.json"
+    labconfig = tmp_path / "etc-jupyter" / "labconfig"
+    labconfig.mkdir(parents=True)
+    (labconfig / "page_config.json").write_text(json.dumps(option["data"]))
+    probe = (
+        "import json; from jupyterlab_server.config import get_page_config; "
+        "print(json.dumps(get_page_config([])['disabledExtensions']))"
+    )
+    env = {**os.environ, "JUPYTER_CONFIG_PATH": str(tmp_path / "etc-jupyter")}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    disabled = json.loads(result.stdout)
+    assert "@jupyterlab/docmanager-extension:download" in disabled
+    assert "@jupyterlab/filebrowser-extension:download" in disabled
+
+
+def _merge(base: Any, override: Any) -> Any:
+    """Helm's merge of a values file over the chart's defaults (maps merge, rest replaces)."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = _merge(base.get(key), value) if key in base else value
+        return merged
+    return override
+
+
+@pytest.mark.skipif(
+    not os.environ.get("MANATEE_Z2JH_CHART_DIR"),
+    reason="set MANATEE_Z2JH_CHART_DIR to the z2jh 3.0.3 chart's jupyterhub/ folder "
+    "(values.yaml, values.schema.yaml); its registry is not reachable from CI",
+)
+def test_z2jh_values_validate_against_the_3_0_3_chart_schema():
+    """What `helm install --version=3.0.3` checks: our values over the chart's defaults."""
+    import jsonschema
+
+    chart = Path(os.environ["MANATEE_Z2JH_CHART_DIR"])
+    schema = yaml.safe_load((chart / "values.schema.yaml").read_text())
+    defaults = yaml.safe_load((chart / "values.yaml").read_text())
+    jsonschema.validate(_merge(defaults, _values()), schema)

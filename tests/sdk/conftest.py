@@ -3,8 +3,9 @@
 - ``emulator``: gcp-storage-emulator in this process (session), with a log of the
   request lines it served; ``gcs`` points the SDK at it for one test.
 - ``google``: one HTTP server playing Google's STS (``/v1/token``), IAM Credentials
-  (``generateAccessToken``), Cloud Resource Manager (``/v3/projects/<id>``) and the OAuth
-  token endpoint the default (authorized-user) credentials refresh at.
+  (``generateAccessToken``), Cloud Resource Manager (``/v3/projects/<id>``), the GCE
+  metadata server (``numeric-project-id``, only when ``metadata_number`` is set) and the
+  OAuth token endpoint the default (authorized-user) credentials refresh at.
 - ``https_files``: an HTTPS file server with a self-signed certificate that ``requests``
   trusts through ``REQUESTS_CA_BUNDLE``.
 - ``denying_storage``: a storage endpoint that answers every request with 403.
@@ -50,6 +51,7 @@ SDK_ENV = (
     sdk.gcp.ENV_STS_URL,
     sdk.gcp.ENV_IAM_CREDENTIALS_URL,
     sdk.gcp.ENV_RESOURCE_MANAGER_URL,
+    sdk.gcp.ENV_METADATA_URL,
     "DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA",
 )
 
@@ -228,6 +230,7 @@ class Google:
     url: str = ""
     calls: list[Call] = field(default_factory=list)
     sts_error: str | None = None
+    metadata_number: str | None = None
 
     def paths(self) -> list[str]:
         return [call.path for call in self.calls]
@@ -240,6 +243,9 @@ class Google:
 
     def crm_calls(self) -> list[Call]:
         return [c for c in self.calls if c.path.startswith("/v3/projects/")]
+
+    def metadata_calls(self) -> list[Call]:
+        return [c for c in self.calls if c.path.startswith("/computeMetadata/")]
 
     def route(self, call: Call) -> Reply:
         if call.method == "POST" and call.path == "/v1/token":
@@ -274,6 +280,9 @@ class Google:
             if project != PROJECT_ID:
                 return json_reply(403, {"error": {"code": 403, "message": "denied"}})
             return json_reply(200, {"name": f"projects/{PROJECT_NUMBER}", "projectId": PROJECT_ID})
+        if call.path == "/computeMetadata/v1/project/numeric-project-id":
+            if self.metadata_number and call.headers.get("metadata-flavor") == "Google":
+                return Reply(200, self.metadata_number.encode(), "application/text")
         return json_reply(404, {"error": {"code": 404, "message": f"no route {call.path}"}})
 
 
@@ -335,6 +344,7 @@ def stage2_env(google: Google, token_file: Path, monkeypatch: pytest.MonkeyPatch
         sdk.gcp.ENV_STS_URL: f"{google.url}/v1/token",
         sdk.gcp.ENV_IAM_CREDENTIALS_URL: google.url,
         sdk.gcp.ENV_RESOURCE_MANAGER_URL: google.url,
+        sdk.gcp.ENV_METADATA_URL: google.url,
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

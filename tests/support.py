@@ -134,6 +134,13 @@ def run_product(
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: session.get(f"{base}/manatee/config").ok, 60, "JupyterLab")
+        # JupyterLab comes up first; the backend once its stage-2 environment exists
+        wait_until(
+            lambda: session.get(f"{base}/manatee/config").json()["reachable"], 120, "the backend"
+        )
+        keys = tmp_path / "backend" / "issuers.jwks.json"  # written once the backend answers
+        issuer = f"http://127.0.0.1:{backend_port}"
+        wait_until(lambda: keys.is_file() and issuer in keys.read_text(), 30, "the issuers' keys")
         yield Product(process, session, base, notebooks, backend_port)
     finally:
         if process.poll() is None:

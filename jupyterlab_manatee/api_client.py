@@ -25,6 +25,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HT
 from tornado.httputil import HTTPHeaders, HTTPInputError
 from tornado.iostream import StreamClosedError
 
+from .archive_stream import ArchiveStream
 from .config import redact_url
 from .errors import (
     ApiRefused,
@@ -143,45 +144,42 @@ class ManateeApiClient:
         self, archive: Path, *, creator: str, filename: str, envs: list[dict[str, str]]
     ) -> dict[str, Any]:
         """Upload a workspace archive once, streamed from disk; returns the API's reply."""
-        boundary = uuid.uuid4().hex
-        head = b"".join(
-            _form_field(boundary, name, value)
-            for name, value in (
-                ("creator", creator),
-                ("filename", filename),
-                ("envs", json.dumps(envs)),
-            )
+        head, tail, content_type = _form(creator, filename, envs)
+        headers, produce = await _file_body(archive, head, tail)
+        reply = await self._call(
+            SUBMIT,
+            headers={"Content-Type": content_type, **headers},
+            body_producer=produce,
+            timeout=self.upload_timeout,
         )
-        head += (
-            f"--{boundary}\r\n"
-            'Content-Disposition: form-data; name="file"; filename="workspace.tar.gz"\r\n'
-            "Content-Type: application/gzip\r\n\r\n"
-        ).encode()
-        tail = f"\r\n--{boundary}--\r\n".encode()
-        loop = asyncio.get_running_loop()
-        archive_size = await loop.run_in_executor(None, os.path.getsize, archive)
-        size = len(head) + archive_size + len(tail)
+        return _submitted(reply)
+
+    async def submit_stream(
+        self, stream: ArchiveStream, *, creator: str, filename: str, envs: list[dict[str, str]]
+    ) -> dict[str, Any]:
+        """Upload an archive while it is written (a chunked body): one upload, unless the
+        API answers 307/308; then the whole archive, complete on disk, is sent again."""
+        head, tail, content_type = _form(creator, filename, envs)
 
         async def produce(write: Callable[[bytes], Awaitable[None]]) -> None:
             await write(head)
-            f = await loop.run_in_executor(None, open, archive, "rb")
-            try:
-                while chunk := await loop.run_in_executor(None, f.read, CHUNK):
-                    await write(chunk)
-            finally:
-                f.close()
+            async for block in stream.blocks():
+                await write(block)
             await write(tail)
 
-        headers = {
-            "Content-Type": f"multipart/form-data; boundary={boundary}",
-            "Content-Length": str(size),
-        }
+        async def resend() -> tuple[dict[str, str], Callable[..., Awaitable[None]]]:
+            archive = await stream.complete()
+            headers, from_file = await _file_body(archive, head, tail)
+            return {"Content-Type": content_type, **headers}, from_file
+
         reply = await self._call(
-            SUBMIT, headers=headers, body_producer=produce, timeout=self.upload_timeout
+            SUBMIT,
+            headers={"Content-Type": content_type},
+            body_producer=produce,
+            timeout=self.upload_timeout,
+            resend=resend,
         )
-        if not isinstance(reply.get("uuid"), str) or not reply["uuid"]:
-            raise ApiUnavailable("The ManaTEE API accepted the job but its reply has no uuid")
-        return reply
+        return _submitted(reply)
 
     async def query(self, *, creator: str, page: int, page_size: int) -> dict[str, Any]:
         """One page of the creator's jobs: ``{"jobs": [JOB...], "total": N}``."""
@@ -325,10 +323,13 @@ class ManateeApiClient:
         body: bytes | None = None,
         body_producer: Callable[..., Awaitable[None]] | None = None,
         authorize: bool = True,
+        resend: Callable[[], Awaitable[tuple[dict[str, str], Callable[..., Awaitable[None]]]]]
+        | None = None,
     ) -> dict[str, Any]:
-        """POST to a route; on 307/308 re-send once to ``Location`` resolved on the base URL."""
-        if authorize:
-            headers = {**headers, "Authorization": self._token}
+        """POST to a route; on 307/308 re-send once to ``Location`` resolved on the base URL
+        (with the headers and body ``resend`` gives, when a body cannot be produced twice)."""
+        auth = {"Authorization": self._token} if authorize else {}
+        headers = {**headers, **auth}
         url = self.base_url + route
         for attempt in range(2):
             capped = _CappedBody(f"{redact_url(self.base_url)}{route}")
@@ -349,6 +350,9 @@ class ManateeApiClient:
             if response.code in (307, 308) and attempt == 0:
                 url = self._resolve_redirect(response.headers.get("Location", ""), route)
                 log.info("ManaTEE API redirected %s to %s; re-sending", route, redact_url(url))
+                if resend is not None:
+                    new_headers, body_producer = await resend()
+                    headers = {**new_headers, **auth}
                 continue
             return _parse_reply(response.code, bytes(capped.body), route, self.base_url)
         raise ApiUnavailable(f"The ManaTEE API redirected {route} more than once")
@@ -398,6 +402,52 @@ class ManateeApiClient:
             ) from None
         finally:
             client.close()
+
+
+def _form(creator: str, filename: str, envs: list[dict[str, str]]) -> tuple[bytes, bytes, str]:
+    """The multipart form around the archive: (head, tail, Content-Type)."""
+    boundary = uuid.uuid4().hex
+    head = b"".join(
+        _form_field(boundary, name, value)
+        for name, value in (
+            ("creator", creator),
+            ("filename", filename),
+            ("envs", json.dumps(envs)),
+        )
+    )
+    head += (
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="file"; filename="workspace.tar.gz"\r\n'
+        "Content-Type: application/gzip\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    return head, tail, f"multipart/form-data; boundary={boundary}"
+
+
+async def _file_body(
+    archive: Path, head: bytes, tail: bytes
+) -> tuple[dict[str, str], Callable[..., Awaitable[None]]]:
+    """A Content-Length and a producer that streams ``archive`` from disk between them."""
+    loop = asyncio.get_running_loop()
+    size = len(head) + await loop.run_in_executor(None, os.path.getsize, archive) + len(tail)
+
+    async def produce(write: Callable[[bytes], Awaitable[None]]) -> None:
+        await write(head)
+        f = await loop.run_in_executor(None, open, archive, "rb")
+        try:
+            while chunk := await loop.run_in_executor(None, f.read, CHUNK):
+                await write(chunk)
+        finally:
+            f.close()
+        await write(tail)
+
+    return {"Content-Length": str(size)}, produce
+
+
+def _submitted(reply: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(reply.get("uuid"), str) or not reply["uuid"]:
+        raise ApiUnavailable("The ManaTEE API accepted the job but its reply has no uuid")
+    return reply
 
 
 def _form_field(boundary: str, name: str, value: str) -> bytes:

@@ -19,6 +19,7 @@ from typing import Any
 from . import workspace
 from ._version import __version__
 from .api_client import ManateeApiClient
+from .archive_stream import ArchiveStream
 from .attestation import (
     NOT_VERIFIED,
     RECORD_SUFFIX,
@@ -338,15 +339,22 @@ class ManateeManager:
     async def _send_now(
         self, client: ManateeApiClient, creator: str, manifest: workspace.Manifest
     ) -> dict[str, Any]:
-        """Archive the notebook's folder off the loop, upload it once, remember where it was."""
-        loop = asyncio.get_running_loop()
-        archive = await loop.run_in_executor(self._pool, self._write_archive, manifest, creator)
+        """Archive the notebook's folder off the loop while uploading it (see
+        :mod:`.archive_stream`), once, and remember where it came from."""
+        stream = ArchiveStream(
+            lambda out: workspace.write_archive(
+                manifest, f"{creator}-workspace", out, compresslevel=self.config.compression_level
+            ),
+            self._pool,
+            self.config.temp_dir,
+            ARCHIVE_PREFIX,
+        )
         try:
-            reply = await client.submit(
-                archive, creator=creator, filename=manifest.notebook, envs=self.extra_envs()
+            reply = await client.submit_stream(
+                stream, creator=creator, filename=manifest.notebook, envs=self.extra_envs()
             )
         finally:
-            await loop.run_in_executor(None, _unlink, archive)
+            await stream.close()
         self.records.add(
             reply["uuid"], creator=creator, folder=manifest.folder_path, notebook=manifest.notebook
         )

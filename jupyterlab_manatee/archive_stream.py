@@ -54,9 +54,10 @@ class ArchiveStream:
         self._aborted = threading.Event()
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
-        self._done: asyncio.Future[None] = self._loop.run_in_executor(executor, self._run)
         self.size = 0
         self._error: BaseException | None = None
+        # last: the worker starts at once
+        self._done: asyncio.Future[None] = self._loop.run_in_executor(executor, self._run)
 
     # --- the worker thread ------------------------------------------------------------
 

@@ -225,8 +225,11 @@ class ManateeApiClient:
 
     # --- signed URLs ------------------------------------------------------------------
 
-    async def download(self, url: str, write: Callable[[bytes], None], *, what: str) -> int:
-        """Stream a signed URL into ``write``; returns the byte count.
+    async def download(
+        self, url: str, write: Callable[[bytes], Awaitable[None] | None], *, what: str
+    ) -> int:
+        """Stream a signed URL into ``write`` (sync, or async to hold the reading back);
+        returns the byte count.
 
         ``write`` only ever sees the body of a 200 answer, so an error page never lands in
         the caller's file. Redirects are followed here, each target checked (http(s) only),
@@ -242,16 +245,25 @@ class ManateeApiClient:
             if line.startswith("HTTP/"):
                 status[:] = [int(line.split(" ", 2)[1])]
 
-        def on_chunk(chunk: bytes) -> None:
+        async def written(pending: Awaitable[None]) -> None:
+            try:
+                await pending
+            except Exception as e:  # the caller's refusal, or its disk
+                reader.stop(e)
+
+        def on_chunk(chunk: bytes) -> Awaitable[None] | None:
             nonlocal received
             if status == [200]:
                 received += len(chunk)
                 try:
-                    write(chunk)
+                    pending = write(chunk)
                 except Exception as e:  # the caller's refusal, or its disk
                     reader.stop(e)
-            elif len(error_head) < 1024:
+                # an async write (see .offload) makes tornado wait before reading on
+                return written(pending) if pending is not None else None
+            if len(error_head) < 1024:
                 error_head.extend(chunk[: 1024 - len(error_head)])
+            return None
 
         for _hop in range(MAX_REDIRECTS + 1):
             error_head.clear()

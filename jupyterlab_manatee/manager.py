@@ -56,6 +56,7 @@ from .job_list import newest_first
 from .job_records import JobRecords
 from .notebook_errors import cell_errors
 from .notebook_errors import describe as describe_errors
+from .offload import OffLoop
 from .output import output_name, resolve_folder, save_output
 from .submission_queue import IN_PROGRESS, Entry, SubmissionQueue, blocking_job, now_text
 
@@ -449,7 +450,10 @@ class ManateeManager:
                 digest.update(chunk)
                 write(chunk)
 
-            return await client.download(signed.url, hash_and_write, what="output")
+            off_loop = OffLoop(hash_and_write)  # hashing and disk writes leave the loop
+            received = await client.download(signed.url, off_loop, what="output")
+            await off_loop.drain()
+            return received
 
         create = folder == self.config.output_dir
         saved = await save_output(

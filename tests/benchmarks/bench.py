@@ -397,7 +397,6 @@ class Bench:
         self.ext.json("DELETE", f"/manatee/jobs/{job['uuid']}")
         wall, base_wall = median(walls), median(base_walls)
         growth, base_max_rss = max(growths), max(base_rss)
-        ratio = wall / base_wall
         # issue 15: <= 1.3x of curl -o plus an MD5 of the same bytes
         with_md5 = base_wall + reference
         return [

@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urljoin, urlsplit
 
+import aiohttp
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.httputil import HTTPHeaders, HTTPInputError
 from tornado.iostream import StreamClosedError
 
+from . import keepalive
 from .archive_stream import ArchiveStream
 from .config import redact_url
 from .errors import (
@@ -344,6 +346,13 @@ class ManateeApiClient:
         headers = {**headers, **auth}
         url = self.base_url + route
         for attempt in range(2):
+            if body_producer is None and body is not None:  # JSON: a kept-alive connection
+                status, location, data = await self._post_pooled(url, route, headers, body, timeout)
+                if status in (307, 308) and attempt == 0:
+                    url = self._resolve_redirect(location, route)
+                    log.info("ManaTEE API redirected %s to %s; re-sending", route, redact_url(url))
+                    continue
+                return _parse_reply(status, data, route, self.base_url)
             capped = _CappedBody(f"{redact_url(self.base_url)}{route}")
             request = HTTPRequest(
                 url,
@@ -368,6 +377,40 @@ class ManateeApiClient:
                 continue
             return _parse_reply(response.code, bytes(capped.body), route, self.base_url)
         raise ApiUnavailable(f"The ManaTEE API redirected {route} more than once")
+
+    async def _post_pooled(
+        self, url: str, route: str, headers: dict[str, str], body: bytes, timeout: float
+    ) -> tuple[int, str, bytes]:
+        """One JSON POST through :mod:`.keepalive`; failures become domain errors as in
+        :meth:`_fetch`."""
+        try:
+            reply = await keepalive.post(
+                url,
+                headers,
+                body,
+                connect_timeout=self.connect_timeout,
+                timeout=timeout,
+                limit=MAX_JSON_REPLY,
+            )
+        except keepalive.ReplyTooLarge:
+            raise _CappedBody(f"{redact_url(self.base_url)}{route}").too_large() from None
+        except aiohttp.ConnectionTimeoutError:
+            raise ApiTimeout(
+                f"{_host(url)} did not answer {route} within {self.connect_timeout:g} s; "
+                "try again later"
+            ) from None
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+            raise ApiTimeout(
+                f"{_host(url)} did not answer {route} within {timeout:g} s; try again later"
+            ) from None
+        except aiohttp.ClientConnectorError as e:
+            reason = getattr(e.os_error, "strerror", None) or str(e.os_error) or type(e).__name__
+            raise ApiUnavailable(f"Cannot reach {_host(url)} for {route}: {reason}") from None
+        except (aiohttp.ClientError, OSError) as e:
+            raise ApiUnavailable(
+                f"The connection to {_host(url)} broke during {route}: {e or type(e).__name__}"
+            ) from None
+        return reply.status, reply.location, reply.body
 
     def _resolve_redirect(self, location: str, route: str) -> str:
         if not location:

@@ -37,16 +37,12 @@ class ArchiveStream:
     """A gzip tar written by ``write(out)`` in ``executor``, readable as async blocks."""
 
     def __init__(
-        self,
-        write: Callable[[BinaryIO], None],
-        executor: Executor | None,
-        temp_dir: str | None,
-        prefix: str,
+        self, write: Callable[[BinaryIO], None], executor: Executor | None, fd: int, path: Path
     ) -> None:
+        """Use :meth:`start`, which creates the temporary file off the loop."""
         self._write = write
         self._executor = executor
-        fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tar.gz", dir=temp_dir)
-        self.path = Path(name)
+        self.path = path
         self._file = os.fdopen(fd, "wb", buffering=0)
         self._buffer = bytearray()
         self._slots = threading.Semaphore(DEPTH)
@@ -58,6 +54,21 @@ class ArchiveStream:
         self._error: BaseException | None = None
         # last: the worker starts at once
         self._done: asyncio.Future[None] = self._loop.run_in_executor(executor, self._run)
+
+    @classmethod
+    async def start(
+        cls,
+        write: Callable[[BinaryIO], None],
+        executor: Executor | None,
+        temp_dir: str | None,
+        prefix: str,
+    ) -> ArchiveStream:
+        """Create the tee file in ``temp_dir`` and start ``write`` on ``executor``."""
+        loop = asyncio.get_running_loop()
+        fd, name = await loop.run_in_executor(
+            None, lambda: tempfile.mkstemp(prefix=prefix, suffix=".tar.gz", dir=temp_dir)
+        )
+        return cls(write, executor, fd, Path(name))
 
     # --- the worker thread ------------------------------------------------------------
 

@@ -342,7 +342,7 @@ class ManateeManager:
     ) -> dict[str, Any]:
         """Archive the notebook's folder off the loop while uploading it (see
         :mod:`.archive_stream`), once, and remember where it came from."""
-        stream = ArchiveStream(
+        stream = await ArchiveStream.start(
             lambda out: workspace.write_archive(
                 manifest, f"{creator}-workspace", out, compresslevel=self.config.compression_level
             ),

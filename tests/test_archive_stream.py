@@ -115,7 +115,9 @@ def _raw_writer(total: int):
 
 async def test_the_writer_waits_for_a_slow_upload(tmp_path: Path) -> None:
     """Bounded memory: at most DEPTH blocks wait for the network, whatever the size."""
-    stream = ArchiveStream(_raw_writer(64 * archive_stream.BLOCK), None, str(tmp_path), "t-")
+    stream = await ArchiveStream.start(
+        _raw_writer(64 * archive_stream.BLOCK), None, str(tmp_path), "t-"
+    )
     blocks = stream.blocks()
     await blocks.__anext__()
     await asyncio.sleep(0.5)  # a slow network: the writer would run far ahead if it could
@@ -124,7 +126,9 @@ async def test_the_writer_waits_for_a_slow_upload(tmp_path: Path) -> None:
 
 
 async def test_closing_stops_the_writer_and_removes_the_file(tmp_path: Path) -> None:
-    stream = ArchiveStream(_raw_writer(64 * archive_stream.BLOCK), None, str(tmp_path), "t-")
+    stream = await ArchiveStream.start(
+        _raw_writer(64 * archive_stream.BLOCK), None, str(tmp_path), "t-"
+    )
     await stream.blocks().__anext__()
     await stream.close()
     await asyncio.wait_for(asyncio.shield(stream._done), 10)
@@ -136,7 +140,7 @@ async def test_a_writer_error_reaches_the_upload(tmp_path: Path) -> None:
         out.write(b"x" * (2 * archive_stream.BLOCK))
         raise BadRequest("The file 'a.csv' changed while it was being archived")
 
-    stream = ArchiveStream(write, None, str(tmp_path), "t-")
+    stream = await ArchiveStream.start(write, None, str(tmp_path), "t-")
     with pytest.raises(BadRequest, match="changed"):
         async for _ in stream.blocks():
             pass
@@ -144,7 +148,9 @@ async def test_a_writer_error_reaches_the_upload(tmp_path: Path) -> None:
 
 
 async def test_complete_gives_the_whole_archive_after_a_detach(tmp_path: Path) -> None:
-    stream = ArchiveStream(_raw_writer(16 * archive_stream.BLOCK), None, str(tmp_path), "t-")
+    stream = await ArchiveStream.start(
+        _raw_writer(16 * archive_stream.BLOCK), None, str(tmp_path), "t-"
+    )
     await stream.blocks().__anext__()
     path = await stream.complete()
     assert path.stat().st_size == 16 * archive_stream.BLOCK

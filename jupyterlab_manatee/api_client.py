@@ -21,10 +21,13 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urljoin, urlsplit
 
+import aiohttp
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.httputil import HTTPHeaders, HTTPInputError
 from tornado.iostream import StreamClosedError
 
+from . import keepalive
+from .archive_stream import ArchiveStream
 from .config import redact_url
 from .errors import (
     ApiRefused,
@@ -143,45 +146,42 @@ class ManateeApiClient:
         self, archive: Path, *, creator: str, filename: str, envs: list[dict[str, str]]
     ) -> dict[str, Any]:
         """Upload a workspace archive once, streamed from disk; returns the API's reply."""
-        boundary = uuid.uuid4().hex
-        head = b"".join(
-            _form_field(boundary, name, value)
-            for name, value in (
-                ("creator", creator),
-                ("filename", filename),
-                ("envs", json.dumps(envs)),
-            )
+        head, tail, content_type = _form(creator, filename, envs)
+        headers, produce = await _file_body(archive, head, tail)
+        reply = await self._call(
+            SUBMIT,
+            headers={"Content-Type": content_type, **headers},
+            body_producer=produce,
+            timeout=self.upload_timeout,
         )
-        head += (
-            f"--{boundary}\r\n"
-            'Content-Disposition: form-data; name="file"; filename="workspace.tar.gz"\r\n'
-            "Content-Type: application/gzip\r\n\r\n"
-        ).encode()
-        tail = f"\r\n--{boundary}--\r\n".encode()
-        loop = asyncio.get_running_loop()
-        archive_size = await loop.run_in_executor(None, os.path.getsize, archive)
-        size = len(head) + archive_size + len(tail)
+        return _submitted(reply)
+
+    async def submit_stream(
+        self, stream: ArchiveStream, *, creator: str, filename: str, envs: list[dict[str, str]]
+    ) -> dict[str, Any]:
+        """Upload an archive while it is written (a chunked body): one upload, unless the
+        API answers 307/308; then the whole archive, complete on disk, is sent again."""
+        head, tail, content_type = _form(creator, filename, envs)
 
         async def produce(write: Callable[[bytes], Awaitable[None]]) -> None:
             await write(head)
-            f = await loop.run_in_executor(None, open, archive, "rb")
-            try:
-                while chunk := await loop.run_in_executor(None, f.read, CHUNK):
-                    await write(chunk)
-            finally:
-                f.close()
+            async for block in stream.blocks():
+                await write(block)
             await write(tail)
 
-        headers = {
-            "Content-Type": f"multipart/form-data; boundary={boundary}",
-            "Content-Length": str(size),
-        }
+        async def resend() -> tuple[dict[str, str], Callable[..., Awaitable[None]]]:
+            archive = await stream.complete()
+            headers, from_file = await _file_body(archive, head, tail)
+            return {"Content-Type": content_type, **headers}, from_file
+
         reply = await self._call(
-            SUBMIT, headers=headers, body_producer=produce, timeout=self.upload_timeout
+            SUBMIT,
+            headers={"Content-Type": content_type},
+            body_producer=produce,
+            timeout=self.upload_timeout,
+            resend=resend,
         )
-        if not isinstance(reply.get("uuid"), str) or not reply["uuid"]:
-            raise ApiUnavailable("The ManaTEE API accepted the job but its reply has no uuid")
-        return reply
+        return _submitted(reply)
 
     async def query(self, *, creator: str, page: int, page_size: int) -> dict[str, Any]:
         """One page of the creator's jobs: ``{"jobs": [JOB...], "total": N}``."""
@@ -227,8 +227,11 @@ class ManateeApiClient:
 
     # --- signed URLs ------------------------------------------------------------------
 
-    async def download(self, url: str, write: Callable[[bytes], None], *, what: str) -> int:
-        """Stream a signed URL into ``write``; returns the byte count.
+    async def download(
+        self, url: str, write: Callable[[bytes], Awaitable[None] | None], *, what: str
+    ) -> int:
+        """Stream a signed URL into ``write`` (sync, or async to hold the reading back);
+        returns the byte count.
 
         ``write`` only ever sees the body of a 200 answer, so an error page never lands in
         the caller's file. Redirects are followed here, each target checked (http(s) only),
@@ -244,16 +247,25 @@ class ManateeApiClient:
             if line.startswith("HTTP/"):
                 status[:] = [int(line.split(" ", 2)[1])]
 
-        def on_chunk(chunk: bytes) -> None:
+        async def written(pending: Awaitable[None]) -> None:
+            try:
+                await pending
+            except Exception as e:  # the caller's refusal, or its disk
+                reader.stop(e)
+
+        def on_chunk(chunk: bytes) -> Awaitable[None] | None:
             nonlocal received
             if status == [200]:
                 received += len(chunk)
                 try:
-                    write(chunk)
+                    pending = write(chunk)
                 except Exception as e:  # the caller's refusal, or its disk
                     reader.stop(e)
-            elif len(error_head) < 1024:
+                # an async write (see .offload) makes tornado wait before reading on
+                return written(pending) if pending is not None else None
+            if len(error_head) < 1024:
                 error_head.extend(chunk[: 1024 - len(error_head)])
+            return None
 
         for _hop in range(MAX_REDIRECTS + 1):
             error_head.clear()
@@ -325,12 +337,22 @@ class ManateeApiClient:
         body: bytes | None = None,
         body_producer: Callable[..., Awaitable[None]] | None = None,
         authorize: bool = True,
+        resend: Callable[[], Awaitable[tuple[dict[str, str], Callable[..., Awaitable[None]]]]]
+        | None = None,
     ) -> dict[str, Any]:
-        """POST to a route; on 307/308 re-send once to ``Location`` resolved on the base URL."""
-        if authorize:
-            headers = {**headers, "Authorization": self._token}
+        """POST to a route; on 307/308 re-send once to ``Location`` resolved on the base URL
+        (with the headers and body ``resend`` gives, when a body cannot be produced twice)."""
+        auth = {"Authorization": self._token} if authorize else {}
+        headers = {**headers, **auth}
         url = self.base_url + route
         for attempt in range(2):
+            if body_producer is None and body is not None:  # JSON: a kept-alive connection
+                status, location, data = await self._post_pooled(url, route, headers, body, timeout)
+                if status in (307, 308) and attempt == 0:
+                    url = self._resolve_redirect(location, route)
+                    log.info("ManaTEE API redirected %s to %s; re-sending", route, redact_url(url))
+                    continue
+                return _parse_reply(status, data, route, self.base_url)
             capped = _CappedBody(f"{redact_url(self.base_url)}{route}")
             request = HTTPRequest(
                 url,
@@ -349,9 +371,46 @@ class ManateeApiClient:
             if response.code in (307, 308) and attempt == 0:
                 url = self._resolve_redirect(response.headers.get("Location", ""), route)
                 log.info("ManaTEE API redirected %s to %s; re-sending", route, redact_url(url))
+                if resend is not None:
+                    new_headers, body_producer = await resend()
+                    headers = {**new_headers, **auth}
                 continue
             return _parse_reply(response.code, bytes(capped.body), route, self.base_url)
         raise ApiUnavailable(f"The ManaTEE API redirected {route} more than once")
+
+    async def _post_pooled(
+        self, url: str, route: str, headers: dict[str, str], body: bytes, timeout: float
+    ) -> tuple[int, str, bytes]:
+        """One JSON POST through :mod:`.keepalive`; failures become domain errors as in
+        :meth:`_fetch`."""
+        try:
+            reply = await keepalive.post(
+                url,
+                headers,
+                body,
+                connect_timeout=self.connect_timeout,
+                timeout=timeout,
+                limit=MAX_JSON_REPLY,
+            )
+        except keepalive.ReplyTooLarge:
+            raise _CappedBody(f"{redact_url(self.base_url)}{route}").too_large() from None
+        except aiohttp.ConnectionTimeoutError:
+            raise ApiTimeout(
+                f"{_host(url)} did not answer {route} within {self.connect_timeout:g} s; "
+                "try again later"
+            ) from None
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+            raise ApiTimeout(
+                f"{_host(url)} did not answer {route} within {timeout:g} s; try again later"
+            ) from None
+        except aiohttp.ClientConnectorError as e:
+            reason = getattr(e.os_error, "strerror", None) or str(e.os_error) or type(e).__name__
+            raise ApiUnavailable(f"Cannot reach {_host(url)} for {route}: {reason}") from None
+        except (aiohttp.ClientError, OSError) as e:
+            raise ApiUnavailable(
+                f"The connection to {_host(url)} broke during {route}: {e or type(e).__name__}"
+            ) from None
+        return reply.status, reply.location, reply.body
 
     def _resolve_redirect(self, location: str, route: str) -> str:
         if not location:
@@ -398,6 +457,52 @@ class ManateeApiClient:
             ) from None
         finally:
             client.close()
+
+
+def _form(creator: str, filename: str, envs: list[dict[str, str]]) -> tuple[bytes, bytes, str]:
+    """The multipart form around the archive: (head, tail, Content-Type)."""
+    boundary = uuid.uuid4().hex
+    head = b"".join(
+        _form_field(boundary, name, value)
+        for name, value in (
+            ("creator", creator),
+            ("filename", filename),
+            ("envs", json.dumps(envs)),
+        )
+    )
+    head += (
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="file"; filename="workspace.tar.gz"\r\n'
+        "Content-Type: application/gzip\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    return head, tail, f"multipart/form-data; boundary={boundary}"
+
+
+async def _file_body(
+    archive: Path, head: bytes, tail: bytes
+) -> tuple[dict[str, str], Callable[..., Awaitable[None]]]:
+    """A Content-Length and a producer that streams ``archive`` from disk between them."""
+    loop = asyncio.get_running_loop()
+    size = len(head) + await loop.run_in_executor(None, os.path.getsize, archive) + len(tail)
+
+    async def produce(write: Callable[[bytes], Awaitable[None]]) -> None:
+        await write(head)
+        f = await loop.run_in_executor(None, open, archive, "rb")
+        try:
+            while chunk := await loop.run_in_executor(None, f.read, CHUNK):
+                await write(chunk)
+        finally:
+            f.close()
+        await write(tail)
+
+    return {"Content-Length": str(size)}, produce
+
+
+def _submitted(reply: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(reply.get("uuid"), str) or not reply["uuid"]:
+        raise ApiUnavailable("The ManaTEE API accepted the job but its reply has no uuid")
+    return reply
 
 
 def _form_field(boundary: str, name: str, value: str) -> bytes:

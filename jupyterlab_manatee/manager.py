@@ -19,6 +19,7 @@ from typing import Any
 from . import import_check, workspace
 from ._version import __version__
 from .api_client import ManateeApiClient
+from .archive_stream import ArchiveStream
 from .attestation import (
     NOT_VERIFIED,
     RECORD_SUFFIX,
@@ -56,6 +57,7 @@ from .job_records import JobRecords
 from .notebook_errors import cell_errors
 from .notebook_errors import describe as describe_errors
 from .notebook_paths import parent_references
+from .offload import OffLoop
 from .output import output_name, resolve_folder, save_output
 from .submission_queue import IN_PROGRESS, Entry, SubmissionQueue, blocking_job, now_text
 
@@ -370,15 +372,22 @@ class ManateeManager:
     async def _send_now(
         self, client: ManateeApiClient, creator: str, manifest: workspace.Manifest
     ) -> dict[str, Any]:
-        """Archive the notebook's folder off the loop, upload it once, remember where it was."""
-        loop = asyncio.get_running_loop()
-        archive = await loop.run_in_executor(self._pool, self._write_archive, manifest, creator)
+        """Archive the notebook's folder off the loop while uploading it (see
+        :mod:`.archive_stream`), once, and remember where it came from."""
+        stream = await ArchiveStream.start(
+            lambda out: workspace.write_archive(
+                manifest, f"{creator}-workspace", out, compresslevel=self.config.compression_level
+            ),
+            self._pool,
+            self.config.temp_dir,
+            ARCHIVE_PREFIX,
+        )
         try:
-            reply = await client.submit(
-                archive, creator=creator, filename=manifest.notebook, envs=self.extra_envs()
+            reply = await client.submit_stream(
+                stream, creator=creator, filename=manifest.notebook, envs=self.extra_envs()
             )
         finally:
-            await loop.run_in_executor(None, _unlink, archive)
+            await stream.close()
         self.records.add(
             reply["uuid"], creator=creator, folder=manifest.folder_path, notebook=manifest.notebook
         )
@@ -474,7 +483,10 @@ class ManateeManager:
                 digest.update(chunk)
                 write(chunk)
 
-            return await client.download(signed.url, hash_and_write, what="output")
+            off_loop = OffLoop(hash_and_write)  # hashing and disk writes leave the loop
+            received = await client.download(signed.url, off_loop, what="output")
+            await off_loop.drain()
+            return received
 
         saved = await save_output(
             download, self.root_dir, folder, name, create=create, companion_suffix=RECORD_SUFFIX

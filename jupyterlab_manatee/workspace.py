@@ -10,7 +10,6 @@ thread, never on the event loop.
 
 from __future__ import annotations
 
-import gzip
 import os
 import stat
 import tarfile
@@ -24,6 +23,7 @@ import pathspec
 
 from .attestation.record import RECORD_SUFFIX
 from .errors import BadRequest, ManateeError, NotFound, WorkspaceTooLarge
+from .fastgzip import gzip_writer
 
 NOTEBOOK_SUFFIX = ".ipynb"
 # The API refuses notebook file names of 128 characters or more, or holding "..".
@@ -579,8 +579,7 @@ def write_archive(manifest: Manifest, top: str, out: BinaryIO, *, compresslevel:
     Raises BadRequest if a file changed since the scan; ``out`` must then be discarded."""
     _check_top(top)
     sink = _Sink(out)
-    # Our own GzipFile: no temporary file name leaks into the gzip header.
-    gz = gzip.GzipFile(filename="", mode="wb", compresslevel=compresslevel, fileobj=sink)  # type: ignore[arg-type]
+    gz = gzip_writer(sink, compresslevel)  # type: ignore[arg-type]
     done = False
     try:
         with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:

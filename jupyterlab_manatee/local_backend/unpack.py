@@ -9,16 +9,15 @@ Extraction goes to a temporary folder that is renamed into place only when compl
 
 from __future__ import annotations
 
-import gzip
 import os
 import shutil
 import tarfile
 import threading
-import zlib
 from contextlib import nullcontext
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from ..fastgzip import DECOMPRESS_ERRORS, gzip_reader
 from .layout import temp_path_for
 
 CHUNK = 1024 * 1024
@@ -100,7 +99,7 @@ def _extract(
     try:
         with (
             archive.open("rb") if isinstance(archive, Path) else nullcontext(archive) as raw,
-            gzip.GzipFile(fileobj=raw, mode="rb") as unzipped,
+            gzip_reader(raw) as unzipped,
             tarfile.open(fileobj=unzipped, mode="r|") as tar,
         ):
             for member in tar:
@@ -162,7 +161,7 @@ def _extract(
                 total += len(rest)
                 if total > max_total_size:
                     raise UnpackError("the archive has too much data after its last member")
-    except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error) as exc:
+    except (tarfile.TarError, EOFError, OSError, ValueError, *DECOMPRESS_ERRORS) as exc:
         raise UnpackError(f"the archive cannot be unpacked (not a valid gzip tar?): {exc}") from exc
     if top is None:
         raise UnpackError("the archive is empty: it must hold one top-level folder")

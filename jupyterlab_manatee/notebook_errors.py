@@ -11,16 +11,26 @@ import json
 from pathlib import Path
 from typing import Any
 
-MAX_NOTEBOOK_BYTES = 512 * 1024 * 1024
+#: Parsing a notebook costs a few times its size in memory: larger outputs are not scanned
+#: (the reply says so), so saving a 500 MB output keeps the server's memory bounded.
+MAX_NOTEBOOK_BYTES = 16 * 1024 * 1024
 MAX_EVALUE = 300
 
 
 def cell_errors(path: Path) -> dict[str, Any] | None:
     """``{"count", "first": {"cell", "ename", "evalue"}}`` for the code cells whose outputs
-    hold an error (``cell`` counts code cells from 1, as JupyterLab's prompts do not); None
-    when the file is not a readable notebook (blocking: call it in a thread)."""
-    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
-        return None
+    hold an error (``cell`` counts code cells from 1, as JupyterLab's prompts do not);
+    ``{"count": None, "first": None, "unchecked": <why>}`` for an output too large to scan;
+    None when the file is not a readable notebook (blocking: call it in a thread)."""
+    size = path.stat().st_size
+    if size > MAX_NOTEBOOK_BYTES:
+        return {
+            "count": None,
+            "first": None,
+            "unchecked": f"the output is {size // (1024 * 1024)} MiB, over the "
+            f"{MAX_NOTEBOOK_BYTES // (1024 * 1024)} MiB this server scans: open it to see "
+            "whether cells raised",
+        }
     try:
         notebook = json.loads(path.read_bytes())
     except (OSError, ValueError):
@@ -52,6 +62,8 @@ def cell_errors(path: Path) -> dict[str, Any] | None:
 
 def describe(errors: dict[str, Any] | None) -> str | None:
     """One sentence for a person, or None when no cell raised."""
+    if errors and errors.get("unchecked"):
+        return f"cells were not checked for errors: {errors['unchecked']}"
     if not errors or not errors["count"]:
         return None
     first = errors["first"]

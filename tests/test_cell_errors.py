@@ -80,3 +80,24 @@ async def test_a_run_whose_cell_raises_finishes_and_its_output_says_so(
     listed = next(j for j in listing["jobs"] if j["id"] == job["id"])
     assert listed["output"]["path"] == saved["path"]
     assert listed["output"]["errors"]["count"] == 1
+
+
+def test_an_output_over_the_scan_limit_is_reported_unchecked_not_clean(tmp_path, monkeypatch):
+    from jupyterlab_manatee import notebook_errors
+
+    path = tmp_path / "out.ipynb"
+    path.write_bytes(b" " * (2 * 1024 * 1024 + 1))  # parsing it would fail: it is not read
+    monkeypatch.setattr(notebook_errors, "MAX_NOTEBOOK_BYTES", 2 * 1024 * 1024)
+
+    errors = notebook_errors.cell_errors(path)
+
+    assert errors == {
+        "count": None,
+        "first": None,
+        "unchecked": "the output is 2 MiB, over the 2 MiB this server scans: open it to see "
+        "whether cells raised",
+    }
+    assert notebook_errors.describe(errors) == (
+        "cells were not checked for errors: the output is 2 MiB, over the 2 MiB this server "
+        "scans: open it to see whether cells raised"
+    )

@@ -25,7 +25,7 @@ export interface IJob {
 
 /** Which cells of an executed notebook raised (they still end "Finished"). */
 export interface ICellErrors {
-  count: number;
+  count: number | null;
   first: { cell: number; ename: string; evalue: string } | null;
 }
 

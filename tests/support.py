@@ -143,7 +143,9 @@ def run_product(
         wait_until(lambda: keys.is_file() and issuer in keys.read_text(), 30, "the issuers' keys")
         yield Product(process, session, base, notebooks, backend_port)
     finally:
-        if process.poll() is None:
+        # the whole group, also when the script itself is gone (a test killed it): what it
+        # started (JupyterLab, the backend) must not outlive the test
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        process.wait()
         log.close()

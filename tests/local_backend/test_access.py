@@ -176,14 +176,19 @@ def test_a_non_ascii_digit_expiry_on_a_signed_url_is_refused_with_403(local_back
     assert response.text == "403 Forbidden: the URL's expiry is not a valid time"
 
 
-def test_a_lone_surrogate_creator_is_an_error_reply(local_backend):
-    body = b'{"page": 1, "page_size": 10, "creator": "\\ud800"}'
-    response = requests.post(
-        f"{local_backend.url}/v1/job/query/",
+def post_json_text(local_backend, route: str, body: str | bytes) -> requests.Response:
+    """A job route called with the token and a body sent exactly as given."""
+    return requests.post(
+        f"{local_backend.url}{route}",
         data=body,
         headers={"Authorization": TOKEN, "Content-Type": "application/json"},
         timeout=10,
     )
+
+
+def test_a_lone_surrogate_creator_is_an_error_reply(local_backend):
+    body = b'{"page": 1, "page_size": 10, "creator": "\\ud800"}'
+    response = post_json_text(local_backend, "/v1/job/query/", body)
     assert (response.status_code, response.json()) == (
         200,
         {"code": 10001, "msg": "creator must be valid Unicode text (no lone surrogates)"},
@@ -192,12 +197,7 @@ def test_a_lone_surrogate_creator_is_an_error_reply(local_backend):
 
 def test_a_lone_surrogate_uuid_on_delete_is_an_error_reply(local_backend):
     body = b'{"uuid": "\\udfff", "creator": "alice"}'
-    response = requests.post(
-        f"{local_backend.url}/v1/job/delete/",
-        data=body,
-        headers={"Authorization": TOKEN, "Content-Type": "application/json"},
-        timeout=10,
-    )
+    response = post_json_text(local_backend, "/v1/job/delete/", body)
     assert response.json() == {
         "code": 10001,
         "msg": "uuid must be valid Unicode text (no lone surrogates)",
@@ -206,12 +206,7 @@ def test_a_lone_surrogate_uuid_on_delete_is_an_error_reply(local_backend):
 
 def test_a_deeply_nested_json_body_is_an_error_reply(local_backend):
     body = "[" * 100_000 + "]" * 100_000
-    response = requests.post(
-        f"{local_backend.url}/v1/job/query/",
-        data=body,
-        headers={"Authorization": TOKEN, "Content-Type": "application/json"},
-        timeout=10,
-    )
+    response = post_json_text(local_backend, "/v1/job/query/", body)
     assert (response.status_code, response.json()) == (
         200,
         {"code": 10001, "msg": "the request body is nested too deeply"},

@@ -6,7 +6,11 @@ Two files beside this module describe it:
 
 - ``tee-image-packages.txt``: a pip requirements list, every package pinned, derived from
   the packages scipy-notebook's Dockerfile (and its parents') install, at the versions
-  current when upstream pinned the digest (October 2024, Python 3.11). The local backend
+  current when upstream pinned the digest (October 2024, Python 3.11); their dependencies
+  are pinned as pip resolved them. The image's own package manifest (published with the
+  image's build, beside the registry) is not reachable from here, so the list is a
+  reconstruction; the absences that break notebooks (xgboost, google-auth,
+  google-cloud-storage) are the ones the API contract states. The local backend
   runs stage-2 notebooks in a virtual environment made from it (``manatee-local
   --stage2-python``; ``./dev run`` makes it).
 - ``tee-image-modules.txt``: the top-level modules importable in that environment (for a

@@ -43,6 +43,13 @@ def test_dockerfile_base_is_pinned_to_the_executors_digest():
     assert base == EXECUTOR_BASE
 
 
+def test_the_stage2_package_list_describes_the_same_image_as_the_dockerfile():
+    from jupyterlab_manatee import tee_image
+
+    assert tee_image.TEE_IMAGE == EXECUTOR_BASE
+    assert "@sha256:dc0f8efb6f28" in tee_image.PACKAGES_FILE.read_text()
+
+
 def test_dockerfile_installs_the_wheel_at_build_time_on_the_executors_base_image():
     text = (DEPLOY / "Dockerfile").read_text()
     assert "pip install --no-cache-dir" in text and ".whl" in text

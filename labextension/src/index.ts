@@ -4,13 +4,22 @@
  */
 
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette, Notification, ToolbarButton } from '@jupyterlab/apputils';
+import {
+  Dialog,
+  ICommandPalette,
+  ISessionContext,
+  Notification,
+  ToolbarButton,
+  showDialog
+} from '@jupyterlab/apputils';
+import { PathExt } from '@jupyterlab/coreutils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import { DocumentRegistry } from '@jupyterlab/docregistry';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { INotebookModel, INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { DisposableDelegate, IDisposable } from '@lumino/disposable';
 import { ShieldActions } from './actions';
+import { guardRuns, isSavedOutput, targetWidgetId } from './outputGuard';
 import { ATTESTATION_SUFFIX } from './verdict';
 import { ManateeApi } from './api';
 import { shieldIcon } from './icons';
@@ -53,31 +62,39 @@ class SubmitButtonExtension implements DocumentRegistry.IWidgetExtension<
   }
 }
 
-/** `out-7-nb.ipynb`: an output saved by the panel (its bytes are what the token proves). */
-function isSavedOutput(path: string): boolean {
-  const name = path.split('/').pop() ?? path;
-  return /^out-\d+-.+\.ipynb$/i.test(name);
-}
-
 /**
  * Saved outputs never get a kernel, however they are opened (the panel, the file browser,
  * JupyterLab restoring its layout after a reload): a kernel would rewrite the kernelspec,
  * and one Run All would replace the stage-2 results with stage-1 ones, breaking the proof.
- * Set here, before the document's session starts.
+ * Set here, before the document's session starts; a document renamed out of the output
+ * name pattern is an ordinary notebook again, so its own preference comes back.
  */
 class KernelLessOutputs implements DocumentRegistry.IWidgetExtension<
   NotebookPanel,
   INotebookModel
 > {
   createNew(_: NotebookPanel, context: DocumentRegistry.IContext<INotebookModel>): IDisposable {
+    type Starting = Pick<
+      ISessionContext.IKernelPreference,
+      'shouldStart' | 'canStart' | 'autoStartDefault'
+    >;
+    let normal: Starting | null = null; // what it was before the path became an output's
     const keep = () => {
+      const preference = context.sessionContext.kernelPreference;
       if (isSavedOutput(context.path)) {
+        if (normal === null) {
+          const { shouldStart, canStart, autoStartDefault } = preference;
+          normal = { shouldStart, canStart, autoStartDefault };
+        }
         context.sessionContext.kernelPreference = {
-          ...context.sessionContext.kernelPreference,
+          ...preference,
           shouldStart: false,
           canStart: false,
           autoStartDefault: false
         };
+      } else if (normal !== null) {
+        context.sessionContext.kernelPreference = { ...preference, ...normal };
+        normal = null;
       }
     };
     keep();
@@ -223,6 +240,31 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     app.docRegistry.addWidgetExtension('Notebook', new SubmitButtonExtension(app));
     app.docRegistry.addWidgetExtension('Notebook', new KernelLessOutputs());
+    if (notebooks) {
+      guardRuns(
+        app.commands,
+        args => {
+          const id = targetWidgetId(args);
+          const panel = id ? notebooks.find(w => w.id === id) : notebooks.currentWidget;
+          return panel && isSavedOutput(panel.context.path) ? panel : null;
+        },
+        async panel => {
+          const name = PathExt.basename(panel.context.path);
+          const result = await showDialog({
+            title: 'Run a copy instead',
+            body:
+              `${name} is a ManaTEE output: its results came from the TEE and its ` +
+              'attestation token covers them as they are. Save a copy to run it.',
+            buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Save a copy…' })],
+            defaultButton: 0 // a repeated Shift+Enter lands here: it must not go on
+          });
+          if (result.button.accept && !panel.isDisposed) {
+            app.shell.activateById(panel.id); // Save As acts on the current document
+            await app.commands.execute('docmanager:save-as');
+          }
+        }
+      );
+    }
 
     if (palette) {
       const category = 'ManaTEE';

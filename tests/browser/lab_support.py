@@ -51,6 +51,9 @@ STAGE2_DATA = REPO / "examples-data" / "stage2"
 #: the tutorial's notebooks, in the order the walkthrough submits them
 TUTORIAL_NOTEBOOKS = ("insurance.ipynb", "regression.ipynb")
 CURRENT_NOTEBOOK = "#jp-main-dock-panel .jp-NotebookPanel:not(.lm-mod-hidden)"
+#: the checkout's own frontend build (``npm run build:prod``), served before the installed
+#: one: a worktree tests its own code, not the environment's
+CHECKOUT_LABEXTENSION = REPO / "jupyterlab_manatee" / "labextension"
 LOCAL_VERDICT = "local run, no hardware TEE"
 
 
@@ -143,6 +146,13 @@ class LabServer:
             "--LabApp.news_url=None",
         ]
         command += [f"--ManateeConfig.local_issuers={issuer}" for issuer in self.local_issuers]
+        if (CHECKOUT_LABEXTENSION / "package.json").exists():
+            extensions = self.home / "labextensions"
+            extensions.mkdir(exist_ok=True)
+            link = extensions / "jupyterlab-manatee"
+            if not link.is_symlink():
+                link.symlink_to(CHECKOUT_LABEXTENSION, target_is_directory=True)
+            command.append(f"--LabApp.extra_labextensions_path={extensions}")
         if os.geteuid() == 0:
             command.append("--allow-root")
         with self.log_path.open("wb") as log:

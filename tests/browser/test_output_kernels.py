@@ -1,10 +1,13 @@
 """A saved output never gets a kernel: opened from the file browser, or restored by
 JupyterLab after a reload, it stays kernel-less (a kernel would rewrite its bytes and a Run
-All would replace its stage-2 results)."""
+All would replace its stage-2 results). Running its cells asks, once, to save a copy; the
+copy is an ordinary notebook."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 
 import pytest
 
@@ -13,6 +16,7 @@ from tests.browser.lab_support import (
     LabServer,
     close_page,
     open_lab,
+    output_text,
     poll,
 )
 
@@ -105,5 +109,172 @@ def test_a_source_notebook_still_gets_its_kernel(browser, lab, saved):
 
         notebook.locator(".jp-KernelName", has_text="Python 3").wait_for()
         poll(lambda: sessions_of(lab, NOTEBOOK) or None, 60, "the notebook's kernel session")
+    finally:
+        close_page(page)
+
+
+# --- running an output: one dialog, nothing touched; its Save a copy gives a notebook ---
+
+COPY = "copy-of-output.ipynb"
+#: JupyterLab's own dialog for a notebook without a kernel (what an output must not show)
+KERNEL_DIALOG = re.compile("Select Kernel")
+
+
+def explained(page, saved: str):
+    """The one ManaTEE dialog a run in this output shows; it is the only dialog."""
+    name = saved.split("/")[-1]
+    dialog = page.locator(".jp-Dialog", has_text=f"{name} is a ManaTEE output")
+    dialog.wait_for()
+    assert page.locator(".jp-Dialog").count() == 1, page.locator(".jp-Dialog").all_inner_texts()
+    assert page.get_by_text(KERNEL_DIALOG).count() == 0
+    text = dialog.inner_text()
+    assert "attestation token covers them as they are" in text, text
+    assert "Save a copy to run it" in text, text
+    return dialog
+
+
+def outputs_shown(notebook, lab: LabServer, path: str) -> None:
+    """Every text output saved in the file at ``path`` is shown in this notebook panel
+    (waits: JupyterLab renders cells as they come into view)."""
+    cells = json.loads((lab.root / path).read_text())["cells"]
+    texts = [
+        "".join(output.get("text") or output.get("data", {}).get("text/plain", "")).strip()
+        for cell in cells
+        for output in cell.get("outputs", [])
+    ]
+    texts = [text for text in texts if text]
+    assert texts, f"{path} has no text outputs"
+    poll(
+        lambda: all(text in output_text(notebook) for text in texts) or None,
+        30,
+        f"the outputs of {path} to be shown",
+    )
+
+
+def cancelled(page, dialog) -> None:
+    dialog.get_by_role("button", name="Cancel").click()
+    page.locator(".jp-Dialog").wait_for(state="detached")
+
+
+def from_run_menu(page, item: str) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click()
+    # Lumino menus keep their hidden items in the page
+    page.locator(".lm-Menu-item:visible", has_text=re.compile(f"^{re.escape(item)}")).click()
+
+
+def test_run_all_in_an_output_asks_once_and_touches_nothing(browser, lab, saved):
+    original = (lab.root / saved).read_bytes()
+    page = open_lab(browser, lab)
+    try:
+        notebook = open_from_file_browser(page, saved)
+        settled_without_kernel(page)
+        outputs_shown(notebook, lab, saved)
+
+        from_run_menu(page, "Run All Cells")
+
+        dialog = explained(page, saved)
+        cancelled(page, dialog)
+        assert page.get_by_text(KERNEL_DIALOG).count() == 0
+        outputs_shown(notebook, lab, saved)
+        settled_without_kernel(page)
+        assert sessions_of(lab, saved) == []
+        assert (lab.root / saved).read_bytes() == original
+    finally:
+        close_page(page)
+
+
+def test_shift_enter_in_an_output_asks_and_gives_the_focus_back(browser, lab, saved):
+    original = (lab.root / saved).read_bytes()
+    page = open_lab(browser, lab)
+    try:
+        notebook = open_from_file_browser(page, saved)
+        settled_without_kernel(page)
+        outputs_shown(notebook, lab, saved)
+        cell = notebook.locator(".jp-CodeCell").first
+        cell.locator(".cm-content").click()  # edit mode, the cursor in the cell
+
+        page.keyboard.press("Shift+Enter")
+
+        dialog = explained(page, saved)
+        cancelled(page, dialog)
+        focused = cell.evaluate("cell => cell.contains(document.activeElement)")
+        assert focused, "the focus did not come back to the cell"
+        outputs_shown(notebook, lab, saved)
+        assert sessions_of(lab, saved) == []
+        assert (lab.root / saved).read_bytes() == original
+    finally:
+        close_page(page)
+
+
+def test_save_a_copy_of_an_output_gives_a_notebook_that_runs(browser, lab, saved):
+    original = (lab.root / saved).read_bytes()
+    page = open_lab(browser, lab)
+    try:
+        page.locator(".jp-LauncherCard", has_text="Python 3").first.wait_for(state="attached")
+        open_from_file_browser(page, saved)
+        settled_without_kernel(page)
+        from_run_menu(page, "Run All Cells")
+        explained(page, saved).get_by_role("button", name="Save a copy…").click()
+
+        save_as = page.locator(".jp-Dialog", has_text="Save File As")
+        save_as.locator("input").fill(COPY)
+        save_as.get_by_role("button", name="Save").click()
+
+        tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab.jp-mod-current")
+        tab.filter(has_text=COPY).wait_for()
+        assert (lab.root / COPY).exists()
+        assert (lab.root / saved).read_bytes() == original
+        copy = page.locator(CURRENT_NOTEBOOK)
+        copy.locator(".jp-CodeCell").last.locator(".cm-content").click()
+        page.keyboard.press("Escape")  # command mode: B adds a cell below
+        page.keyboard.press("b")
+        new_cell = copy.locator(".jp-CodeCell.jp-mod-active .cm-content")
+        new_cell.click()
+        page.keyboard.type("print(6 * 7)")
+        page.keyboard.press("Shift+Enter")
+        kernels = page.locator(".jp-Dialog", has_text=KERNEL_DIALOG)
+        answer = copy.locator(".jp-OutputArea-output", has_text=re.compile(r"^\s*42\s*$"))
+        answer.or_(kernels).first.wait_for(timeout=60_000)
+        if kernels.count():  # JupyterLab may ask which kernel, as for any notebook
+            kernels.get_by_role("button", name="Select").click()
+        answer.wait_for(timeout=60_000)
+        assert page.locator(".jp-Dialog", has_text="ManaTEE output").count() == 0
+        assert sessions_of(lab, COPY)
+        assert sessions_of(lab, saved) == []
+        assert (lab.root / saved).read_bytes() == original
+    finally:
+        close_page(page)
+
+
+def test_an_output_renamed_out_of_the_pattern_is_a_notebook_again(browser, lab, saved):
+    """Renamed while open, the document keeps its panel: its kernel preference comes back."""
+    folder = saved.rsplit("/", 1)[0]
+    twin, renamed = f"{folder}/out-999-twin.ipynb", f"{folder}/twin.ipynb"
+    shutil.copyfile(lab.root / saved, lab.root / twin)
+    page = open_lab(browser, lab)
+    try:
+        page.locator(".jp-LauncherCard", has_text="Python 3").first.wait_for(state="attached")
+        notebook = open_from_file_browser(page, twin)
+        settled_without_kernel(page)
+
+        listed(page, twin.split("/")[-1]).click(button="right")
+        page.locator(".lm-Menu-item:visible", has_text=re.compile("^Rename")).click()
+        editor = page.locator(".jp-DirListing-editor")
+        editor.fill(renamed.split("/")[-1])
+        editor.press("Enter")
+        current = page.locator("#jp-main-dock-panel .lm-TabBar-tab.jp-mod-current")
+        current.locator(".lm-TabBar-tabLabel", has_text=re.compile(r"^twin\.ipynb$")).wait_for()
+
+        notebook.locator(".jp-CodeCell").first.locator(".cm-content").click()
+        page.keyboard.press("Shift+Enter")
+        notebook.locator(".jp-KernelName", has_text="Python 3").wait_for(timeout=60_000)
+        assert page.locator(".jp-Dialog").count() == 0
+        # JupyterLab starts the first session of a document renamed kernel-less under the
+        # path it was opened with (its SessionContext keeps that path): either will do here
+        poll(
+            lambda: sessions_of(lab, renamed) or sessions_of(lab, twin) or None,
+            60,
+            "the renamed notebook's kernel",
+        )
     finally:
         close_page(page)

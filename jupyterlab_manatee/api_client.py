@@ -55,6 +55,7 @@ JOB_LIMIT_CODE = 10002  # defined upstream for the limit, but not what it sends
 # Upstream wraps the limit message with an empty prefix, hence the leading ": ".
 JOB_LIMIT_MSG = ": The number of in progress jobs has reached the limit"
 JOB_KEYS = ("id", "uuid", "creator", "job_status", "jupyter_file_name", "created_at", "updated_at")
+_JOB_KEY_SET = frozenset(JOB_KEYS)
 
 CHUNK = 1024 * 1024
 MIB = 1024 * 1024
@@ -514,8 +515,8 @@ def _form_field(boundary: str, name: str, value: str) -> bytes:
 def _parse_reply(status: int, body: bytes, route: str, base_url: str) -> dict[str, Any]:
     """A JSON reply with ``code == 0``, or the matching domain error."""
     data = _json_or_none(body)
-    where = f"{redact_url(base_url)}{route}"
     if not isinstance(data, dict) or not isinstance(data.get("code"), int):
+        where = f"{redact_url(base_url)}{route}"  # only errors name it (it costs a URL parse)
         if status == 413:
             raise WorkspaceTooLarge("The ManaTEE API refused the workspace as too large (HTTP 413)")
         if status in (404, 405):
@@ -541,7 +542,8 @@ def _parse_reply(status: int, body: bytes, route: str, base_url: str) -> dict[st
 
 
 def _is_job(job: object) -> bool:
-    return isinstance(job, dict) and all(k in job for k in JOB_KEYS)
+    """Every field of :data:`JOB_KEYS` is there (one set comparison: it runs per listed job)."""
+    return isinstance(job, dict) and _JOB_KEY_SET <= job.keys()
 
 
 def _json_or_none(body: bytes | None) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from dataclasses import dataclass
 
 import aiohttp
@@ -34,20 +35,34 @@ class ReplyTooLarge(Exception):
 
 
 def session() -> aiohttp.ClientSession:
-    """The running loop's pooled session (loops of finished tests are forgotten)."""
+    """The running loop's pooled session (loops of finished tests are forgotten).
+
+    The sweep of finished loops runs only when a session is made: on every call it cost
+    the job list a scan per request.
+    """
     loop = asyncio.get_running_loop()
+    current = _sessions.get(loop)
+    if current is not None and not current.closed:
+        return current
     for old in [old for old in _sessions if old.is_closed()]:
         with contextlib.suppress(Exception):
             _sessions.pop(old).detach()
-    current = _sessions.get(loop)
-    if current is None or current.closed:
-        connector = aiohttp.TCPConnector(
-            limit=POOL_SIZE, keepalive_timeout=KEEPALIVE_SECONDS, enable_cleanup_closed=False
-        )
-        # trust_env False: like tornado's client, no proxy from the environment
-        current = aiohttp.ClientSession(connector=connector, trust_env=False)
-        _sessions[loop] = current
+    connector = aiohttp.TCPConnector(
+        limit=POOL_SIZE, keepalive_timeout=KEEPALIVE_SECONDS, enable_cleanup_closed=False
+    )
+    # trust_env False: like tornado's client, no proxy from the environment. No cookie
+    # jar: the API sets none, and one session serves every user of this server.
+    current = aiohttp.ClientSession(
+        connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
+    )
+    _sessions[loop] = current
     return current
+
+
+@functools.lru_cache(maxsize=8)
+def _timeouts(total: float, connect: float) -> aiohttp.ClientTimeout:
+    """One (immutable) timeout object per setting, not one per request."""
+    return aiohttp.ClientTimeout(total=total, connect=connect)
 
 
 async def post(
@@ -81,20 +96,23 @@ async def _post_once(
     timeout: float,
     limit: int,
 ) -> Reply:
-    timeouts = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
     async with session().post(
         url,
         data=body,
         headers=headers,
         allow_redirects=False,
-        timeout=timeouts,
+        timeout=_timeouts(timeout, connect_timeout),
     ) as response:
+        location = response.headers.get("Location", "")
         length = response.content_length
-        if length is not None and length > limit:
-            raise ReplyTooLarge()
+        if length is not None:
+            # aiohttp's parser stops a body at its Content-Length, so one read is capped
+            if length > limit:
+                raise ReplyTooLarge()
+            return Reply(response.status, location, await response.read())
         buf = bytearray()
         async for chunk in response.content.iter_any():
             buf += chunk
             if len(buf) > limit:
                 raise ReplyTooLarge()
-        return Reply(response.status, response.headers.get("Location", ""), bytes(buf))
+        return Reply(response.status, location, bytes(buf))

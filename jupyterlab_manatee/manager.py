@@ -443,15 +443,16 @@ class ManateeManager:
         """One page of the creator's jobs, newest first whatever order the API pages in."""
         creator = self.creator(username)
         client = self.client
+        records = self.records  # one lookup per request, not one per job
 
         async def query(api_page: int, api_page_size: int) -> dict[str, Any]:
             reply = await client.query(creator=creator, page=api_page, page_size=api_page_size)
-            self.records.learn_ids(creator, reply["jobs"])
+            records.learn_ids(creator, reply["jobs"])
             return reply
 
         reply = await newest_first(query, page, page_size)
         for job in reply["jobs"]:
-            saved = self.records.output_facts(creator, job["id"])
+            saved = records.output_facts(creator, job["id"])
             if saved is not None:
                 job["output"] = {**saved, "errors_message": describe_errors(saved["errors"])}
         return reply

@@ -146,6 +146,27 @@ class LatencySummary:
         return f"{self.p50 * ms:.1f}/{self.p99 * ms:.1f}/{self.max * ms:.1f} ms"
 
 
+def login_cookie(base_url: str, path: str, headers: dict[str, str]) -> str:
+    """The cookies a token-authenticated reply sets, as a ``Cookie`` header value.
+
+    The panel's browser keeps the login cookie jupyter_server sets on its first token reply
+    and sends it back; a client that drops it makes the server sign a new one every reply.
+    """
+    parts = urlsplit(base_url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        headers_set = response.getheaders()
+        cookies = [v.split(";", 1)[0] for k, v in headers_set if k.lower() == "set-cookie"]
+    finally:
+        conn.close()
+    if not cookies:
+        raise RuntimeError(f"{path} set no login cookie")
+    return "; ".join(cookies)
+
+
 # --- many clients at once --------------------------------------------------------------
 
 

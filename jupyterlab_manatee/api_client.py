@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urljoin, urlsplit
 
-import aiohttp
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.httputil import HTTPHeaders, HTTPInputError
 from tornado.iostream import StreamClosedError
@@ -395,19 +394,18 @@ class ManateeApiClient:
             )
         except keepalive.ReplyTooLarge:
             raise _CappedBody(f"{redact_url(self.base_url)}{route}").too_large() from None
-        except aiohttp.ConnectionTimeoutError:
+        except keepalive.ConnectTimeout:
             raise ApiTimeout(
                 f"{_host(url)} did not answer {route} within {self.connect_timeout:g} s; "
                 "try again later"
             ) from None
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+        except asyncio.TimeoutError:
             raise ApiTimeout(
                 f"{_host(url)} did not answer {route} within {timeout:g} s; try again later"
             ) from None
-        except aiohttp.ClientConnectorError as e:
-            reason = getattr(e.os_error, "strerror", None) or str(e.os_error) or type(e).__name__
-            raise ApiUnavailable(f"Cannot reach {_host(url)} for {route}: {reason}") from None
-        except (aiohttp.ClientError, OSError) as e:
+        except keepalive.Unreachable as e:
+            raise ApiUnavailable(f"Cannot reach {_host(url)} for {route}: {e}") from None
+        except (keepalive.Broken, OSError) as e:
             raise ApiUnavailable(
                 f"The connection to {_host(url)} broke during {route}: {e or type(e).__name__}"
             ) from None

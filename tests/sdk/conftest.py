@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import json
 import logging
 import socket
@@ -39,6 +38,7 @@ from sdk_support import (
 
 import sdk
 import sdk.stage
+from tests.self_signed import self_signed
 
 SDK_ENV = (
     sdk.STAGE_ENV,
@@ -371,43 +371,6 @@ def denying_storage(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 # --- HTTPS file server -----------------------------------------------------------
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path = directory / "cert.pem"
-    key_path = directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 @dataclass
 class HttpsFiles:
     """Files served over HTTPS: ``files[path]``; paths under /private/ answer 403."""
@@ -420,7 +383,7 @@ class HttpsFiles:
 
 @pytest.fixture(scope="session")
 def _https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsFiles]:
-    cert, key = _self_signed(tmp_path_factory.mktemp("tls"))
+    cert, key = self_signed(tmp_path_factory.mktemp("tls"))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     files: dict[str, bytes] = {}

@@ -151,6 +151,18 @@ class ManateeConfig(Configurable):
         6, min=0, max=9, help="gzip level of the workspace archive (that of `gzip`/`tar -z`)."
     ).tag(config=True)
 
+    background_nice = Int(
+        19,
+        min=0,
+        max=19,
+        help=(
+            "How many nice steps below the server the threads that scan and compress "
+            "workspaces run (Linux): when the CPUs are busy, the server's event loop, and "
+            "so every request to this server, goes before the compression of a submit. "
+            "0 runs them at the server's priority."
+        ),
+    ).tag(config=True)
+
     outputs_folder = Unicode(
         DEFAULT_OUTPUTS_FOLDER,
         help=(

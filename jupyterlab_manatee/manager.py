@@ -12,7 +12,6 @@ import logging
 import os
 import shutil
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -35,6 +34,7 @@ from .attestation import (
     verify_token,
     write_new_record,
 )
+from .background import background_executor
 from .config import (
     ManateeConfig,
     creator_problem,
@@ -86,7 +86,7 @@ class ManateeManager:
         self.root_dir = Path(root_dir).resolve()
         self.log = log
         self._records: dict[str, JobRecords] = {}
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="manatee-workspace")
+        self._pool = background_executor(2, config.background_nice, "manatee-workspace")
         self._warned_creators: set[str] = set()
         self._keys: KeyStore | None = None
         self._keys_settings: tuple[Any, ...] = ()

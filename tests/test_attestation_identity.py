@@ -429,3 +429,56 @@ async def test_reverify_refuses_a_saved_uuid_that_is_not_canonical(
         f"job not identified: the uuid {JOB_UUID.upper()!r} is not a canonical job uuid "
         f"({FORM}) ({from_file(uuid_source)})"
     )
+
+
+async def test_report_checks_the_saved_output_as_the_job_it_was_asked_about(
+    jp_fetch, fake_api, issuer, manatee_config, jp_root_dir
+):
+    """Report on job 7 knows the job from the request, even where the saved path no longer
+    leads back to it (the outputs folder was moved and a link left in its place, so the
+    file resolves elsewhere): an edited file naming job 8 (also ours) with job 8's token is
+    not job 7's proof."""
+    write_records(manatee_config, fake_api, {JOB_UUID: ours(7), OTHER_UUID: ours(8)})
+    await save_job_7(jp_fetch, fake_api, issuer, jp_root_dir)
+    (jp_root_dir / "manatee-outputs").rename(jp_root_dir / "moved")
+    (jp_root_dir / "manatee-outputs").symlink_to(jp_root_dir / "moved")
+    other_token, _ = token_of_vm(issuer, f"alice-{OTHER_UUID}", job_id=8)
+    edit(jp_root_dir / "moved" / RECORD_NAME, token=other_token, id=8, uuid=OTHER_UUID)
+    _, report = await call(jp_fetch, "attestation", id="7")
+    assert (report["source"], report["path"]) == ("saved", "moved/out-7-nb.ipynb")
+    assert report["verification"]["verdict"] == "not verified"
+    assert checks_of(report["verification"])["job"]["reason"] == (
+        f"job not identified: this server saved this output as job #7's, but the saved file "
+        f"{RECORD_NAME} says job #8"
+    )
+
+
+async def test_reverify_refuses_a_saved_uuid_that_we_recorded_as_another_job(
+    jp_fetch, fake_api, issuer, manatee_config, jp_root_dir
+):
+    """No record of job 7 here, but the uuid the edited file gives it is our job 8's."""
+    write_records(manatee_config, fake_api, {OTHER_UUID: ours(8)})
+    record = await save_job_7(jp_fetch, fake_api, issuer, jp_root_dir)
+    other_token, _ = token_of_vm(issuer, f"alice-{OTHER_UUID}", job_id=8)
+    edit(record, token=other_token, uuid=OTHER_UUID)
+    _, reply = await reverify(jp_fetch)
+    assert reply["verification"]["verdict"] == "not verified"
+    assert checks_of(reply["verification"])["job"]["reason"] == (
+        f"job not identified: the saved file {RECORD_NAME} gives job #7 the uuid {OTHER_UUID}, "
+        "which this server recorded as job #8"
+    )
+
+
+async def test_a_job_unidentified_when_saved_stays_unidentified_on_reverify(
+    jp_fetch, fake_api, issuer
+):
+    serve_job_listed_as(fake_api, issuer, JOB_UUID)
+    fake_api.relabel = {"creator": "bob"}
+    _, saved = await save(jp_fetch)
+    assert saved["attestation"]["verdict"] == "not verified"
+    _, reply = await reverify(jp_fetch, saved["filename"])
+    assert reply["verification"]["verdict"] == "not verified"
+    assert checks_of(reply["verification"])["job"]["reason"] == (
+        "job not identified: the API lists job #7 under creator 'bob', not 'alice' (as the "
+        "saved file out-7.ipynb.attestation.json says)"
+    )

@@ -344,7 +344,7 @@ class ManateeManager:
         reply = await self.client.submit(
             archive, creator=entry.creator, filename=entry.notebook, envs=entry.envs
         )
-        if self._recordable(reply, entry.notebook) is not None:
+        if self._recordable(reply, entry.notebook) is None:
             self.records.add(
                 reply["uuid"], creator=entry.creator, folder=entry.folder, notebook=entry.notebook
             )

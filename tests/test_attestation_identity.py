@@ -10,6 +10,7 @@ serves the genuine token of the VM ``alice-bob-<u>`` (creator ``alice-bob``, job
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -482,3 +483,39 @@ async def test_a_job_unidentified_when_saved_stays_unidentified_on_reverify(
         "job not identified: the API lists job #7 under creator 'bob', not 'alice' (as the "
         "saved file out-7.ipynb.attestation.json says)"
     )
+
+
+class TestAQueuedSubmission:
+    @pytest.fixture
+    def manatee_config(self, manatee_config):
+        return {**manatee_config, "queue_poll_interval": 0.05}
+
+    @pytest.mark.parametrize(
+        ("reply_uuid", "recorded"),
+        [
+            (
+                OTHER_UUID,
+                {OTHER_UUID: {"creator": "alice", "folder": "analysis", "notebook": "nb.ipynb"}},
+            ),
+            (f"bob-{JOB_UUID}", {}),
+        ],
+        ids=["control: canonical, recorded", "not canonical, not recorded"],
+    )
+    async def test_its_submit_reply_is_recorded_only_with_a_canonical_uuid(
+        self, jp_fetch, fake_api, jp_root_dir, manatee_config, reply_uuid, recorded
+    ):
+        """Held while job 7 waits for its build (status 0), sent once it has ended."""
+        fake_api.submit_uuid = reply_uuid
+        fake_api.relabel = {"job_status": 0}
+        code, reply = await submit(jp_fetch, jp_root_dir)
+        assert (code, reply["msg"]) == (200, "Queued")
+        fake_api.relabel = {}
+        deadline = time.monotonic() + 30
+        while True:
+            _, queue = await call(jp_fetch, "queue")
+            if queue["queued"] and queue["queued"][0]["state"] == "sent":
+                break
+            assert time.monotonic() < deadline, queue
+            await asyncio.sleep(0.05)
+        assert queue["queued"][0]["uuid"] == reply_uuid
+        assert records_on_disk(manatee_config, fake_api) == recorded

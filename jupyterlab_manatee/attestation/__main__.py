@@ -139,7 +139,8 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--image-repository",
-        help="optional: image_reference must start with '<image-repository>/'",
+        help="optional: image_reference must be '<image-repository>/<creator>-<uuid>' (a tag "
+        "or digest may follow), the repository compared whole",
     )
     parser.add_argument("--clock-skew", type=float, help=f"seconds (default {DEFAULT_CLOCK_SKEW})")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per key fetch")

@@ -327,8 +327,9 @@ class ManateeConfig(Configurable):
     image_repository = Unicode(
         help=(
             "Optional: the repository the deployment's builder pushes job images to (e.g. "
-            "us-docker.pkg.dev/<project>/<repo>); a token's image_reference must start with "
-            f"'<image_repository>/'. Defaults to ${ENV_IMAGE_REPOSITORY}; empty: not checked."
+            "us-docker.pkg.dev/<project>/<repo>); a token's image_reference must be "
+            "'<image_repository>/<creator>-<uuid>' (a tag or digest may follow), the repository "
+            f"compared whole. Defaults to ${ENV_IMAGE_REPOSITORY}; empty: not checked."
         ),
     ).tag(config=True)
 

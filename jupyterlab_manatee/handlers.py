@@ -234,7 +234,7 @@ class VerifySavedHandler(ManateeHandler):
         if not isinstance(path, str) or not path.strip("/"):
             raise BadRequest("Missing 'path': the saved output's path from the contents root")
         await self.require_contents("read", path)
-        self.reply(await self.manager.verify_saved(path))
+        self.reply(await self.manager.verify_saved(self.username, path))
 
 
 class ConfigHandler(ManateeHandler):

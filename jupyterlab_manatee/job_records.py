@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .job_uuid import canonical_uuid
+
 MAX_RECORDS = 2000
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,14 @@ class JobRecords:
         saved = self.output_facts(creator, job_id)
         return saved["path"] if saved else None
 
+    def output_job_id(self, creator: str, path: str) -> int | None:
+        """The id of the job whose output this server saved at ``path``, if it did."""
+        for key, saved in self._load_outputs().items():
+            owner, _, job_id = key.rpartition("/")
+            if owner == creator and isinstance(saved, dict) and saved.get("path") == path:
+                return int(job_id) if job_id.isascii() and job_id.isdigit() else None
+        return None
+
     def output_facts(self, creator: str, job_id: int) -> dict[str, Any] | None:
         """``{"path", "errors"}`` of the job's saved output, or None."""
         saved = self._load_outputs().get(f"{creator}/{job_id}")
@@ -105,8 +115,12 @@ class JobRecords:
             self._save()
 
     def _load(self) -> dict[str, dict[str, Any]]:
+        """The records; one whose uuid is not canonical is ignored (never identifies a job)."""
         if self._records is None:
-            self._records = _read_json(self.path)
+            records = _read_json(self.path)
+            self._records = {k: v for k, v in records.items() if canonical_uuid(k)}
+            if len(self._records) < len(records):
+                log.warning("Ignoring ManaTEE records of non-canonical job uuids in %s", self.path)
         return self._records
 
     def _load_outputs(self) -> dict[str, Any]:

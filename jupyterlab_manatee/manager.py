@@ -51,9 +51,10 @@ from .errors import (
     ManateeError,
     NotFound,
 )
-from .job_identity import identify_job
+from .job_identity import identify_job, identify_saved_job
 from .job_list import newest_first
 from .job_records import JobRecords
+from .job_uuid import CANONICAL_FORM, canonical_uuid
 from .notebook_errors import cell_errors
 from .notebook_errors import describe as describe_errors
 from .notebook_paths import parent_references
@@ -343,9 +344,10 @@ class ManateeManager:
         reply = await self.client.submit(
             archive, creator=entry.creator, filename=entry.notebook, envs=entry.envs
         )
-        self.records.add(
-            reply["uuid"], creator=entry.creator, folder=entry.folder, notebook=entry.notebook
-        )
+        if self._recordable(reply, entry.notebook) is None:
+            self.records.add(
+                reply["uuid"], creator=entry.creator, folder=entry.folder, notebook=entry.notebook
+            )
         return reply
 
     def start_queue(self) -> None:
@@ -388,9 +390,16 @@ class ManateeManager:
             )
         finally:
             await stream.close()
-        self.records.add(
-            reply["uuid"], creator=creator, folder=manifest.folder_path, notebook=manifest.notebook
-        )
+        warning = self._recordable(reply, manifest.notebook)
+        if warning is None:
+            self.records.add(
+                reply["uuid"],
+                creator=creator,
+                folder=manifest.folder_path,
+                notebook=manifest.notebook,
+            )
+        else:
+            reply = {**reply, "warning": warning}
         self.log.info(
             "ManaTEE: submitted %s (%d files, %d bytes) as job %s",
             manifest.notebook,
@@ -404,6 +413,27 @@ class ManateeManager:
             "total_bytes": manifest.total_bytes,
             "excluded_count": len(manifest.excluded),
         }
+
+    def _recordable(self, reply: dict[str, Any], notebook: str) -> str | None:
+        """None when the submit reply's uuid may be recorded as ours, else a warning.
+
+        The API took the job, so the submission stands (a 502 would invite a second
+        submission of the same work); but a uuid that is not canonical is never kept as
+        ours: recorded, it would vouch for that uuid, and ``<creator>-bob-<u>`` is another
+        creator's VM. Without a record the job's output goes to ``output_dir`` and its
+        attestation fails the job check ("job not identified").
+        """
+        job_uuid = reply.get("uuid")
+        if canonical_uuid(job_uuid) is not None:
+            return None
+        warning = (
+            f"The ManaTEE API accepted {notebook} but gave the job the uuid {job_uuid!r}, "
+            f"which is not a canonical job uuid ({CANONICAL_FORM}): this server keeps no "
+            "record of it, so its output is saved in the default output folder and its "
+            "attestation cannot be verified (job not identified)."
+        )
+        self.log.warning("ManaTEE: %s", warning)
+        return warning
 
     def _write_archive(self, manifest: workspace.Manifest, creator: str) -> Path:
         """A uniquely named temporary archive; removed here if writing it fails."""
@@ -661,7 +691,10 @@ class ManateeManager:
         saved = self.records.saved_output(creator, job_id)
         if saved is not None:
             try:
-                return {"source": "saved", **(await self.verify_saved(saved))}
+                return {
+                    "source": "saved",
+                    **(await self.verify_saved(username, saved, job_id=job_id)),
+                }
             except NotFound:
                 self.log.info("ManaTEE: the saved output of job %d is gone; asking the API", job_id)
         client = self.client
@@ -684,8 +717,18 @@ class ManateeManager:
             "verification": verification.to_json(),
         }
 
-    async def verify_saved(self, path: str) -> dict[str, Any]:
-        """Re-verify a saved output against the token saved beside it (no API call)."""
+    async def verify_saved(
+        self, username: str, path: str, *, job_id: int | None = None
+    ) -> dict[str, Any]:
+        """Re-verify a saved output against the token saved beside it (no API call).
+
+        The job is the logged-in user's, identified as Report identifies it (see
+        :func:`.job_identity.identify_saved_job`): the saved file's job facts are used only
+        where this server has nothing better, and the job check says which. ``job_id`` is
+        the job whose output Report knows this is; else this server's record of where it
+        saved outputs, else the file.
+        """
+        creator = self.creator(username)
         loop = asyncio.get_running_loop()
         output, record_file = await loop.run_in_executor(
             None, _saved_output_paths, self.root_dir, path
@@ -708,11 +751,22 @@ class ManateeManager:
         except OSError as e:
             raise BadRequest(f"Cannot read {output.name}: {e.strerror or e}") from None
         token = record["token"]
-        job = JobFacts.from_json(record.get("job"))
+        relative = _relative(self.root_dir, output)
+        records = self.records
+        job = identify_saved_job(
+            creator,
+            JobFacts.from_json(record.get("job")),
+            file_name=record_file.name,
+            output_job_id=job_id
+            if job_id is not None
+            else records.output_job_id(creator, relative),
+            record_uuid_of=lambda number: records.uuid_of(creator, number),
+            record_id_of=lambda job_uuid: records.id_of(creator, job_uuid),
+        )
         verification = await verify_token(token, md5, self.policy, self.keys, job=job)
         saved = record.get("verification")
         return {
-            "path": _relative(self.root_dir, output),
+            "path": relative,
             "attestation_path": _relative(self.root_dir, record_file),
             "token": token,
             **describe_token(token),

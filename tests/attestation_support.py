@@ -272,13 +272,16 @@ class _ApiHandler(web.RequestHandler):
         elif path == "v1/job/attestation/":
             url = f"{self.api.url}/files/token"
             self.write({"code": 0, "msg": "Success", "signed_url": url})
+        elif path == "v1/job/submit/":
+            self.write({"code": 0, "msg": "Success", "uuid": self.api.submit_uuid})
         else:
             self.write({"code": 10001, "msg": "record not found"})
 
 
 class FakeApi(ServedOnAThread):
     """The ManaTEE API's routes for one finished job, serving a chosen output and token
-    (``token`` None: storage answers 404 for it)."""
+    (``token`` None: storage answers 404 for it); its submit route takes any upload and
+    answers ``submit_uuid``."""
 
     def __init__(self) -> None:
         self.output = OUTPUT
@@ -288,6 +291,8 @@ class FakeApi(ServedOnAThread):
         #: Hostile modes: leave the job out of the list, or list it with other fields.
         self.hide_job = False
         self.relabel: dict[str, Any] = {}
+        #: The uuid its submit route answers with.
+        self.submit_uuid = JOB_UUID
         self._server = ThreadedServer([(r"/(.*)", _ApiHandler, {"api": self})])
 
     def serve(self, scenario: Scenario) -> None:

@@ -16,12 +16,14 @@ from jupyterlab_manatee.attestation import (
     VERIFIED,
     JobFacts,
     Verification,
+    describe_token,
     make_record,
 )
 from tests.attestation_support import (
     CASES,
     CHECK_NAMES,
     IMAGE_REPOSITORY,
+    JOB_UUID,
     OUTPUT,
     PROJECT,
     SERVICE_ACCOUNT,
@@ -283,3 +285,114 @@ class TestBundle:
         assert done.returncode == 2
         assert "never overwritten" in done.stderr
         assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "job_uuid",
+    [
+        f"bob-{JOB_UUID}",
+        JOB_UUID.upper(),
+        "{" + JOB_UUID + "}",
+        JOB_UUID + "\n",
+        " " + JOB_UUID,
+        JOB_UUID + "0",
+    ],
+)
+def test_a_non_canonical_uuid_flag_is_a_usage_error(tmp_path, issuer, rogue, job_uuid):
+    scenario = make_scenario(CASES["good"], issuer, rogue)
+    output, token = write_files(tmp_path, scenario)
+    done = run_cli(
+        "verify", str(output), str(token), f"--issuer={issuer.url}", *PINS,
+        "--creator=alice", f"--uuid={job_uuid}",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert (
+        f"argument --uuid: {job_uuid!r} is not a canonical job uuid: give it exactly as the "
+        "API lists it, lowercase 8-4-4-4-12 hex, 36 characters "
+        "(e.g. 0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0)"
+    ) in done.stderr, done.stderr
+
+
+def test_a_saved_record_with_a_non_canonical_uuid_is_not_identified(tmp_path, issuer, rogue):
+    """The token's VM and image carry the same uuid: only its form is wrong."""
+    bad = f"bob-{JOB_UUID}"
+    good = make_scenario(CASES["good"], issuer, rogue)
+    claims = describe_token(good.token)["claims"]
+    claims["submods"]["gce"]["instance_name"] = f"alice-{bad}"
+    claims["submods"]["container"]["image_reference"] = f"{IMAGE_REPOSITORY}/alice-{bad}"
+    job = JobFacts(**{**good.job.to_json(), "uuid": bad})
+    output = saved_record(tmp_path, Scenario(issuer.mint(claims), OUTPUT, job))
+    done = run_cli("verify", str(output), f"--issuer={issuer.url}", "--json", *PINS)
+    assert done.returncode == 1, done.stderr
+    result = json.loads(done.stdout)
+    checks = {c["name"]: c for c in result["checks"]}
+    assert result["verdict"] == "not verified"
+    assert checks["job"]["status"] == "fail"
+    assert checks["job"]["reason"].startswith(
+        f"job not identified: the uuid {bad!r} is not a canonical job uuid "
+        "(lowercase 8-4-4-4-12 hex, 36 characters) (creator from the saved file "
+        "out-7-nb.ipynb.attestation.json; uuid from the saved file"
+    ), checks["job"]
+    for name in ("instance_name", "image"):
+        assert checks[name]["status"] == "fail"
+        assert "job not identified" in checks[name]["reason"]
+
+
+class TestWhatAReviewerCompares:
+    """A verified bundle proves the output came from the job and deployment it names; the
+    reviewer is told which facts to hold against what they expect, and where each came
+    from."""
+
+    def bundle(self, tmp_path: Path, issuer: Issuer, rogue) -> tuple[Path, Path, JobFacts]:
+        scenario = make_scenario(CASES["good"], issuer, rogue)
+        output = saved_record(tmp_path, scenario)
+        done = run_cli("bundle", str(output), f"--issuer={issuer.url}", *PINS)
+        assert done.returncode == 0, done.stderr
+        self.bundle_stdout = done.stdout
+        return output, tmp_path / "out-7-nb.ipynb.manatee-bundle.json", scenario.job
+
+    def expected(self, job: JobFacts, where: str, pins_from: str) -> list[str]:
+        name = f"alice-{JOB_UUID}"
+        return [
+            "creator: alice (is this who ran the job?)",
+            f"job uuid: {JOB_UUID}; job id: #7 (is this the job?)",
+            f"job times: created {job.created_at}, last updated {job.updated_at} (UTC)",
+            f"where the job facts come from: creator from {where}; uuid from {where}; "
+            f"times from {where} (not confirmed: compare them with what you expect)",
+            f"project: {PROJECT}; TEE service accounts: {SERVICE_ACCOUNT}; image repository: "
+            f"{IMAGE_REPOSITORY} ({pins_from}: are these the deployment you trust? override "
+            "with --project-id, --service-account, --image-repository)",
+            f"image: {IMAGE_REPOSITORY}/{name}@sha256:{'ab' * 32} on the VM {name} (as the "
+            "token names them)",
+        ]
+
+    def test_the_bundle_lists_the_facts_to_compare_and_how_to_read_it(
+        self, tmp_path, issuer, rogue
+    ):
+        _, path, job = self.bundle(tmp_path, issuer, rogue)
+        bundle = json.loads(path.read_text())
+        where = "the saved file out-7-nb.ipynb.attestation.json"
+        assert bundle["compare"] == self.expected(job, where, "pinned by the bundle's maker")
+        assert "compare each with what you expect" in bundle["read_me"]
+        assert "verify --bundle THIS_FILE OUTPUT" in bundle["read_me"]
+        listed = [f"  - {line}" for line in bundle["compare"]]
+        lines = self.bundle_stdout.splitlines()
+        start = lines.index(
+            "Compare with what you expect (a verified result proves the output came from "
+            "this job of this deployment, not that they are the ones you expect):"
+        )
+        assert lines[start + 1 :] == listed
+
+    def test_verify_bundle_lists_them_too_naming_the_bundle_as_their_source(
+        self, tmp_path, issuer, rogue
+    ):
+        output, path, job = self.bundle(tmp_path, issuer, rogue)
+        done = run_cli("verify", "--bundle", str(path), str(output), "--json")
+        assert done.returncode == 0, done.stderr
+        where = "the bundle out-7-nb.ipynb.manatee-bundle.json"
+        assert json.loads(done.stdout)["compare"] == self.expected(job, where, "the bundle's")
+        text = run_cli("verify", "--bundle", str(path), str(output), f"--project-id={PROJECT}")
+        assert text.returncode == 0, text.stderr
+        assert "  - creator: alice (is this who ran the job?)" in text.stdout.splitlines()
+        assert "(your flags where given, else the bundle's: are these" in text.stdout

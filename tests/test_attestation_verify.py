@@ -23,6 +23,9 @@ from jupyterlab_manatee.attestation.keys import KeyUnavailable, _redirect_target
 from tests.attestation_support import (
     CASES,
     CHECK_NAMES,
+    IMAGE_DIGEST,
+    IMAGE_REPOSITORY,
+    JOB_UUID,
     OUTPUT,
     Issuer,
     assert_result,
@@ -426,3 +429,133 @@ class TestKeyDocuments:
             _redirect_target("https://issuer.example/keys", "/k2", "JWKS")
             == "https://issuer.example/k2"
         )
+
+
+class TestWholeNames:
+    """The VM and the image are compared by their whole names: never a prefix, a
+    substring, or a name read out of a reference crafted to end elsewhere."""
+
+    REPO = IMAGE_REPOSITORY
+    NAME = f"alice-{JOB_UUID}"
+
+    async def image_check(self, issuer, reference: str, **policy) -> tuple[str, str]:
+        issued = time.time() - 60
+        claims = production_claims(issuer.url, md5(OUTPUT), issued)
+        claims["submods"]["container"]["image_reference"] = reference
+        result = await verify_token(
+            issuer.mint(claims),
+            md5(OUTPUT),
+            trusting(issuer, **policy),
+            KeyStore(),
+            job=job_around(issued),
+        )
+        return result.check("image").status, result.check("image").reason
+
+    @pytest.mark.parametrize(
+        "reference",
+        [
+            f"{IMAGE_REPOSITORY}/alice-{JOB_UUID}@{IMAGE_DIGEST}",
+            f"{IMAGE_REPOSITORY}/alice-{JOB_UUID}:latest",
+            f"{IMAGE_REPOSITORY}/alice-{JOB_UUID}:v1@{IMAGE_DIGEST}",
+            f"{IMAGE_REPOSITORY}/alice-{JOB_UUID}",
+        ],
+    )
+    async def test_control_the_jobs_image_in_the_pinned_repository_passes(self, issuer, reference):
+        assert await self.image_check(issuer, reference) == (
+            "pass",
+            f"the image alice-{JOB_UUID} in {IMAGE_REPOSITORY} was built for this job",
+        )
+
+    async def test_control_a_pinned_repository_written_with_a_slash_still_matches(self, issuer):
+        reference = f"{IMAGE_REPOSITORY}/alice-{JOB_UUID}@{IMAGE_DIGEST}"
+        status, _ = await self.image_check(
+            issuer, reference, image_repository=IMAGE_REPOSITORY + "/"
+        )
+        assert status == "pass"
+
+    @pytest.mark.parametrize(
+        ("reference", "why"),
+        [
+            (f"{IMAGE_REPOSITORY}/alice-{JOB_UUID}-evil@{IMAGE_DIGEST}", "another job's image"),
+            (f"{IMAGE_REPOSITORY}/alice-{JOB_UUID}0", "another job's image"),
+            (f"{IMAGE_REPOSITORY}/alice-{JOB_UUID[:-1]}", "another job's image"),
+            (f"{IMAGE_REPOSITORY}/evil-alice-{JOB_UUID}", "another job's image"),
+            (f"{IMAGE_REPOSITORY}/alice-bob-{JOB_UUID}", "another job's image"),
+            (f"{IMAGE_REPOSITORY}/alice-{JOB_UUID}/x", "another job's image"),
+            (f"{IMAGE_REPOSITORY}/sub/alice-{JOB_UUID}", "not in the pinned repository"),
+            (f"{IMAGE_REPOSITORY}evil/alice-{JOB_UUID}", "not in the pinned repository"),
+            (f"evil{IMAGE_REPOSITORY}/alice-{JOB_UUID}", "not in the pinned repository"),
+            (f"evil.example/{IMAGE_REPOSITORY}/alice-{JOB_UUID}", "not in the pinned repository"),
+            (f"alice-{JOB_UUID}", "not in the pinned repository"),
+            (
+                f"{IMAGE_REPOSITORY.rpartition('/')[0]}/alice-{JOB_UUID}",
+                "not in the pinned repository",
+            ),
+            (f"{IMAGE_REPOSITORY}/alice-{JOB_UUID}@{IMAGE_DIGEST}/x", "not a well-formed"),
+            (f"{IMAGE_REPOSITORY}/x@{IMAGE_DIGEST}/alice-{JOB_UUID}", "not a well-formed"),
+            (f"{IMAGE_REPOSITORY}/x:tag/alice-{JOB_UUID}", "not a well-formed"),
+            (f"{IMAGE_REPOSITORY}/alice-{JOB_UUID}\n", "not a well-formed"),
+            (f"{IMAGE_REPOSITORY}/alice-{JOB_UUID} ", "not a well-formed"),
+            (f"{IMAGE_REPOSITORY}//alice-{JOB_UUID}", "not a well-formed"),
+            (f"{IMAGE_REPOSITORY}/ALICE-{JOB_UUID.upper()}", "not a well-formed"),
+        ],
+    )
+    async def test_a_crafted_image_reference_fails(self, issuer, reference, why):
+        status, reason = await self.image_check(issuer, reference)
+        assert status == "fail"
+        assert why in reason, reason
+
+    @pytest.mark.parametrize(
+        "reference",
+        [
+            f"docker.io/evil/other@{IMAGE_DIGEST}/alice-{JOB_UUID}",
+            f"docker.io/evil/other:tag/alice-{JOB_UUID}",
+            f"docker.io/evil/alice-{JOB_UUID}-x",
+        ],
+    )
+    async def test_without_a_repository_pin_the_image_name_is_still_read_whole(
+        self, issuer, reference
+    ):
+        status, _ = await self.image_check(issuer, reference, image_repository=None)
+        assert status == "fail"
+
+    @pytest.mark.parametrize(
+        "job_uuid",
+        [
+            f"bob-{JOB_UUID}",
+            JOB_UUID.upper(),
+            "{" + JOB_UUID + "}",
+            JOB_UUID + "\n",
+            JOB_UUID + "0",
+        ],
+    )
+    async def test_a_job_whose_uuid_is_not_canonical_is_not_identified(self, issuer, job_uuid):
+        """Even with a token whose VM and image carry that very uuid (the job facts come
+        straight in here, as from a saved file, not through the API's list)."""
+        issued = time.time() - 60
+        claims = production_claims(issuer.url, md5(OUTPUT), issued)
+        claims["submods"]["gce"]["instance_name"] = f"alice-{job_uuid}"
+        claims["submods"]["container"]["image_reference"] = (
+            f"{IMAGE_REPOSITORY}/alice-{job_uuid}@{IMAGE_DIGEST}"
+        )
+        around = job_around(issued)
+        job = JobFacts(
+            id=7,
+            uuid=job_uuid,
+            creator="alice",
+            created_at=around.created_at,
+            updated_at=around.updated_at,
+        )
+        result = await verify_token(
+            issuer.mint(claims), md5(OUTPUT), trusting(issuer), KeyStore(), job=job
+        )
+        assert (job.identified, job.instance_name) == (False, None)
+        assert result.verdict == NOT_VERIFIED
+        assert result.check("job").status == "fail"
+        assert result.check("job").reason == (
+            f"job not identified: the uuid {job_uuid!r} is not a canonical job uuid "
+            "(lowercase 8-4-4-4-12 hex, 36 characters)"
+        )
+        for name in ("instance_name", "image"):
+            assert result.check(name).status == "fail"
+            assert "job not identified" in result.check(name).reason

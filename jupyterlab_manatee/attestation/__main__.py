@@ -10,7 +10,13 @@
 - ``jwks ISSUER``: an issuer's published keys, to keep for ``--jwks``.
 
 Exit 0 only when the output is verified (a production TEE run of the pinned deployment and
-of the identified job, its token possibly expired), 1 otherwise, 2 on unusable arguments.
+of the identified job, its token possibly expired), 1 otherwise, 2 on unusable arguments
+(a ``--uuid`` that is not a canonical job uuid among them).
+
+A verified result says the output came from *this* job of *this* deployment; only the
+reader knows whether those are the ones they expect. So ``bundle`` and ``verify --bundle``
+list the facts to compare (creator, uuid, job id, times, project, image) and where each
+came from: a bundle's job facts are what the bundle's maker saved, not confirmed here.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..job_uuid import CANONICAL_FORM, canonical_uuid
 from .files import open_regular
 from .keys import KeyStore, KeyUnavailable, load_jwks_file, normalise_issuer
 from .record import RECORD_SUFFIX, read_record, write_new_record
@@ -47,6 +54,15 @@ CHUNK = 1024 * 1024
 NO_JOB_GIVEN = (
     "job not identified: give --creator and --uuid (with --created-at and --updated-at), "
     "or verify with the .attestation.json saved beside the output"
+)
+
+
+READ_ME = (
+    "Re-check offline: python -m jupyterlab_manatee.attestation verify --bundle THIS_FILE "
+    "OUTPUT (add your own --project-id, --service-account, --image-repository to use your "
+    "pins instead of the bundle's). A verified result proves OUTPUT came from the job and "
+    "deployment listed under 'compare'; the job facts are the bundle maker's, not confirmed "
+    "by anyone: compare each with what you expect."
 )
 
 
@@ -123,7 +139,8 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--image-repository",
-        help="optional: image_reference must start with '<image-repository>/'",
+        help="optional: image_reference must be '<image-repository>/<creator>-<uuid>' (a tag "
+        "or digest may follow), the repository compared whole",
     )
     parser.add_argument("--clock-skew", type=float, help=f"seconds (default {DEFAULT_CLOCK_SKEW})")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per key fetch")
@@ -131,9 +148,22 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
 
 def _job_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--creator", help="the job's creator (with --uuid: identifies the job)")
-    parser.add_argument("--uuid", help="the job's uuid")
+    parser.add_argument(
+        "--uuid", type=_job_uuid, help=f"the job's uuid, in canonical form ({CANONICAL_FORM})"
+    )
     parser.add_argument("--created-at", help="the job's created_at, 'YYYY-MM-DD HH:MM:SS' UTC")
     parser.add_argument("--updated-at", help="the job's updated_at, 'YYYY-MM-DD HH:MM:SS' UTC")
+
+
+def _job_uuid(value: str) -> str:
+    """``--uuid`` only in the form the API generates: nothing is tidied up, so a uuid such
+    as ``bob-<u>`` (whose VM ``alice-bob-<u>`` is creator alice-bob's) is refused."""
+    if canonical_uuid(value) is None:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a canonical job uuid: give it exactly as the API lists it, "
+            f"{CANONICAL_FORM} (e.g. 0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0)"
+        )
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,8 +185,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    token, job = _read_token(args.token or f"{args.output}{RECORD_SUFFIX}")
-    result = _run(args, token, _job(args, job), _policy(args, Policy()), _keys(args))
+    source = args.token or f"{args.output}{RECORD_SUFFIX}"
+    token, job = _read_token(source)
+    job = _job(args, job, f"the saved file {Path(source).name}")
+    result = _run(args, token, job, _policy(args, Policy()), _keys(args))
     return _report(args, result)
 
 
@@ -166,16 +198,21 @@ def _verify_bundle(args: argparse.Namespace) -> int:
     bundle = _read_bundle(args.bundle)
     policy = _policy(args, Policy.from_json(bundle["policy"]))
     keys = _keys(args) if args.jwks else KeyStore(documents=bundle["jwks"])
-    job = _job(args, JobFacts.from_json(bundle["job"]))
+    job = _job(args, JobFacts.from_json(bundle["job"]), f"the bundle {args.bundle.name}")
     result = _run(args, bundle["token"], job, policy, keys)
     sha256 = _digests(args.output)[1]
+    own_pins = args.project_id or args.service_account or args.image_repository
+    pins_from = "your flags where given, else the bundle's" if own_pins else "the bundle's"
+    compare = facts_to_compare(job, policy, bundle["token"], pins_from)
     if args.json:
-        print(json.dumps({**result.to_json(), "policy": policy.to_json()}, indent=1))
+        reply = {**result.to_json(), "policy": policy.to_json(), "compare": compare}
+        print(json.dumps(reply, indent=1))
     else:
         print(render(result))
         print(f"\npolicy: {json.dumps(policy.to_json())}")
         if sha256 != bundle.get("output_sha256"):
             print(f"note: {args.output} is not the file the bundle was made for (SHA-256 differs)")
+        print("\n" + render_compare(compare))
     return EXIT_VERIFIED if result.verified else EXIT_NOT_VERIFIED
 
 
@@ -191,14 +228,25 @@ def _report(args: argparse.Namespace, result: Verification) -> int:
     return EXIT_VERIFIED if result.verified else EXIT_NOT_VERIFIED
 
 
-def _job(args: argparse.Namespace, saved: JobFacts | None) -> JobFacts:
-    """The job from the flags, else from the saved record; unidentified without either."""
-    saved = saved or JobFacts()
+def _job(args: argparse.Namespace, saved: JobFacts | None, where: str) -> JobFacts:
+    """The job from the flags, else from the saved record or bundle (``where``); not
+    identified without either. The saved ``source`` is never repeated: whoever could edit
+    the file wrote it."""
+    given = "given on the command line"
+    if saved is None:
+        saved, where = JobFacts(), "nowhere (not given)"
     creator, job_uuid = args.creator or saved.creator, args.uuid or saved.uuid
-    given = bool(args.creator or args.uuid)
-    problem = None if given else saved.problem
+    problem = None if args.creator or args.uuid else saved.problem
     if not creator or not job_uuid:
         problem = NO_JOB_GIVEN
+    sources = [
+        f"creator {given}" if args.creator else f"creator from {where}",
+        f"uuid {given}" if args.uuid else f"uuid from {where}",
+    ]
+    if args.created_at or args.updated_at:
+        sources.append(f"times {given}")
+    else:
+        sources.append(f"times from {where}")
     return JobFacts(
         id=saved.id,
         uuid=job_uuid,
@@ -206,8 +254,47 @@ def _job(args: argparse.Namespace, saved: JobFacts | None) -> JobFacts:
         created_at=args.created_at or saved.created_at,
         updated_at=args.updated_at or saved.updated_at,
         problem=problem,
-        source="given on the command line" if given else saved.source,
+        source="; ".join(sources) + " (not confirmed: compare them with what you expect)",
     )
+
+
+def facts_to_compare(job: JobFacts, policy: Policy, token: str, pins_from: str) -> list[str]:
+    """What a reviewer compares with what they expect, one line each, saying where each
+    fact came from. A verified result proves the output came from the job and deployment
+    named here, not that they are the ones the reviewer had in mind."""
+    parsed = parse_token(token)
+    claims = parsed.claims if parsed.kind == "jwt" else {}
+    image = _claim(claims, "submods", "container", "image_reference")
+    instance = _claim(claims, "submods", "gce", "instance_name")
+    source = job.source or "unknown"
+    return [
+        f"creator: {job.creator or 'unknown'} (is this who ran the job?)",
+        f"job uuid: {job.uuid or 'unknown'}; job id: "
+        f"{'#' + str(job.id) if job.id is not None else 'unknown'} (is this the job?)",
+        f"job times: created {job.created_at or 'unknown'}, last updated "
+        f"{job.updated_at or 'unknown'} (UTC)",
+        f"where the job facts come from: {source}",
+        f"project: {policy.project_id or 'none pinned'}; TEE service accounts: "
+        f"{', '.join(policy.service_accounts) or 'none pinned'}; image repository: "
+        f"{policy.image_repository or 'none pinned'} ({pins_from}: are these the deployment "
+        "you trust? override with --project-id, --service-account, --image-repository)",
+        f"image: {image if isinstance(image, str) else 'unknown'} on the VM "
+        f"{instance if isinstance(instance, str) else 'unknown'} (as the token names them)",
+    ]
+
+
+def _claim(claims: Any, *path: str) -> Any:
+    for part in path:
+        claims = claims.get(part) if isinstance(claims, dict) else None
+    return claims
+
+
+def render_compare(compare: list[str]) -> str:
+    lines = [
+        "Compare with what you expect (a verified result proves the output came from this "
+        "job of this deployment, not that they are the ones you expect):"
+    ]
+    return "\n".join(lines + [f"  - {line}" for line in compare])
 
 
 def _policy(args: argparse.Namespace, base: Policy) -> Policy:
@@ -286,7 +373,7 @@ def _bundle(args: argparse.Namespace) -> int:
     if out.exists():
         raise UsageError(f"{out} already exists; it is never overwritten (choose --out)")
     policy = _policy(args, Policy())
-    job = _job(args, saved_job)
+    job = _job(args, saved_job, f"the saved file {record_path.name}")
     issuer, jwks = _issuer_keys(args, token, policy)
     keys = KeyStore(documents={issuer: jwks}) if issuer else KeyStore(documents={})
     md5, sha256 = _digests(args.output)
@@ -303,6 +390,8 @@ def _bundle(args: argparse.Namespace) -> int:
         "job": job.to_json(),
         "policy": policy.to_json(),
         "verification": result.to_json(),
+        "read_me": READ_ME,
+        "compare": facts_to_compare(job, policy, token, "pinned by the bundle's maker"),
     }
     try:
         write_new_record(out, bundle)
@@ -311,10 +400,15 @@ def _bundle(args: argparse.Namespace) -> int:
     except OSError as e:
         raise UsageError(f"cannot write {out}: {e.strerror or e}") from None
     if args.json:
-        print(json.dumps({**result.to_json(), "bundle": str(out)}, indent=1))
+        print(
+            json.dumps(
+                {**result.to_json(), "bundle": str(out), "compare": bundle["compare"]}, indent=1
+            )
+        )
     else:
         print(render(result))
         print(f"\nbundle: {out}")
+        print("\n" + render_compare(bundle["compare"]))
     return EXIT_VERIFIED if result.verified else EXIT_NOT_VERIFIED
 
 

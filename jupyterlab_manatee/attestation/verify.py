@@ -24,6 +24,7 @@ signed token; a pin that is not set, or a job that cannot be identified, fails i
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -33,6 +34,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from google.auth import crypt
 
+from ..job_uuid import CANONICAL_FORM, canonical_uuid
 from .files import open_regular
 from .keys import KeyStore, KeyUnavailable, UnknownKey, normalise_issuer
 from .token import ParsedToken, parse_token
@@ -78,6 +80,21 @@ PRODUCTION_SWNAME = "CONFIDENTIAL_SPACE"
 PRODUCTION_DBGSTAT = "disabled-since-boot"
 STABLE = "STABLE"
 CHUNK = 1024 * 1024
+
+# An image reference as the OCI distribution spec writes it (reference.go's grammar), read
+# whole: ``[domain[:port]/]path-component(/path-component)*[:tag][@digest]``. Only a
+# reference that matches all of it is compared, so no tag, digest or odd character can
+# move where the name ends (``repo/alice-<u>@sha256:x/y`` is not an image named ``y``).
+_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}"
+_IMAGE_REFERENCE = re.compile(
+    rf"(?P<name>(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
+    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?",
+    re.ASCII,
+)
 
 
 @dataclass(frozen=True)
@@ -151,9 +168,11 @@ class JobFacts:
     """The job the output belongs to, as this side establishes it.
 
     ``creator`` is the one this server computes for the logged-in user, ``uuid`` this
-    server's record of its submission when there is one (else the API's); ``problem`` says
-    why the job is not identified (missing from the list, another creator's, a uuid that
-    differs from the record): such a job fails the ``job`` check, never "n/a".
+    server's record of its submission when there is one (else the API's, or a saved
+    file's); ``problem`` says why the job is not identified (missing from the list, another
+    creator's, a uuid that differs from the record); ``source`` says where each fact came
+    from. A job that is not identified fails the ``job`` check, never "n/a", and so does a
+    uuid that is not canonical (see :mod:`..job_uuid`), wherever it came from.
     """
 
     id: int | None = None
@@ -165,13 +184,27 @@ class JobFacts:
     source: str | None = None
 
     @property
-    def instance_name(self) -> str | None:
-        """The TEE VM's name for this job: ``<creator>-<uuid>``."""
-        return f"{self.creator}-{self.uuid}" if self.creator and self.uuid else None
+    def unidentified(self) -> str | None:
+        """Why the job is not identified ("job not identified: ..."), None when it is."""
+        if self.problem is not None:
+            return self.problem
+        if not self.creator or not self.uuid:
+            return NO_JOB
+        if canonical_uuid(self.uuid) is None:
+            return (
+                f"job not identified: the uuid {self.uuid!r} is not a canonical job uuid "
+                f"({CANONICAL_FORM})"
+            )
+        return None
 
     @property
     def identified(self) -> bool:
-        return self.problem is None and self.instance_name is not None
+        return self.unidentified is None
+
+    @property
+    def instance_name(self) -> str | None:
+        """The TEE VM's name for this job, ``<creator>-<uuid>``; None unless identified."""
+        return f"{self.creator}-{self.uuid}" if self.identified else None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -191,7 +224,7 @@ class JobFacts:
         )
 
 
-NO_JOB = "the job is not identified (no creator and uuid to compare with)"
+NO_JOB = "job not identified: no creator and uuid to compare with"
 
 
 @dataclass(frozen=True)
@@ -514,12 +547,18 @@ def _image_checks(claims: dict[str, Any], policy: Policy, job: JobFacts) -> list
     if not isinstance(reference, str) or not reference:
         missing = "the token has no submods.container.image_reference"
         return [Check("image", FAIL, missing), Check("image_digest", FAIL, missing)]
-    repository, _, last = reference.rpartition("/")
-    name, at, pinned_digest = last.partition("@")
-    name = name.partition(":")[0]
-    expected = job.instance_name if job.identified else None
+    parts = _IMAGE_REFERENCE.fullmatch(reference)
+    if parts is None:
+        unreadable = f"{reference!r} is not a well-formed image reference"
+        if job.instance_name is None:
+            unreadable = f"job not identified, and {unreadable}"
+        return [Check("image", FAIL, unreadable), Check("image_digest", FAIL, unreadable)]
+    # the last path segment is the image's name; what comes before it, its repository
+    repository, _, name = parts["name"].rpartition("/")
+    pinned_repository = (policy.image_repository or "").rstrip("/")
+    expected = job.instance_name
     if expected is None:
-        image = Check("image", FAIL, f"the job is not identified, so {reference!r} is not compared")
+        image = Check("image", FAIL, f"job not identified, so {reference!r} is not compared")
     elif name != expected:
         image = Check(
             "image",
@@ -527,16 +566,18 @@ def _image_checks(claims: dict[str, Any], policy: Policy, job: JobFacts) -> list
             f"the image {reference!r} was built for {name!r}, not this job ({expected}): "
             "another job's image",
         )
-    elif policy.image_repository and repository != policy.image_repository.rstrip("/"):
+    elif pinned_repository and repository != pinned_repository:
         image = Check(
             "image",
             FAIL,
-            f"the image {reference!r} is not in the pinned repository {policy.image_repository}",
+            f"the image {reference!r} is not in the pinned repository {pinned_repository} "
+            f"(its repository is {repository!r})",
         )
     else:
-        where = f" in {repository}" if policy.image_repository else ""
+        where = f" in {repository}" if pinned_repository else ""
         image = Check("image", PASS, f"the image {name}{where} was built for this job")
-    if not at:
+    pinned_digest = parts["digest"]
+    if pinned_digest is None:
         digest_check = Check(
             "image_digest", NA, f"the image is named by tag; its digest is {digest!r}"
         )
@@ -552,21 +593,22 @@ def _image_checks(claims: dict[str, Any], policy: Policy, job: JobFacts) -> list
 
 
 def _job_check(job: JobFacts) -> Check:
-    if job.problem is not None:
-        return Check("job", FAIL, job.problem)
-    if job.instance_name is None:
-        return Check("job", FAIL, NO_JOB)
-    number = f"job #{job.id} " if job.id is not None else "job "
     source = f" ({job.source})" if job.source else ""
+    unidentified = job.unidentified
+    if unidentified is not None:
+        return Check("job", FAIL, f"{unidentified}{source}")
+    number = f"job #{job.id} " if job.id is not None else "job "
     return Check("job", PASS, f"{number}{job.uuid} of {job.creator}{source}")
 
 
 def _instance_check(claims: dict[str, Any], job: JobFacts) -> Check:
     instance = _dig(claims, "submods", "gce", "instance_name")
-    expected = job.instance_name if job.identified else None
+    expected = job.instance_name
     if expected is None:
         return Check(
-            "instance_name", FAIL, f"the job is not identified, so {instance!r} is not compared"
+            "instance_name",
+            FAIL,
+            f"job not identified, so the VM name {instance!r} is not compared",
         )
     if instance == expected:
         return Check("instance_name", PASS, f"the TEE VM {instance} ran this job")

@@ -57,7 +57,7 @@ def set_aside(
     """Rename the untrustworthy ``path`` to ``<name>.corrupt-<UTC time>`` beside it and log
     one warning naming the file, what was wrong, where it went and ``then`` (what happens
     instead); the new path, or None when it could not be renamed (the warning says so)."""
-    stamp = datetime.now(timezone.utc).strftime(TIME_FORMAT)
+    stamp = _stamp()
     target = path.with_name(f"{path.name}{CORRUPT_INFIX}{stamp}")
     n = 1
     while os.path.lexists(target):  # never over an earlier set-aside copy
@@ -82,6 +82,10 @@ def set_aside(
         then,
     )
     return target
+
+
+def _stamp() -> str:
+    return datetime.now(timezone.utc).strftime(TIME_FORMAT)
 
 
 def _json_type(value: Any) -> str:

@@ -152,6 +152,40 @@ class TestACorruptQueueEntry:
         (warning,) = warnings_about(caplog, f"{BAD_ID}.json")
         assert "is not its file's name" in warning
 
+    @pytest.mark.parametrize(
+        ("stored", "why"),
+        [
+            ({f"queue/{BAD_ID}.json": json_bytes(entry(BAD_ID, **change))}, why)
+            for change, why in [
+                ({"state": "lost"}, "its state 'lost' is none this queue knows"),
+                ({"envs": [["K", "v"]]}, "its envs are not all {key, value} pairs"),
+                ({"envs": [{"key": "K", "value": 1}]}, "its envs are not all strings"),
+                ({"ended": True}, "its 'ended' is a boolean, not an integer or a number or null"),
+                ({"total_bytes": "100"}, "its 'total_bytes' is a string, not an integer"),
+                ({"priority": 1}, "it has an unknown field 'priority'"),
+            ]
+        ]
+        + [
+            (
+                {
+                    f"queue/{BAD_ID}.json": json_bytes(
+                        {k: v for k, v in entry(BAD_ID).items() if k != "creator"}
+                    )
+                },
+                "it has no 'creator'",
+            )
+        ],
+        ids=["state", "envs pairs", "envs strings", "ended bool", "count", "unknown", "missing"],
+    )
+    async def test_an_entry_with_a_field_of_the_wrong_kind_is_set_aside(
+        self, jp_fetch, state, caplog, why
+    ):
+        _, queue = await both_routes_answer(jp_fetch)
+        assert queue["queued"] == []
+        assert len(set_aside(state / "queue", f"{BAD_ID}.json")) == 1
+        (warning,) = warnings_about(caplog, f"{BAD_ID}.json")
+        assert why in warning
+
 
 class TestAQueueIdThatClimbsOutOfTheQueueFolder:
     """``../../../victim`` would name ``<state_dir>/queue/../../../victim.tar.gz``."""
@@ -212,6 +246,43 @@ class TestCorruptJobRecords:
         assert "1 of its 2 records are unusable" in warning
         assert "it is a string, not an object" in warning
 
+    @pytest.mark.parametrize(
+        ("stored", "why"),
+        [
+            (
+                {"{records}": json_bytes({OTHER_UUID: record(id="7")})},
+                "its 'id' is a string, not an integer or null",
+            ),
+            (
+                {"{records}": json_bytes({OTHER_UUID: record(id=True)})},
+                "its 'id' is a boolean, not an integer or null",
+            ),
+            (
+                {"{records}": json_bytes({OTHER_UUID: {"creator": CREATOR, "folder": ""}})},
+                "it has no 'notebook'",
+            ),
+        ],
+        ids=["id string", "id boolean", "no notebook"],
+    )
+    async def test_a_record_with_a_field_of_the_wrong_kind_is_set_aside(
+        self, jp_fetch, state, names, caplog, why
+    ):
+        await both_routes_answer(jp_fetch)
+        assert len(set_aside(state, names["records"])) == 1
+        (warning,) = warnings_about(caplog, names["records"])
+        assert why in warning
+
+    @pytest.mark.parametrize(
+        "stored", [{"{records}": json_bytes({JOB_UUID: record(id=7, added_later="x")})}]
+    )
+    async def test_a_record_with_a_field_of_a_later_version_is_kept_as_it_is(
+        self, jp_fetch, state, stored, names, caplog
+    ):
+        await both_routes_answer(jp_fetch)
+        assert set_aside(state, names["records"]) == []
+        assert (state / names["records"]).read_bytes() == stored["{records}"]
+        assert warnings_about(caplog, names["records"]) == []
+
     @pytest.mark.parametrize("stored", [{"{records}": b"\x00\x01 not json"}])
     async def test_a_records_file_that_is_not_json_is_set_aside(
         self, jp_fetch, state, names, caplog
@@ -260,21 +331,50 @@ class TestCorruptOutputRecords:
         assert "'errors' is a string, not an object or null" in warning
 
     @pytest.mark.parametrize(
-        "stored",
+        ("stored", "why"),
         [
-            {
-                "{outputs}": json_bytes(
-                    {f"{CREATOR}/7": {"path": "out-7.ipynb", "errors": {"count": 2, "first": 1}}}
-                )
-            }
+            (
+                {"{outputs}": json_bytes({f"{CREATOR}/7": {"path": "o.ipynb", "errors": errors}})},
+                why,
+            )
+            for errors, why in [
+                ({"count": 2, "first": 1}, "its 'first' is a number, not an object or null"),
+                ({"count": "2", "first": None}, "its 'count' is a string, not an integer or null"),
+                ({"first": None}, "it has no 'count'"),
+                ({"count": 2, "first": None}, "it counts cells that raised but names no first"),
+                (
+                    {"count": 1, "first": {"cell": "2", "ename": "E"}},
+                    "its first error: its 'cell' is a string, not an integer",
+                ),
+                ({"count": 1, "first": {"cell": 2}}, "its first error: it has no 'ename'"),
+                (
+                    {"count": None, "first": None, "unchecked": 5},
+                    "its 'unchecked' is a number, not a string",
+                ),
+            ]
         ],
+        ids=["first", "count", "no count", "no first", "cell", "ename", "unchecked"],
     )
-    async def test_errors_of_the_wrong_shape_are_set_aside(self, jp_fetch, state, names, caplog):
+    async def test_errors_of_the_wrong_shape_are_set_aside(
+        self, jp_fetch, state, names, caplog, why
+    ):
         jobs, _ = await both_routes_answer(jp_fetch)
         assert "output" not in jobs["jobs"][0]
         assert len(set_aside(state, names["outputs"])) == 1
         (warning,) = warnings_about(caplog, names["outputs"])
-        assert "its 'errors': its 'first' is a number, not an object or null" in warning
+        assert f"its 'errors': {why}" in warning
+
+    @pytest.mark.parametrize(
+        "stored", [{"{outputs}": json_bytes({f"{CREATOR}/7": {"errors": None}})}]
+    )
+    async def test_an_output_record_without_a_path_is_set_aside(
+        self, jp_fetch, state, names, caplog
+    ):
+        jobs, _ = await both_routes_answer(jp_fetch)
+        assert "output" not in jobs["jobs"][0]
+        assert len(set_aside(state, names["outputs"])) == 1
+        (warning,) = warnings_about(caplog, names["outputs"])
+        assert "it has no 'path'" in warning
 
     @pytest.mark.parametrize(
         "stored",

@@ -3,7 +3,25 @@ person can act on. The base handler turns any of them into a JSON error reply.""
 
 from __future__ import annotations
 
+import reprlib
+from typing import Any
+
 from tornado.web import HTTPError
+
+#: How much of a value from a request (or a file) an error message quotes.
+MAX_QUOTED = 200
+_QUOTE = reprlib.Repr()  # keyword arguments only from Python 3.12
+_QUOTE.maxlevel, _QUOTE.maxstring, _QUOTE.maxother, _QUOTE.maxlong = 2, MAX_QUOTED, MAX_QUOTED, 40
+_QUOTE.maxlist = _QUOTE.maxtuple = _QUOTE.maxdict = _QUOTE.maxset = 6
+
+
+def quoted(value: Any) -> str:
+    """``value`` as Python's ``repr`` shows it, cut in the middle to at most a few hundred
+    characters: an error never echoes a whole 60 MB string (or list) back to its sender."""
+    try:
+        return _QUOTE.repr(value)
+    except ValueError:  # an int over sys.get_int_max_str_digits() digits
+        return f"<a {type(value).__name__} too large to show>"
 
 
 class ManateeError(HTTPError):

@@ -17,15 +17,17 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import ensure_async, url_path_join
 from tornado import web
 
-from .errors import BadRequest, Forbidden, ManateeError, NotFound
+from .errors import BadRequest, Forbidden, ManateeError, NotFound, quoted
 from .manager import ManateeManager
+from .submission_queue import ENTRY_ID
 
 AUTH_RESOURCE = "manatee"
 UUID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-QUEUE_ID_RE = re.compile(r"^[0-9a-f]{12}$")
 MAX_PAGE_SIZE = 100
 #: The API's job ids are signed 64-bit integers; a larger id is bad input, not an API fault.
 MAX_JOB_ID = 2**63 - 1
+#: No file path is longer (Linux's PATH_MAX): a longer ``path`` is refused before any work.
+MAX_PATH_BYTES = 4096
 
 
 class ManateeHandler(APIHandler):
@@ -57,7 +59,7 @@ class ManateeHandler(APIHandler):
             except Exception:  # outside the root, or unreadable: the manager refuses it
                 hidden = False
             if hidden:
-                raise NotFound(f"No such file: {path} (hidden files are not served)")
+                raise NotFound(f"No such file: {quoted(path)} (hidden files are not served)")
 
     def reply(self, data: dict[str, Any]) -> None:
         """One small JSON body (the upstream frontend parses only the first chunk)."""
@@ -83,9 +85,9 @@ class ManateeHandler(APIHandler):
         try:
             job_id = int(value)
         except (TypeError, ValueError, OverflowError):  # OverflowError: 1e999 is infinite
-            raise BadRequest(f"Job 'id' must be a positive integer, not {value!r}") from None
+            raise BadRequest(f"Job 'id' must be a positive integer, not {quoted(value)}") from None
         if job_id <= 0 or (isinstance(value, float) and value != job_id):
-            raise BadRequest(f"Job 'id' must be a positive integer, not {value!r}")
+            raise BadRequest(f"Job 'id' must be a positive integer, not {quoted(value)}")
         if job_id > MAX_JOB_ID:
             raise BadRequest(f"Job 'id' must be at most {MAX_JOB_ID}, not {job_id}")
         return job_id
@@ -95,7 +97,7 @@ class ManateeHandler(APIHandler):
         try:
             value = int(raw)
         except ValueError:
-            raise BadRequest(f"'{name}' must be an integer, not {raw!r}") from None
+            raise BadRequest(f"'{name}' must be an integer, not {quoted(raw)}") from None
         if not lowest <= value <= highest:
             raise BadRequest(f"'{name}' must be between {lowest} and {highest}, not {value}")
         return value
@@ -127,10 +129,21 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _checked_length(path: str) -> str:
+    """``path``, refused when no file system could hold it (the cheap check, first)."""
+    if len(path) > MAX_PATH_BYTES or len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+        raise BadRequest(
+            f"The path {quoted(path)} is longer than the {MAX_PATH_BYTES} bytes (UTF-8) a "
+            "file path can have: give the path from the contents root, with shorter names."
+        )
+    return path
+
+
 def _submission(body: dict[str, Any]) -> tuple[str, str | None]:
     path, filename = body.get("path"), body.get("filename")
     if not isinstance(path, str) or not path:
         raise BadRequest("Missing 'path': the notebook's path from the contents root")
+    _checked_length(path)
     if filename is not None and not isinstance(filename, str):
         raise BadRequest("'filename' must be the notebook's file name")
     return path, filename
@@ -162,7 +175,7 @@ class JobHandler(ManateeHandler):
     @authorized
     async def delete(self, job_uuid: str) -> None:
         if not UUID_RE.match(job_uuid):
-            raise BadRequest(f"{job_uuid!r} is not a job uuid")
+            raise BadRequest(f"{quoted(job_uuid)} is not a job uuid")
         await self.manager.delete_job(self.username, job_uuid)
         self.reply({"uuid": job_uuid})
 
@@ -182,8 +195,8 @@ class QueuedHandler(ManateeHandler):
     @web.authenticated
     @authorized
     async def delete(self, entry_id: str) -> None:
-        if not QUEUE_ID_RE.match(entry_id):
-            raise BadRequest(f"{entry_id!r} is not a queue id")
+        if not ENTRY_ID.fullmatch(entry_id):
+            raise BadRequest(f"{quoted(entry_id)} is not a queue id")
         self.manager.cancel_queued(self.username, entry_id)
         self.reply({"queue_id": entry_id})
 
@@ -233,7 +246,7 @@ class VerifySavedHandler(ManateeHandler):
         path = self.json_body().get("path")
         if not isinstance(path, str) or not path.strip("/"):
             raise BadRequest("Missing 'path': the saved output's path from the contents root")
-        await self.require_contents("read", path)
+        await self.require_contents("read", _checked_length(path))
         self.reply(await self.manager.verify_saved(self.username, path))
 
 

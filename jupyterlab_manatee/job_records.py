@@ -2,6 +2,13 @@
 
 The API knows a job's notebook name but not the folder it came from; the record lets an
 output land in the outputs folder beside its notebook, also after a server restart.
+
+Both files are read defensively: each record is checked (:func:`record_problem`,
+:func:`output_problem`) when the file is read. A file that does not parse, or holds a
+record that fails, is set aside whole (``<name>.corrupt-<time>``, see :mod:`.state_files`):
+the copy keeps every byte that was read, bad record included, for whoever looks into it,
+while the usable records are carried into a fresh file, so one bad record never costs the
+others (the outputs of other jobs still land beside their notebooks).
 """
 
 from __future__ import annotations
@@ -10,12 +17,25 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .errors import quoted
 from .job_uuid import canonical_uuid
+from .notebook_errors import errors_problem
+from .state_files import Fields, field_problem, set_aside
 
 MAX_RECORDS = 2000
+#: A job record's fields (others, from a later version, are kept as they are).
+RECORD_FIELDS: Fields = {
+    "creator": (str,),
+    "folder": (str,),
+    "notebook": (str,),
+    "id": (int, type(None)),
+}
+#: A saved output's record (``errors`` as :func:`.notebook_errors.cell_errors` makes it).
+OUTPUT_FIELDS: Fields = {"path": (str,), "errors": (dict, type(None))}
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +114,7 @@ class JobRecords:
     def output_facts(self, creator: str, job_id: int) -> dict[str, Any] | None:
         """``{"path", "errors"}`` of the job's saved output, or None."""
         saved = self._load_outputs().get(f"{creator}/{job_id}")
-        if isinstance(saved, dict) and isinstance(saved.get("path"), str):
-            return {"path": saved["path"], "errors": saved.get("errors")}
-        return None
+        return {"path": saved["path"], "errors": saved.get("errors")} if saved else None
 
     def find(
         self, creator: str, *, job_id: int | None = None, job_uuid: str | None = None
@@ -117,7 +135,7 @@ class JobRecords:
     def _load(self) -> dict[str, dict[str, Any]]:
         """The records; one whose uuid is not canonical is ignored (never identifies a job)."""
         if self._records is None:
-            records = _read_json(self.path)
+            records = _read_records(self.path, record_problem)
             self._records = {k: v for k, v in records.items() if canonical_uuid(k)}
             if len(self._records) < len(records):
                 log.warning("Ignoring ManaTEE records of non-canonical job uuids in %s", self.path)
@@ -125,22 +143,52 @@ class JobRecords:
 
     def _load_outputs(self) -> dict[str, Any]:
         if self._outputs is None:
-            self._outputs = _read_json(self.outputs_path)
+            self._outputs = _read_records(self.outputs_path, output_problem)
         return self._outputs
 
     def _save(self) -> None:
         _write_json(self.path, self._records)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def record_problem(record: Any) -> str | None:
+    """What makes a job record unusable (see :data:`RECORD_FIELDS`), or None."""
+    return field_problem(record, RECORD_FIELDS, required=("creator", "folder", "notebook"))
+
+
+def output_problem(record: Any) -> str | None:
+    """What makes a saved output's record unusable (see :data:`OUTPUT_FIELDS`), or None."""
+    problem = field_problem(record, OUTPUT_FIELDS, required=("path",))
+    if problem is None:
+        problem = errors_problem(record.get("errors"))
+        problem = problem and f"its 'errors': {problem}"
+    return problem
+
+
+def _read_records(path: Path, problem_of: Callable[[Any], str | None]) -> dict[str, Any]:
+    """The records in ``path`` ({} when there is none). An unusable file is set aside with
+    one warning; its usable records, if any, are written to a fresh file and returned."""
+    usable: dict[str, Any] = {}
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_bytes())
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as e:
-        log.warning("Ignoring unreadable ManaTEE records %s: %s", path, e)
-        return {}
-    return data if isinstance(data, dict) else {}
+    except OSError as e:
+        problem = f"it cannot be read: {e.strerror or e}"
+    except (ValueError, RecursionError) as e:
+        problem = f"it is not JSON: {e}"
+    else:
+        problem = field_problem(data, {})  # the file is one object of records
+        if problem is None:
+            bad = {key: why for key, record in data.items() if (why := problem_of(record))}
+            if not bad:
+                return data
+            usable = {key: record for key, record in data.items() if key not in bad}
+            key, why = next(iter(bad.items()))
+            problem = f"{len(bad)} of its {len(data)} records are unusable; {quoted(key)}: {why}"
+    then = f"its {len(usable)} usable records are kept" if usable else "it is read as absent"
+    if set_aside(path, problem, log, then) is not None and usable:
+        _write_json(path, usable)
+    return usable
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -50,6 +50,7 @@ from .errors import (
     JobLimitReached,
     ManateeError,
     NotFound,
+    quoted,
 )
 from .job_identity import identify_job, identify_saved_job
 from .job_list import newest_first
@@ -163,7 +164,9 @@ class ManateeManager:
                 if not self.config.creator
                 else "fix c.ManateeConfig.creator / MANATEE_CREATOR"
             )
-            raise Forbidden(f"{name!r} cannot be used as the ManaTEE creator: {problem}; {hint}")
+            raise Forbidden(
+                f"{quoted(name)} cannot be used as the ManaTEE creator: {problem}; {hint}"
+            )
         warning = creator_warning(name)
         if warning and name not in self._warned_creators:
             self._warned_creators.add(name)
@@ -820,11 +823,11 @@ def _saved_output_paths(root_dir: Path, path: str) -> tuple[Path, Path]:
     if not isinstance(path, str) or not path.strip("/"):
         raise BadRequest("Missing 'path': the saved output's path from the contents root")
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
-        raise BadRequest(f"The path {path!r} contains control characters")
+        raise BadRequest(f"The path {quoted(path)} contains control characters")
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:
-        raise BadRequest(f"The path {path!r} is not valid UTF-8") from None
+        raise BadRequest(f"The path {quoted(path)} is not valid UTF-8") from None
     relative = PurePosixPath(path.strip("/"))
     if relative.name.endswith(RECORD_SUFFIX) and len(relative.name) > len(RECORD_SUFFIX):
         relative = relative.with_name(relative.name[: -len(RECORD_SUFFIX)])
@@ -832,11 +835,12 @@ def _saved_output_paths(root_dir: Path, path: str) -> tuple[Path, Path]:
         folder = resolve_folder(root_dir, str(relative.parent))
         output = _inside_root(root_dir, folder / relative.name, path)
         if not output.exists():
-            raise NotFound(f"No saved output at {relative.as_posix()}")
+            raise NotFound(f"No saved output at {quoted(relative.as_posix())}")
         if not output.is_file():
-            raise BadRequest(f"{relative.as_posix()} is not a file")
+            raise BadRequest(f"{quoted(relative.as_posix())} is not a file")
     except OSError as e:  # e.g. a name longer than the file system allows
-        raise BadRequest(f"Cannot look at {relative.as_posix()!r}: {e.strerror or e}") from None
+        shown = quoted(relative.as_posix())
+        raise BadRequest(f"Cannot look at {shown}: {e.strerror or e}") from None
     return output, _inside_root(root_dir, folder / record_name(relative.name), path)
 
 
@@ -844,7 +848,7 @@ def _inside_root(root_dir: Path, path: Path, asked: str) -> Path:
     """``path`` with links resolved, refused when it leads out of the contents root."""
     resolved = path.resolve()
     if root_dir not in resolved.parents:
-        raise BadRequest(f"{asked!r} leads outside the contents root")
+        raise BadRequest(f"{quoted(asked)} leads outside the contents root")
     return resolved
 
 

@@ -11,10 +11,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .state_files import Fields, field_problem
+
 #: Parsing a notebook costs a few times its size in memory: larger outputs are not scanned
 #: (the reply says so), so saving a 500 MB output keeps the server's memory bounded.
 MAX_NOTEBOOK_BYTES = 16 * 1024 * 1024
 MAX_EVALUE = 300
+#: The shape :func:`cell_errors` returns (checked when read back from a state file).
+ERRORS_FIELDS: Fields = {
+    "count": (int, type(None)),
+    "first": (dict, type(None)),
+    "unchecked": (str,),
+}
+FIRST_ERROR_FIELDS: Fields = {"cell": (int,), "ename": (str,), "evalue": (str,)}
 
 
 def cell_errors(path: Path) -> dict[str, Any] | None:
@@ -58,6 +67,20 @@ def cell_errors(path: Path) -> dict[str, Any] | None:
                 }
             )
     return {"count": len(failed), "first": failed[0] if failed else None}
+
+
+def errors_problem(errors: Any) -> str | None:
+    """What makes ``errors`` (read back from a file) unlike :func:`cell_errors`' result, so
+    that :func:`describe` would fail on it; None when it is usable."""
+    if errors is None:
+        return None
+    problem = field_problem(errors, ERRORS_FIELDS, required=("count", "first"))
+    if problem is None and errors["first"] is not None:
+        problem = field_problem(errors["first"], FIRST_ERROR_FIELDS, required=("cell", "ename"))
+        problem = problem and f"its first error: {problem}"
+    if problem is None and errors["count"] and errors["first"] is None:
+        problem = "it counts cells that raised but names no first one"
+    return problem
 
 
 def describe(errors: dict[str, Any] | None) -> str | None:

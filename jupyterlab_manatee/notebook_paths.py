@@ -18,11 +18,13 @@ import tokenize
 from pathlib import Path
 from typing import Any
 
+from .errors import MAX_QUOTED, quoted
+
 #: Larger notebooks (embedded outputs) are not read for warnings.
 MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
 #: At most this many warnings per notebook (the reply stays small).
 MAX_WARNINGS = 50
-MAX_TEXT = 200
+MAX_TEXT = MAX_QUOTED
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _STRING_PREFIX = re.compile(r"^[A-Za-z]*")
 
@@ -57,7 +59,7 @@ def parent_references(notebook: Path, shown_path: str) -> list[dict[str, Any]]:
                     "cell": code_cell,
                     "text": text,
                     "message": (
-                        f"Code cell {code_cell} refers to '{text}', outside the notebook's "
+                        f"Code cell {code_cell} refers to {quoted(text)}, outside the notebook's "
                         "folder: only that folder is sent, so this path will not exist in "
                         "the TEE; move the files it needs into the notebook's folder."
                     ),

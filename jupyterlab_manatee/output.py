@@ -15,7 +15,14 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePosixPath
 
-from .errors import ApiUnavailable, BadRequest, Conflict, InsufficientStorage, ManateeError
+from .errors import (
+    ApiUnavailable,
+    BadRequest,
+    Conflict,
+    InsufficientStorage,
+    ManateeError,
+    quoted,
+)
 
 TEMP_PREFIX = ".manatee-download-"
 READ_ONLY = 0o444
@@ -65,10 +72,10 @@ def resolve_folder(root_dir: Path, folder: str) -> Path:
     """The absolute folder for a contents path, refusing anything that leaves the root."""
     relative = PurePosixPath(folder.strip("/"))
     if ".." in relative.parts or "\x00" in folder:
-        raise BadRequest(f"Output folder {folder!r} leaves the contents root")
+        raise BadRequest(f"Output folder {quoted(folder)} leaves the contents root")
     target = (root_dir / relative).resolve()
     if target != root_dir and root_dir not in target.parents:
-        raise BadRequest(f"Output folder {folder!r} leads outside the contents root")
+        raise BadRequest(f"Output folder {quoted(folder)} leads outside the contents root")
     return target
 
 
@@ -137,7 +144,7 @@ def _open_temp(root_dir: Path, folder: str, create: bool) -> tuple[Path, int, Pa
     if create:
         _make_folder(root_dir, target)
     elif not target.is_dir():
-        raise BadRequest(f"Output folder {folder!r} does not exist")
+        raise BadRequest(f"Output folder {quoted(folder)} does not exist")
     fd, temp_name = tempfile.mkstemp(dir=target, prefix=TEMP_PREFIX, suffix=".part")
     return target, fd, Path(temp_name)
 
@@ -195,4 +202,4 @@ def _place_without_overwrite(
             return final
         temp.unlink()
         return final
-    raise ApiUnavailable(f"No free file name for {name!r} in {folder.name!r}")
+    raise ApiUnavailable(f"No free file name for {quoted(name)} in {quoted(folder.name)}")

@@ -9,15 +9,21 @@ submission is archived at once (what the user confirmed is what is sent), kept u
 ``state_dir/queue/`` with its archive, and sent by :meth:`SubmissionQueue.run` when the
 slot frees. Entries survive a restart of Jupyter; sent and failed ones are kept a while so
 the panel can tell the user the job id or the error.
+
+An entry file read back is checked (:func:`entry_problem`) before anything is made of it:
+its id names its archive, so an id that is not one this queue makes (``../../x``) would
+reach outside the folder. A file that fails is set aside (:mod:`.state_files`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 import uuid
@@ -27,6 +33,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .errors import quoted
+from .state_files import Fields, field_problem, set_aside
+
 #: Statuses in which the builder has not yet read the creator's workspace object.
 WORKSPACE_UNREAD = frozenset({0, 1})
 IN_PROGRESS = frozenset({0, 1, 3, 4})
@@ -35,6 +44,8 @@ QUEUED, SENDING, SENT, FAILED = "queued", "sending", "sent", "failed"
 KEEP_OUTCOME_SECONDS = 3600.0
 ENTRY_SUFFIX = ".json"
 ARCHIVE_SUFFIX = ".tar.gz"
+#: A queue id, as :meth:`SubmissionQueue.new_archive_path` makes them (uuid4's first 12 hex).
+ENTRY_ID = re.compile(r"[0-9a-f]{12}")
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +77,54 @@ class Entry:
         for private in ("envs", "extra", "ended"):
             data.pop(private)
         return data
+
+
+_NULL = type(None)
+#: The type of each field of an entry file (what :class:`Entry` holds).
+ENTRY_FIELDS: Fields = {
+    "id": (str,),
+    "creator": (str,),
+    "notebook": (str,),
+    "path": (str,),
+    "folder": (str,),
+    "envs": (list,),
+    "file_count": (int,),
+    "total_bytes": (int,),
+    "excluded_count": (int,),
+    "created_at": (str,),
+    "waits_for": (dict, _NULL),
+    "state": (str,),
+    "uuid": (str, _NULL),
+    "error": (str, _NULL),
+    "ended": (int, float, _NULL),
+    "extra": (dict,),
+}
+_REQUIRED = tuple(
+    f.name
+    for f in dataclasses.fields(Entry)
+    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+)
+
+
+def entry_problem(data: Any, file_id: str) -> str | None:
+    """What makes the entry file ``<file_id>.json`` (holding ``data``) unusable, or None.
+
+    Its id must be one this queue makes and the file's own name: it becomes the archive's
+    path, which must stay inside the queue folder."""
+    problem = field_problem(data, ENTRY_FIELDS, required=_REQUIRED, known_only=True)
+    if problem is not None:
+        return problem
+    if not ENTRY_ID.fullmatch(data["id"]):
+        return f"its id {quoted(data['id'])} is not a queue id (12 hex digits)"
+    if data["id"] != file_id:
+        return f"its id {quoted(data['id'])} is not its file's name"
+    if data["state"] not in (QUEUED, SENDING, SENT, FAILED):
+        return f"its state {quoted(data['state'])} is none this queue knows"
+    if any(not isinstance(env, dict) or set(env) != {"key", "value"} for env in data["envs"]):
+        return "its envs are not all {key, value} pairs"
+    if not all(isinstance(v, str) for env in data["envs"] for v in env.values()):
+        return "its envs are not all strings"
+    return None
 
 
 #: ``(creator) -> the creator's jobs, newest first`` (recent ones are enough: a job in
@@ -107,7 +166,7 @@ class SubmissionQueue:
     def new_archive_path(self) -> tuple[str, Path]:
         """An id and where its archive is to be written (before :meth:`add`)."""
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        entry_id = uuid.uuid4().hex[:12]
+        entry_id = uuid.uuid4().hex[:12]  # ENTRY_ID
         return entry_id, self.folder / f"{entry_id}{ARCHIVE_SUFFIX}"
 
     def add(self, entry: Entry) -> Entry:
@@ -250,9 +309,18 @@ def _job_ref(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read_entry(path: Path) -> Entry | None:
+    """The entry in ``path``; None (and the file set aside) when it cannot be trusted."""
     try:
         data = json.loads(path.read_bytes())
-        return Entry(**data)
-    except (OSError, ValueError, TypeError) as e:
-        log.warning("ManaTEE queue: ignoring unreadable entry %s: %s", path.name, e)
+    except FileNotFoundError:  # cancelled meanwhile
         return None
+    except OSError as e:
+        problem = f"it cannot be read: {e.strerror or e}"
+    except (ValueError, RecursionError) as e:
+        problem = f"it is not JSON: {e}"
+    else:
+        problem = entry_problem(data, path.name[: -len(ENTRY_SUFFIX)])
+        if problem is None:
+            return Entry(**data)
+    set_aside(path, problem, log)
+    return None

@@ -22,7 +22,7 @@ from typing import BinaryIO
 import pathspec
 
 from .attestation.record import RECORD_SUFFIX
-from .errors import BadRequest, ManateeError, NotFound, WorkspaceTooLarge
+from .errors import BadRequest, ManateeError, NotFound, WorkspaceTooLarge, quoted
 from .fastgzip import gzip_writer
 
 NOTEBOOK_SUFFIX = ".ipynb"
@@ -103,7 +103,7 @@ def _is_within(path: str, root: str) -> bool:
 def _real_root(root_dir: str | Path) -> str:
     root = os.path.realpath(os.fspath(root_dir))
     if not os.path.isdir(root):
-        raise ManateeError(f"The contents root {root!r} is not a folder.")
+        raise ManateeError(f"The contents root {quoted(root)} is not a folder.")
     return root
 
 
@@ -112,34 +112,36 @@ def resolve_notebook(root_dir: str | Path, path: str, filename: str | None = Non
     it), after refusing anything that could reach outside the contents root."""
     if not isinstance(path, str) or not path.strip():
         raise BadRequest("No notebook path was given.")
-    shown = path.encode("utf-8", "backslashreplace").decode("utf-8")
+    shown = quoted(path)
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:
-        raise BadRequest(f"The notebook path '{shown}' is not valid UTF-8.") from None
+        raise BadRequest(f"The notebook path {shown} is not valid UTF-8.") from None
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
-        raise BadRequest(f"The notebook path '{shown}' contains control characters.")
+        raise BadRequest(f"The notebook path {shown} contains control characters.")
     if "\\" in path:
         raise BadRequest(
-            f"The notebook path '{shown}' contains a backslash; use '/' between folders."
+            f"The notebook path {shown} contains a backslash; use '/' between folders."
         )
     if path.startswith("/"):
         raise BadRequest(
-            f"The notebook path '{shown}' is absolute; give it relative to the contents root."
+            f"The notebook path {shown} is absolute; give it relative to the contents root."
         )
     if path.endswith("/"):
-        raise BadRequest(f"The notebook path '{shown}' names a folder, not a notebook.")
+        raise BadRequest(f"The notebook path {shown} names a folder, not a notebook.")
     raw_parts = path.split("/")
     if ".." in raw_parts:
-        raise BadRequest(f"The notebook path '{shown}' contains '..'.")
+        raise BadRequest(f"The notebook path {shown} contains '..'.")
     parts = [p for p in raw_parts if p not in ("", ".")]
     if not parts:
-        raise BadRequest(f"The notebook path '{shown}' names no notebook.")
+        raise BadRequest(f"The notebook path {shown} names no notebook.")
     name = parts[-1]
     if not name.endswith(NOTEBOOK_SUFFIX) or name == NOTEBOOK_SUFFIX:
-        raise BadRequest(f"{name!r} is not a notebook: only .ipynb files can be submitted.")
+        raise BadRequest(f"{quoted(name)} is not a notebook: only .ipynb files can be submitted.")
     if filename is not None and filename != name:
-        raise BadRequest(f"The file name {filename!r} does not match the notebook path '{shown}'.")
+        raise BadRequest(
+            f"The file name {quoted(filename)} does not match the notebook path {shown}."
+        )
     if len(name) > MAX_NOTEBOOK_NAME:
         raise BadRequest(
             f"The notebook name is {len(name)} characters long; the ManaTEE API accepts at "
@@ -147,7 +149,7 @@ def resolve_notebook(root_dir: str | Path, path: str, filename: str | None = Non
         )
     if ".." in name:
         raise BadRequest(
-            f"The notebook name {name!r} contains '..', which the ManaTEE API refuses. "
+            f"The notebook name {quoted(name)} contains '..', which the ManaTEE API refuses. "
             "Rename the notebook."
         )
 
@@ -157,17 +159,16 @@ def resolve_notebook(root_dir: str | Path, path: str, filename: str | None = Non
     real = os.path.realpath(candidate)
     if not _is_within(parent_real, root) or not _is_within(real, root):
         raise BadRequest(
-            f"The notebook path '{shown}' leads outside the contents root "
-            "(through a symbolic link)."
+            f"The notebook path {shown} leads outside the contents root (through a symbolic link)."
         )
     if not os.path.lexists(candidate):
-        raise NotFound(f"No notebook at '{shown}'.")
+        raise NotFound(f"No notebook at {shown}.")
     if os.path.isdir(real):
-        raise BadRequest(f"'{shown}' is a folder, not a notebook.")
+        raise BadRequest(f"{shown} is a folder, not a notebook.")
     if not os.path.exists(real):
-        raise NotFound(f"No notebook at '{shown}' (a symbolic link to a missing file).")
+        raise NotFound(f"No notebook at {shown} (a symbolic link to a missing file).")
     if not os.path.isfile(real):
-        raise BadRequest(f"'{shown}' is not a regular file.")
+        raise BadRequest(f"{shown} is not a regular file.")
     return Path(parent_real) / name
 
 
@@ -183,7 +184,7 @@ def _compile(lines: list[str], what: str, error: type[ManateeError]) -> pathspec
             try:
                 pathspec.GitIgnoreSpec.from_lines([line])
             except ValueError:
-                raise error(f"{what} has an invalid pattern {line!r}.") from None
+                raise error(f"{what} has an invalid pattern {quoted(line)}.") from None
         raise
 
 
@@ -333,29 +334,29 @@ def scan_workspace(
     name = notebook.name
     nb_real = os.path.realpath(notebook)
     if not _is_within(folder, root) or not _is_within(nb_real, root):
-        raise BadRequest(f"The notebook {name!r} is outside the contents root.")
+        raise BadRequest(f"The notebook {quoted(name)} is outside the contents root.")
     try:
         nb_stat = os.stat(nb_real)
     except FileNotFoundError:
-        raise NotFound(f"The notebook {name!r} no longer exists.") from None
+        raise NotFound(f"The notebook {quoted(name)} no longer exists.") from None
     if not stat.S_ISREG(nb_stat.st_mode):
-        raise BadRequest(f"The notebook {name!r} is not a regular file.")
+        raise BadRequest(f"The notebook {quoted(name)} is not a regular file.")
 
     folder_path = Path(os.path.relpath(folder, root)).as_posix()
     folder_path = "" if folder_path == "." else folder_path
-    where = f"folder '{folder_path}'" if folder_path else "the contents root folder"
+    where = f"folder {quoted(folder_path)}" if folder_path else "the contents root folder"
     rules = _Rules(Path(folder), exclude, ignore_file, outputs_folder)
 
     if outputs_folder and folder_path and folder_path.rsplit("/", 1)[-1] == outputs_folder:
         raise BadRequest(
-            f"The notebook {name!r} is in '{folder_path}', a folder of saved ManaTEE "
+            f"The notebook {quoted(name)} is in {quoted(folder_path)}, a folder of saved ManaTEE "
             "outputs: submitting it would send stage-2 results back. Copy the notebook "
             "into its source folder and submit it from there."
         )
     reason = rules.pattern_reason(name, is_dir=False)
     if reason is not None:
         raise BadRequest(
-            f"The notebook {name!r} would be left out of its own workspace ({reason}). "
+            f"The notebook {quoted(name)} would be left out of its own workspace ({reason}). "
             "Rename the notebook or change the pattern."
         )
 
@@ -467,7 +468,7 @@ def _add_bundled(folder: Path, bundled: dict[str, Path], out: _Collector) -> lis
     added: list[str] = []
     for name, source in sorted(bundled.items()):
         if not name or "/" in name or name in (".", ".."):
-            raise ValueError(f"bundled name {name!r} must be a single path component")
+            raise ValueError(f"bundled name {quoted(name)} must be a single path component")
         if os.path.lexists(folder / name) or not Path(source).is_dir():
             continue
         for dirpath, dirnames, filenames in os.walk(source):
@@ -528,7 +529,8 @@ class _ExactReader:
 
 def _changed(path: str) -> BadRequest:
     return BadRequest(
-        f"The file '{path}' changed while it was being archived (or was removed); submit again."
+        f"The file {quoted(path)} changed while it was being archived (or was removed); "
+        "submit again."
     )
 
 
@@ -541,7 +543,7 @@ def _check_top(top: str) -> None:
         or top in (".", "..")
         or not _valid_utf8(top)
     ):
-        raise BadRequest(f"{top!r} cannot be the archive's top folder name.")
+        raise BadRequest(f"{quoted(top)} cannot be the archive's top folder name.")
 
 
 def _dir_info(name: str, real: Path | None, now: int) -> tarfile.TarInfo:
@@ -603,7 +605,9 @@ def _add_file(tar: tarfile.TarFile, name: str, entry: ManifestEntry) -> None:
     except FileNotFoundError:
         raise _changed(entry.path) from None
     except PermissionError:
-        raise BadRequest(f"The file '{entry.path}' cannot be read (permission denied).") from None
+        raise BadRequest(
+            f"The file {quoted(entry.path)} cannot be read (permission denied)."
+        ) from None
     except OSError as exc:
         # ELOOP: the file was replaced by a symlink since the scan.
         raise _changed(entry.path) from exc

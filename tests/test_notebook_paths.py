@@ -16,7 +16,7 @@ def api_url(fault_server) -> str:
 
 def message(cell: int, text: str) -> str:
     return (
-        f"Code cell {cell} refers to '{text}', outside the notebook's folder: only that "
+        f"Code cell {cell} refers to {text!r}, outside the notebook's folder: only that "
         "folder is sent, so this path will not exist in the TEE; move the files it needs "
         "into the notebook's folder."
     )

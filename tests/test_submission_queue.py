@@ -124,7 +124,7 @@ class TestWithTheQueueOff:
 
 
 async def test_the_job_list_shows_the_queued_submission_and_then_its_job(
-    jp_fetch, held, two_notebooks
+    jp_fetch, jp_serverapp, held, two_notebooks
 ):
     first, second = two_notebooks
     _, a = await submit(jp_fetch, first)
@@ -139,6 +139,9 @@ async def test_the_job_list_shows_the_queued_submission_and_then_its_job(
     assert queued["waits_for"] == {"id": 1, "uuid": a["uuid"]}
     held.release_builds()
     (_, job_two) = await eventually(lambda: len(jobs := backend_jobs(held)) == 2 and jobs, "B")
+    # the API has the job before the sender has its reply: wait for the sender to note it
+    queue = jp_serverapp.web_app.settings["manatee_manager"].queue
+    await eventually(lambda: queue.entries(CREATOR)[0].state != "sending", "B's reply")
     _, listed = await call(jp_fetch, "jobs")
     (sent,) = listed["queued"]
     assert (sent["state"], sent["uuid"]) == ("sent", job_two["uuid"])

@@ -69,14 +69,17 @@ class ApiSession:
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[float, float], aiohttp.ClientTimeout] = {}
 
-    def _current(self) -> aiohttp.ClientSession:
+    async def _current(self) -> aiohttp.ClientSession:
         session = self._session
-        if session is None or session.closed:
+        if session is not None and not session.closed:
+            return session
+        # made now, not at import (SSL_CERT_FILE set before the first call counts), and
+        # off the loop: loading the system's CAs takes tens of milliseconds
+        tls = await asyncio.get_running_loop().run_in_executor(None, ssl.create_default_context)
+        session = self._session
+        if session is None or session.closed:  # no other call made it meanwhile
             connector = aiohttp.TCPConnector(
-                limit=POOL_SIZE,
-                keepalive_timeout=KEEPALIVE_SECONDS,
-                # made now, not at import: SSL_CERT_FILE set before the first call counts
-                ssl=ssl.create_default_context(),
+                limit=POOL_SIZE, keepalive_timeout=KEEPALIVE_SECONDS, ssl=tls
             )
             # trust_env False: like tornado's client, no proxy from the environment. No
             # cookie jar: the API sets none, and one session serves every user of this server.
@@ -156,7 +159,8 @@ class ApiSession:
         limit: int,
         trace: dict[str, bool],
     ) -> Reply:
-        async with self._current().post(
+        session = await self._current()
+        async with session.post(
             URL(url, encoded=True),
             data=body,
             headers=headers,

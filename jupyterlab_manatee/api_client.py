@@ -25,7 +25,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HT
 from tornado.httputil import HTTPHeaders, HTTPInputError
 from tornado.iostream import StreamClosedError
 
-from . import keepalive
+from .api_session import ApiSession, Broken, ConnectTimeout, ReplyTooLarge, Unreachable
 from .archive_stream import ArchiveStream
 from .config import redact_url
 from .errors import (
@@ -133,9 +133,12 @@ class ManateeApiClient:
         connect_timeout: float = 10.0,
         request_timeout: float = 60.0,
         upload_timeout: float = 3600.0,
+        session: ApiSession | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
+        #: the server's pooled connections for JSON calls (None: one session per call)
+        self._session = session
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
         self.upload_timeout = upload_timeout
@@ -346,7 +349,7 @@ class ManateeApiClient:
         headers = {**headers, **auth}
         url = self.base_url + route
         for attempt in range(2):
-            if body_producer is None and body is not None:  # JSON: a kept-alive connection
+            if body_producer is None and body is not None:  # JSON: a pooled connection
                 status, location, data = await self._post_pooled(url, route, headers, body, timeout)
                 if status in (307, 308) and attempt == 0:
                     url = self._resolve_redirect(location, route)
@@ -381,10 +384,11 @@ class ManateeApiClient:
     async def _post_pooled(
         self, url: str, route: str, headers: dict[str, str], body: bytes, timeout: float
     ) -> tuple[int, str, bytes]:
-        """One JSON POST through :mod:`.keepalive`; failures become domain errors as in
+        """One JSON POST through :mod:`.api_session`; failures become domain errors as in
         :meth:`_fetch`."""
+        session = self._session or ApiSession()
         try:
-            reply = await keepalive.post(
+            reply = await session.post(
                 url,
                 headers,
                 body,
@@ -392,9 +396,9 @@ class ManateeApiClient:
                 timeout=timeout,
                 limit=MAX_JSON_REPLY,
             )
-        except keepalive.ReplyTooLarge:
+        except ReplyTooLarge:
             raise _CappedBody(f"{redact_url(self.base_url)}{route}").too_large() from None
-        except keepalive.ConnectTimeout:
+        except ConnectTimeout:
             raise ApiTimeout(
                 f"{_host(url)} did not answer {route} within {self.connect_timeout:g} s; "
                 "try again later"
@@ -403,12 +407,15 @@ class ManateeApiClient:
             raise ApiTimeout(
                 f"{_host(url)} did not answer {route} within {timeout:g} s; try again later"
             ) from None
-        except keepalive.Unreachable as e:
+        except Unreachable as e:
             raise ApiUnavailable(f"Cannot reach {_host(url)} for {route}: {e}") from None
-        except (keepalive.Broken, OSError) as e:
+        except (Broken, OSError) as e:
             raise ApiUnavailable(
                 f"The connection to {_host(url)} broke during {route}: {e or type(e).__name__}"
             ) from None
+        finally:
+            if session is not self._session:
+                await session.close()
         return reply.status, reply.location, reply.body
 
     def _resolve_redirect(self, location: str, route: str) -> str:

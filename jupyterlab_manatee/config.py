@@ -29,6 +29,16 @@ ENV_IMAGE_REPOSITORY = "MANATEE_IMAGE_REPOSITORY"
 CREATOR_MAX_LENGTH = 31
 SAFE_CREATOR_RE = re.compile(r"^[a-z][a-z0-9-]{0,25}$")
 
+#: What the Authorization header can carry the same way through both HTTP clients (aiohttp
+#: sends UTF-8, tornado Latin-1): printable ASCII, spaces and tabs only inside (RFC 9110's
+#: field-value; a server strips them at either end, so the token would not match).
+HEADER_VALUE_RE = re.compile(r"(?:[\x21-\x7e](?:[\x20\x09\x21-\x7e]*[\x21-\x7e])?)?")
+USER_TOKEN_PROBLEM = (
+    "USER_TOKEN has characters an HTTP header cannot carry (only printable ASCII: no line "
+    "breaks, control or non-ASCII characters, no space at either end): fix USER_TOKEN or "
+    "c.ManateeConfig.user_token"
+)
+
 #: The folder beside a notebook that receives its saved outputs (ManateeConfig.outputs_folder).
 DEFAULT_OUTPUTS_FOLDER = "manatee-outputs"
 
@@ -350,6 +360,17 @@ class ManateeConfig(Configurable):
         """Why the API URL cannot be used, in words for the operator, or None."""
         return normalise_api_url(self.api_url)[1]
 
+    @property
+    def user_token_problem(self) -> str | None:
+        """Why the user token cannot be sent (never its value), or None."""
+        return user_token_problem(self.user_token)
+
+    @property
+    def problem(self) -> str | None:
+        """Why the API cannot be called at all (URL, then token), or None."""
+        problems = [p for p in (self.api_url_problem, self.user_token_problem) if p]
+        return "; ".join(problems) or None
+
 
 @functools.lru_cache(maxsize=16)
 def normalise_api_url(raw: str) -> tuple[str, str | None]:
@@ -380,6 +401,13 @@ def normalise_api_url(raw: str) -> tuple[str, str | None]:
         )
     path = parts.path.rstrip("/")
     return urlunsplit((parts.scheme, parts.netloc, path, "", "")), None
+
+
+@functools.lru_cache(maxsize=4)
+def user_token_problem(token: str) -> str | None:
+    """:data:`USER_TOKEN_PROBLEM` unless ``token`` can travel in an HTTP header as it is
+    (cached: the manager asks on every request)."""
+    return None if HEADER_VALUE_RE.fullmatch(token) else USER_TOKEN_PROBLEM
 
 
 def redact_url(url: str) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 from . import import_check, workspace
 from ._version import __version__
 from .api_client import ManateeApiClient
+from .api_session import ApiSession
 from .archive_stream import ArchiveStream
 from .attestation import (
     NOT_VERIFIED,
@@ -96,6 +97,8 @@ class ManateeManager:
             Path(config.state_dir) / "queue", poll_interval=config.queue_poll_interval
         )
         self._queue_task: asyncio.Future[None] | None = None
+        #: the JSON calls' pooled connections to the API, closed by :meth:`close`
+        self.api_session = ApiSession()
 
     @property
     def records(self) -> JobRecords:
@@ -107,24 +110,28 @@ class ManateeManager:
             self._records[api] = JobRecords(Path(self.config.state_dir) / records_file(api))
         return self._records[api]
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        """At server stop: the queue's sender, the worker threads, the API connections."""
         if self._queue_task is not None:
             self._queue_task.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        await self.api_session.close()
 
     # --- identity and configuration ----------------------------------------------------
 
     @property
     def client(self) -> ManateeApiClient:
         base_url = self.config.api_base_url
-        if base_url is None:
-            raise ApiNotConfigured(self.config.api_url_problem or "ManaTEE API is not configured")
+        problem = self.config.problem  # a bad URL, or a token a header cannot carry
+        if base_url is None or problem:
+            raise ApiNotConfigured(problem or "ManaTEE API is not configured")
         return ManateeApiClient(
             base_url,
             self.config.user_token,
             connect_timeout=self.config.connect_timeout,
             request_timeout=self.config.request_timeout,
             upload_timeout=self.config.upload_timeout,
+            session=self.api_session,
         )
 
     @property
@@ -175,11 +182,13 @@ class ManateeManager:
 
     async def status(self, username: str) -> dict[str, Any]:
         """What the frontend needs for its banner; never raises for a missing API."""
-        problem = self.config.api_url_problem
+        problem = self.config.problem
+        url_problem = self.config.api_url_problem
         reply: dict[str, Any] = {
             "version": __version__,
+            # the banner shows "not configured" with the problem, also for the token
             "configured": problem is None,
-            "api_url": None if problem else redact_url(self.config.api_base_url or ""),
+            "api_url": None if url_problem else redact_url(self.config.api_base_url or ""),
             "problem": problem,
             "reachable": None,
             "creator": None,

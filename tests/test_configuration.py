@@ -118,9 +118,9 @@ class TestUnconfigured:
         handler.emit = records.append
         jp_serverapp.log.addHandler(handler)
         try:
-            from jupyterlab_manatee import _load_jupyter_server_extension
+            from jupyterlab_manatee.extension import ManateeExtension
 
-            _load_jupyter_server_extension(jp_serverapp)
+            ManateeExtension._load_jupyter_server_extension(jp_serverapp)
         finally:
             jp_serverapp.log.removeHandler(handler)
         warnings = [r for r in records if "ManaTEE API is not configured" in r.getMessage()]

@@ -30,9 +30,7 @@ from .probes import (
     login_cookie,
     median,
     percentile,
-    raw_request,
     run_shell,
-    throughput,
     wait_quiet,
 )
 from .servers import (
@@ -45,8 +43,6 @@ from .servers import (
 )
 
 MiB = 1 << 20
-#: alternating rounds of the list-jobs load, each way (the medians are reported)
-LOAD_ROUNDS = 3
 TERMINAL = {2, 5, 6, 7, 8, 9}
 FINISHED = 5
 JUPYTER_TOKEN = "benchmark-token"
@@ -59,8 +55,6 @@ class Options:
     output_size: int = 500 * MiB
     sdk_size: int = 100 * 10**6
     list_calls: int = 500
-    concurrent_clients: int = 50
-    concurrent_requests: int = 2000
     idle_seconds: float = 5.0
     sdk_repeats: int = 5
     seed_jobs: int = 10
@@ -78,7 +72,6 @@ class Options:
             output_size=8 * MiB,
             sdk_size=8 * 10**6,
             list_calls=50,
-            concurrent_requests=150,
             idle_seconds=0.5,
             sdk_repeats=2,
             seed_jobs=3,
@@ -449,7 +442,7 @@ class Bench:
     def measure_list(self) -> list[Row]:
         assert self.backend is not None and self.jupyter is not None
         options = self.options
-        self.log("list jobs: per call, then 50 concurrent clients")
+        self.log("list jobs: one call at a time, via the extension and direct")
         self._seed_jobs(self.options.seed_jobs)
         self.quiet()
         query = {"page": 1, "page_size": 10, "creator": CREATOR}
@@ -478,30 +471,6 @@ class Bench:
         ):
             raise RuntimeError("the extension's job list differs from the API's")
 
-        body = json.dumps(query).encode()
-        api_request = raw_request(
-            "POST",
-            self.backend.url,
-            "/v1/job/query/",
-            {"Authorization": API_AUTHORIZATION, "Content-Type": "application/json"},
-            body,
-        )
-        ext_request = raw_request("GET", self.jupyter.url, ext_path, ext.headers)
-        clients, total = options.concurrent_clients, options.concurrent_requests
-        # One round each way swings by a third on a 2-CPU machine: alternate, take medians.
-        api_rates: list[float] = []
-        ext_rates: list[float] = []
-        for _ in range(LOAD_ROUNDS):
-            self.quiet()
-            api_rate, api_errors = throughput(self.backend.url, api_request, clients, total)
-            self.quiet()
-            ext_rate, ext_errors = throughput(self.jupyter.url, ext_request, clients, total)
-            if api_errors or ext_errors:
-                raise RuntimeError(f"errors under load: api {api_errors}, extension {ext_errors}")
-            api_rates.append(api_rate)
-            ext_rates.append(ext_rate)
-        api_rate, ext_rate = median(api_rates), median(ext_rates)
-
         ms = 1000
         ext50, ext99 = percentile(ext_times, 50), percentile(ext_times, 99)
         api50, api99 = percentile(api_times, 50), percentile(api_times, 99)
@@ -524,21 +493,6 @@ class Bench:
                 "p50 < 3 ms",
                 overhead < 0.003,
                 {"overhead_p50": overhead, "overhead_p99": ext99 - api99},
-            ),
-            Row(
-                f"list jobs, {clients} concurrent clients",
-                f"{ext_rate:.0f} req/s via extension (median of {LOAD_ROUNDS})",
-                f"{api_rate:.0f} req/s API direct (median of {LOAD_ROUNDS})",
-                ext_rate / api_rate,
-                ">= 0.7x",
-                ext_rate / api_rate >= 0.7,
-                {
-                    "ext_rate": ext_rate,
-                    "api_rate": api_rate,
-                    "ext_rates": ext_rates,
-                    "api_rates": api_rates,
-                    "requests": total,
-                },
             ),
         ]
 

@@ -1,9 +1,8 @@
 """Measuring instruments: keep-alive HTTP calls, a latency probe sampling every 20 ms,
-many concurrent clients, peak RSS of another process, CPU quiet."""
+peak RSS of another process, CPU quiet."""
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
 import math
@@ -165,58 +164,6 @@ def login_cookie(base_url: str, path: str, headers: dict[str, str]) -> str:
     if not cookies:
         raise RuntimeError(f"{path} set no login cookie")
     return "; ".join(cookies)
-
-
-# --- many clients at once --------------------------------------------------------------
-
-
-def raw_request(method: str, base_url: str, path: str, headers: dict[str, str], body=b"") -> bytes:
-    host = urlsplit(base_url).netloc
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-async def _client(host: str, port: int, request: bytes, count: int, errors: list[str]) -> int:
-    reader, writer = await asyncio.open_connection(host, port)
-    done = 0
-    try:
-        for _ in range(count):
-            writer.write(request)
-            status_line = await reader.readline()
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.decode("latin-1").partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value)
-                elif name.strip().lower() == "transfer-encoding":
-                    raise RuntimeError("chunked replies are not expected here")
-            await reader.readexactly(length)
-            parts = status_line.split()
-            if len(parts) < 2 or parts[1] != b"200":
-                errors.append(status_line.decode("latin-1").strip())
-            done += 1
-    finally:
-        writer.close()
-        await writer.wait_closed()
-    return done
-
-
-def throughput(base_url: str, request: bytes, clients: int, total: int) -> tuple[float, int]:
-    """Requests per second with ``clients`` keep-alive connections sharing ``total``
-    requests; returns (rate, error count)."""
-    parts = urlsplit(base_url)
-    errors: list[str] = []
-    share = [total // clients + (1 if i < total % clients else 0) for i in range(clients)]
-
-    async def run() -> tuple[float, int]:
-        start = time.perf_counter()
-        counts = await asyncio.gather(
-            *(_client(parts.hostname, parts.port, request, n, errors) for n in share if n)
-        )
-        return sum(counts) / (time.perf_counter() - start), len(errors)
-
-    return asyncio.run(run())
 
 
 # --- other processes -------------------------------------------------------------------

@@ -22,7 +22,6 @@ FIGURES = (
     "output 8M: Jupyter peak RSS growth",
     "list jobs per call p50/p99",
     "list jobs proxy overhead p50 (p99)",
-    "list jobs, 50 concurrent clients",
     "sdk get_bytes 8 MB from the GCS emulator",
     "sdk open().read 8 MB from the GCS emulator",
 )

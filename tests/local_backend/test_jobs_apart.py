@@ -27,9 +27,15 @@ import nbformat
 import pytest
 import requests
 from lb_support import TERMINAL, TOKEN, Api, notebook_bytes, processes_under, workspace_archive
+from test_cli import start_cli, wait_for_line
 
 from jupyterlab_manatee.local_backend import LocalBackend
-from jupyterlab_manatee.local_backend.isolation import Confinement
+from jupyterlab_manatee.local_backend.isolation import (
+    Confinement,
+    IsolationError,
+    JobIds,
+    processes_of,
+)
 from jupyterlab_manatee.local_backend.runner import JobRunner, leads_a_group_under
 
 as_root = pytest.mark.skipif(
@@ -525,3 +531,97 @@ def test_a_child_in_its_parents_group_or_another_process_is_not_verified(victim)
     finally:
         child.kill()
         child.wait()
+
+
+# -- choosing the job users ----------------------------------------------------------------
+def test_each_job_takes_the_lowest_id_no_other_holds_across_backends(tmp_path):
+    locks = tmp_path / "locks"
+    first, second = JobIds(range(500, 503), locks), JobIds(range(500, 503), locks)
+    assert [first.take(), second.take(), first.take()] == [500, 501, 502]
+    with pytest.raises(IsolationError, match="every job user \\(500-502\\) is in use"):
+        second.take()
+    assert first.give_back(500, tmp_path / "gone")
+    assert second.take() == 500
+
+
+def test_an_id_is_not_given_back_while_its_jobs_folder_remains(tmp_path):
+    ids = JobIds(range(500, 501), tmp_path / "locks")
+    assert ids.take() == 500
+    (tmp_path / "run").mkdir()
+    assert not ids.give_back(500, tmp_path / "run")
+    with pytest.raises(IsolationError, match="in use"):
+        JobIds(range(500, 501), tmp_path / "locks").take()
+
+
+@as_root
+def test_an_id_a_process_still_runs_as_is_neither_handed_out_nor_given_back(tmp_path):
+    stray = subprocess.Popen(
+        ["setpriv", "--reuid=300100", "--regid=300100", "--clear-groups", "sleep", "60"]
+    )
+    try:
+        wait_until(lambda: processes_of(300_100) == [stray.pid])
+        assert JobIds(range(300_100, 300_102), tmp_path / "locks").take() == 300_101
+        holder = JobIds(range(300_101, 300_102), tmp_path / "other")
+        assert holder.take() == 300_101
+        stray_of_holder = subprocess.Popen(
+            ["setpriv", "--reuid=300101", "--regid=300101", "--clear-groups", "sleep", "60"]
+        )
+        try:
+            wait_until(lambda: processes_of(300_101) == [stray_of_holder.pid])
+            assert not holder.give_back(300_101, tmp_path / "gone")
+        finally:
+            stray_of_holder.kill()
+            stray_of_holder.wait()
+    finally:
+        stray.kill()
+        stray.wait()
+
+
+def test_the_locks_folder_must_be_private(tmp_path):
+    locks = tmp_path / "locks"
+    locks.mkdir(mode=0o755)
+    locks.chmod(0o755)
+    with pytest.raises(IsolationError, match="not a private folder"):
+        JobIds(range(500, 501), locks).take()
+
+
+def test_a_backend_needs_an_id_for_each_job_it_may_run(tmp_path):
+    with pytest.raises(ValueError, match="at least max_running ids"):
+        LocalBackend(tmp_path / "data", max_running=3, job_ids=range(500, 502))
+
+
+@as_root
+def test_a_jobs_id_is_free_again_once_the_job_is_over(start_backend):
+    backend = start_backend(max_running=1, job_ids=range(300_200, 300_202))
+    api = Api(backend.url)
+    notebook = notebook_bytes("import os\nprint(os.getuid())")
+    uids = []
+    for _ in range(2):
+        job = api.wait(api.submit_ok(workspace_archive({"nb.ipynb": notebook})), TERMINAL)
+        assert job["job_status"] == 5, job
+        content = requests.get(api.download(job["id"])["signed_url"], timeout=10).content
+        nb = nbformat.reads(content.decode("utf-8"), as_version=4)
+        uids.append(printed(nb.cells[0].outputs))
+    assert uids == ["300200\n", "300200\n"]
+
+
+def test_the_cli_refuses_job_uids_that_are_not_a_range(tmp_path):
+    proc, lines = start_cli("--port", "0", "--data-dir", str(tmp_path / "d"), "--job-uids", "9-3")
+    assert proc.wait(timeout=30) == 2
+    wait_for_line(lines, "'9-3' is not FIRST-LAST")
+
+
+@as_root
+def test_as_root_the_cli_refuses_job_uids_some_user_has(tmp_path):
+    proc, lines = start_cli(
+        "--port", "0", "--data-dir", str(tmp_path / "d"), "--job-uids", "65000-65999"
+    )
+    assert proc.wait(timeout=30) == 1
+    wait_for_line(lines, r"must belong to no one, but user nobody \(65534\)")
+
+
+def wait_until(condition, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.05)

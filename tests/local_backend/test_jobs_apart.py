@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -26,7 +27,16 @@ from typing import Any
 import nbformat
 import pytest
 import requests
-from lb_support import TERMINAL, TOKEN, Api, notebook_bytes, processes_under, workspace_archive
+from lb_support import (
+    SLEEPING_NOTEBOOK,
+    TERMINAL,
+    TOKEN,
+    Api,
+    notebook_bytes,
+    processes_under,
+    wait_no_processes_under,
+    workspace_archive,
+)
 from test_cli import start_cli, wait_for_line
 
 from jupyterlab_manatee.local_backend import LocalBackend
@@ -36,7 +46,7 @@ from jupyterlab_manatee.local_backend.isolation import (
     JobIds,
     processes_of,
 )
-from jupyterlab_manatee.local_backend.runner import JobRunner, leads_a_group_under
+from jupyterlab_manatee.local_backend.runner import JobRunner, leads_a_group_under, runs_root_for
 
 as_root = pytest.mark.skipif(
     os.geteuid() != 0, reason="only root can confine jobs (CI runs as root)"
@@ -159,11 +169,18 @@ print(json.dumps({{'executor': executor, **tried}}))
 """
 
 
+#: System V IPC key of the shared memory segment alice makes, open to every user (0666).
+SHM_KEY = 0x4D414E41
+IPC_CREAT = 0o1000
+
+
 def alice_notebook() -> bytes:
     return notebook_bytes(
         TRACE,
         SCAN + "print(json.dumps(scan('bob')))",
-        "import pathlib, time\n"
+        "import ctypes, pathlib, time\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        f"assert libc.shmget({SHM_KEY}, 4096, {IPC_CREAT} | 0o666) >= 0\n"
         f"pathlib.Path('alice.txt').write_text({ALICE_TEXT!r})\n"
         f"pathlib.Path('/tmp/alice-tmp.txt').write_text({ALICE_TEXT!r})\n"
         "pathlib.Path('ready').touch()\n"
@@ -183,7 +200,7 @@ def bob_notebook(
 ) -> bytes:
     """Bob is told exactly where alice's folder and processes are (the worst case)."""
     attack = f"""
-import json, os, signal
+import ctypes, errno, json, os, signal
 alice_file = {str(alice_run / "workspace" / "alice.txt")!r}
 tried = {{}}
 def attempt(name, action):
@@ -208,6 +225,9 @@ for folder in ('/tmp', '/var/tmp', '/dev/shm', {str(runs_root)!r}):
     except OSError as exc:
         listings[folder] = type(exc).__name__
 markers = {{m: os.path.exists(m) for m in {[str(m) for m in markers]!r}}}
+libc = ctypes.CDLL(None, use_errno=True)
+shm = libc.shmget({SHM_KEY}, 0, 0)
+tried['shm'] = 'found' if shm >= 0 else errno.errorcode[ctypes.get_errno()]
 print(json.dumps({{'tried': tried, 'listings': listings, 'markers': markers}}))
 """
     return notebook_bytes(SCAN + "print(json.dumps(scan('alice')))", attack)
@@ -332,6 +352,12 @@ def test_bob_cannot_read_or_change_alices_files(scene):
     for name in ("read", "append", "list", "read tmp"):
         assert tried[name] == "FileNotFoundError", name
     assert tried["append tmp"] == "done"  # to bob's own /tmp: a new file of his
+
+
+@as_root
+def test_bob_cannot_find_alices_shared_memory(scene):
+    # open to every user, but in alice's IPC namespace only
+    assert scene.json_of(scene.bob_cells, 1)["tried"]["shm"] == "ENOENT"
 
 
 @as_root
@@ -625,3 +651,21 @@ def wait_until(condition, timeout: float = 10) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the condition never held"
         time.sleep(0.05)
+
+
+def test_a_job_ends_when_its_backend_dies_abruptly(tmp_path):
+    data = tmp_path / "d"
+    proc, lines = start_cli("--port", "0", "--data-dir", str(data), "--reconcile-interval", "0")
+    try:
+        url = wait_for_line(lines, r"ready at (http://127\.0\.0\.1:\d+)").group(1)
+        api = Api(url)
+        api.headers = {"Authorization": data.joinpath("api-token").read_text().strip()}
+        job_uuid = api.submit_ok(workspace_archive({"nb.ipynb": SLEEPING_NOTEBOOK}))
+        api.wait(job_uuid, {4}, timeout=60)
+        run_dir = runs_root_for(data.resolve()) / job_uuid
+        assert processes_under(run_dir)
+    finally:
+        proc.kill()  # no stop, no cleanup: the job must not outlive the backend
+        proc.wait()
+    wait_no_processes_under(run_dir, timeout=10)
+    shutil.rmtree(run_dir.parent, ignore_errors=True)  # what a next start would sweep

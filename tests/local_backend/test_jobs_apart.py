@@ -282,12 +282,13 @@ def scene(tmp_path_factory) -> Iterator[Scene]:
             wait_for_file(alice_run / "workspace" / "ready")
             assert alice_api.job(alice)["job_status"] == 4
 
-            # what root sees of alice's job while it waits: her executor (the init of
-            # her PID namespace) and every process in that namespace
-            executors = [
-                p for p in processes_under(alice_run) if proc_status(p)["NSpid"].split()[-1] == "1"
-            ]
-            assert len(executors) == 1, executors
+            # what root sees of alice's job while it waits: her executor (the job's
+            # process whose parent is the runner's child) and every process in its PID
+            # namespace
+            under = {p: proc_status(p) for p in processes_under(alice_run)}
+            job_side = {p for p, status in under.items() if status["Uid"].split()[0] != "0"}
+            executors = [p for p in job_side if int(under[p]["PPid"]) not in job_side]
+            assert len(executors) == 1, under
             result.alice_executor = executors[0]
             pids = in_pid_namespace_of(result.alice_executor)
             result.alice_uids = {pid: int(proc_status(pid)["Uid"].split()[0]) for pid in pids}

@@ -52,6 +52,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,9 +187,16 @@ class JobIds:
                 return uid
         raise IsolationError(f"every job user ({self._ids.start}-{self._ids.stop - 1}) is in use")
 
-    def give_back(self, uid: int, run_dir: Path) -> bool:
+    def give_back(self, uid: int, run_dir: Path, wait: float = 10.0) -> bool:
         """Free ``uid`` once its job's processes are gone and ``run_dir`` is removed;
-        False (and the id stays out of use while this backend runs) otherwise."""
+        False (and the id stays out of use while this backend runs) otherwise.
+
+        The job's processes die with its PID namespace's init, which the backend killed
+        but whose namespace may take a moment to empty: wait up to ``wait`` seconds.
+        """
+        deadline = time.monotonic() + wait
+        while processes_of(uid) and time.monotonic() < deadline:
+            time.sleep(0.02)
         if processes_of(uid) or os.path.lexists(run_dir):
             log.error("job user %d is kept out of use: its job left processes or files", uid)
             return False
@@ -207,17 +215,21 @@ class JobIds:
 
 
 def processes_of(uid: int) -> list[int]:
-    """Pids of the processes (this PID namespace sees) with ``uid`` among their uids."""
+    """Pids of the live processes (this PID namespace sees) with ``uid`` among their uids.
+
+    Zombies do not count: they run nothing and hold no file (a job's killed init may
+    wait a moment for its new parent to reap it).
+    """
     pids = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/status", encoding="utf-8", errors="replace") as f:
-                line = next((row for row in f if row.startswith("Uid:")), "")
+                rows = {row.split(":", 1)[0]: row.split()[1:] for row in f if ":" in row}
         except OSError:  # it ended meanwhile
             continue
-        if str(uid) in line.split()[1:]:
+        if str(uid) in rows.get("Uid", []) and rows.get("State", ["?"])[0] != "Z":
             pids.append(int(entry.name))
     return pids
 

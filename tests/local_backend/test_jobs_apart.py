@@ -595,7 +595,7 @@ def test_an_id_a_process_still_runs_as_is_neither_handed_out_nor_given_back(tmp_
         )
         try:
             wait_until(lambda: processes_of(300_101) == [stray_of_holder.pid])
-            assert not holder.give_back(300_101, tmp_path / "gone")
+            assert not holder.give_back(300_101, tmp_path / "gone", wait=0.2)
         finally:
             stray_of_holder.kill()
             stray_of_holder.wait()

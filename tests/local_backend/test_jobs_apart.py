@@ -619,9 +619,11 @@ def test_a_backend_needs_an_id_for_each_job_it_may_run(tmp_path):
 
 @as_root
 def test_a_jobs_id_is_free_again_once_the_job_is_over(start_backend):
-    backend = start_backend(max_running=1, job_ids=range(300_200, 300_202))
+    backend = start_backend(max_running=1, job_ids=range(300_200, 300_202), job_timeout=8)
     api = Api(backend.url)
     notebook = notebook_bytes("import os\nprint(os.getuid())")
+    killed = api.wait(api.submit_ok(workspace_archive({"nb.ipynb": SLEEPING_NOTEBOOK})), TERMINAL)
+    assert (killed["job_status"], killed["status_reason"]) == (7, "timed out after 8 s")
     uids = []
     for _ in range(2):
         job = api.wait(api.submit_ok(workspace_archive({"nb.ipynb": notebook})), TERMINAL)
@@ -629,6 +631,7 @@ def test_a_jobs_id_is_free_again_once_the_job_is_over(start_backend):
         content = requests.get(api.download(job["id"])["signed_url"], timeout=10).content
         nb = nbformat.reads(content.decode("utf-8"), as_version=4)
         uids.append(printed(nb.cells[0].outputs))
+    # after a killed job and after a finished one alike, the lowest id is free again
     assert uids == ["300200\n", "300200\n"]
 
 

@@ -604,6 +604,20 @@ def test_an_id_a_process_still_runs_as_is_neither_handed_out_nor_given_back(tmp_
         stray.wait()
 
 
+@as_root
+def test_an_id_is_given_back_once_its_last_process_ends_within_the_wait(tmp_path):
+    ids = JobIds(range(300_110, 300_111), tmp_path / "locks")
+    assert ids.take() == 300_110
+    ending = subprocess.Popen(
+        ["setpriv", "--reuid=300110", "--regid=300110", "--clear-groups", "sleep", "0.5"]
+    )
+    try:
+        wait_until(lambda: processes_of(300_110) == [ending.pid])
+        assert ids.give_back(300_110, tmp_path / "gone")  # its zombie does not count
+    finally:
+        ending.wait()
+
+
 def test_the_locks_folder_must_be_private(tmp_path):
     locks = tmp_path / "locks"
     locks.mkdir(mode=0o755)

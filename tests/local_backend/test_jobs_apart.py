@@ -41,6 +41,7 @@ from test_cli import start_cli, wait_for_line
 
 from jupyterlab_manatee.local_backend import LocalBackend
 from jupyterlab_manatee.local_backend.isolation import (
+    LAUNCHER_MODULE,
     Confinement,
     IsolationError,
     JobIds,
@@ -692,3 +693,11 @@ def test_a_job_ends_when_its_backend_dies_abruptly(tmp_path):
     if os.geteuid() == 0:  # nor any process of its user (a zombie included)
         wait_until(lambda: not processes_of(300_300))
     shutil.rmtree(run_dir.parent, ignore_errors=True)  # what a next start would sweep
+
+
+@as_root
+def test_the_confinement_step_refuses_to_run_outside_a_pid_namespace_of_its_own(tmp_path):
+    step = [sys.executable, "-m", LAUNCHER_MODULE, "--plan", "{}", "--stage", str(tmp_path)]
+    result = subprocess.run([*step, "--", "true"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 6  # EXIT_NOT_CONFINED: the job is launch-failed, not run
+    assert "as a PID namespace's init" in result.stderr

@@ -37,6 +37,7 @@ import tornado.netutil
 
 from .access import AccessPolicy, is_loopback, load_or_create_token, save_token
 from .app import make_app
+from .isolation import DEFAULT_JOB_IDS
 from .isolation import plan as plan_confinement
 from .layout import TMP_PREFIX, DataLayout, remove_tree
 from .runner import (
@@ -90,9 +91,12 @@ class LocalBackend:
         reconcile_interval: float = 10.0,
         max_expansion_ratio: float = 20.0,
         stage2_python: str | Path | None = None,
+        job_ids: range = DEFAULT_JOB_IDS,
     ) -> None:
         if max_running < 1:
             raise ValueError("max_running must be at least 1")
+        if len(job_ids) < max_running:
+            raise ValueError("job_ids must hold at least max_running ids (one per running job)")
         if job_timeout <= 0:
             raise ValueError("job_timeout must be positive")
         if max_archive_size <= 0:
@@ -106,6 +110,8 @@ class LocalBackend:
         if token is not None and (not token or token != token.strip()):
             raise ValueError("the API token must be non-empty, without surrounding spaces")
         self._given_token = token
+        #: As root, each running job runs as one of these users (see `isolation`).
+        self._job_ids = job_ids
         self._allowed_hosts = list(allowed_hosts)
         self.layout = DataLayout(data_dir)
         self.host = host
@@ -251,12 +257,22 @@ class LocalBackend:
         if self._config.stage2_data_dir is not None:
             reachable.append(self._config.stage2_data_dir)
         confinement = plan_confinement(
-            data_dir=self.layout.root, reachable=reachable, runs_root=self.runs_root
+            data_dir=self.layout.root,
+            reachable=reachable,
+            runs_root=self.runs_root,
+            ids=self._job_ids,
         )
         if confinement.warning:
             log.warning("%s", confinement.warning)
         else:
-            log.info("jobs run confined, as uid %s, without the data directory", confinement.uid)
+            ids = confinement.ids
+            assert ids is not None
+            log.info(
+                "jobs run confined, each as a user of its own (uids %d-%d) in namespaces of "
+                "its own, without the data directory",
+                ids.start,
+                ids.stop - 1,
+            )
         await self.run_io(prepare_runs_root, self.runs_root, confinement.isolated)
         self._runner = JobRunner(
             layout=self.layout,

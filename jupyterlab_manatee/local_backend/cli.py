@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .access import TOKEN_ENV
 from .backend import DataDirInUse, LocalBackend
-from .isolation import IsolationError
+from .isolation import DEFAULT_JOB_IDS, IsolationError
 from .tokens import (
     DEFAULT_IMAGE_REGISTRY,
     DEFAULT_PROJECT_ID,
@@ -22,6 +22,13 @@ from .tokens import (
 )
 
 log = logging.getLogger("jupyterlab_manatee.local_backend")
+
+
+def _id_range(text: str) -> range:
+    first, sep, last = text.partition("-")
+    if not (sep and first.isdigit() and last.isdigit() and int(first) <= int(last)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not FIRST-LAST (e.g. 200000-200999)")
+    return range(int(first), int(last) + 1)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,6 +75,15 @@ def _parser() -> argparse.ArgumentParser:
         help="the Python that runs stage-2 notebooks (default: the backend's own). Give "
         "one of an environment made from jupyterlab_manatee/tee-image-packages.txt (./dev "
         "run makes it) to have the TEE image's packages: no xgboost, no Google libraries",
+    )
+    parser.add_argument(
+        "--job-uids",
+        type=_id_range,
+        default=DEFAULT_JOB_IDS,
+        metavar="FIRST-LAST",
+        help="as root, each running job runs as a user of its own with an id from this "
+        "range, which no user, group or subordinate id of the system may use (default: "
+        f"{DEFAULT_JOB_IDS.start}-{DEFAULT_JOB_IDS.stop - 1})",
     )
     access = parser.add_argument_group(
         "access",
@@ -151,6 +167,7 @@ async def _serve(args: argparse.Namespace) -> None:
         allowed_hosts=args.allowed_host,
         reconcile_interval=args.reconcile_interval,
         max_expansion_ratio=args.max_expansion_ratio,
+        job_ids=args.job_uids,
         deployment=Deployment(
             project_id=args.project_id,
             project_number=args.project_number,

@@ -14,12 +14,18 @@ Progress goes to the original stdout as JSON lines (``{"event": "started",
 "kernel_pid": N}``, ``{"event": "error", "stage": ..., "message": ...}``,
 ``{"event": "done"}``); everything else (including anything the kernel process writes
 to its inherited file descriptors) goes to stderr. Exit codes: see `protocol`.
+
+The notebook's code runs as the executor's own user, in its child: first of all the
+executor makes itself non-dumpable, so that code can neither ptrace it nor open its
+/proc files (fd, mem, environ) to write to the progress channel, whose descriptor the
+kernel does not inherit. The runner trusts no pid it reads there all the same.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import json
 import os
 import signal
@@ -34,11 +40,13 @@ from jupyterlab_manatee.local_backend.protocol import (
     EXIT_BAD_INPUT,
     EXIT_EXECUTION_FAILED,
     EXIT_KERNEL_FAILED,
+    EXIT_NOT_CONFINED,
     EXIT_OK,
     EXIT_ORPHANED,
 )
 
 _MAX_MESSAGE = 2000
+_PR_SET_DUMPABLE = 4
 _kernel_pid: int | None = None
 
 
@@ -54,6 +62,20 @@ class _Protocol:
     def emit(self, event: str, **fields: Any) -> None:
         line = json.dumps({"event": event, **fields}) + "\n"
         os.write(self._fd, line.encode("utf-8"))
+
+
+def _forbid_tracing() -> None:
+    """Make this process non-dumpable (Linux; ``execve`` resets it, so not the kernel's).
+
+    Processes of the same user may then not ptrace it nor open its /proc/<pid>/fd, mem
+    or environ: the notebook's code cannot take over the executor or its pipes.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"prctl(PR_SET_DUMPABLE, 0): {os.strerror(errno)}")
 
 
 def _kill_kernel() -> None:
@@ -111,6 +133,11 @@ def _short(exc: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the notebook; returns the process exit code."""
     protocol = _Protocol()
+    try:
+        _forbid_tracing()
+    except OSError as exc:
+        protocol.emit("error", stage="input", message=f"cannot protect the executor: {exc}")
+        return EXIT_NOT_CONFINED
     args = _parse_args(argv)
     _watch_parent()
 

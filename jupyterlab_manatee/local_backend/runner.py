@@ -10,13 +10,15 @@ kernel is up) -> 5 (Finished: output and token published). Failures keep a reaso
 2 when the archive cannot be used as a workspace, 9 when the executor or its kernel
 cannot start, 7 when the run crashes or exceeds ``job_timeout``. The notebook runs in
 a child process (the ``execute`` module) in its own process group; a timeout or a stop
-kills that group and the kernel's. A delete does not: it is soft, as upstream's (the run
-goes on untracked and still publishes its output).
+kills that group, and only processes the backend started or verified itself (see
+`JobRunner._kill`): no pid the job reports is trusted. A delete does not kill: it is soft,
+as upstream's (the run goes on untracked and still publishes its output).
 
 A job never runs inside the data directory: its workspace, home and executed notebook
 live in a per-job folder under `runs_root_for` (removed after the run), its environment
 is built from an allow-list (none of the backend's secrets), and when the backend is root
-the executor and kernel are confined (see `isolation`). The backend then collects the
+the executor and kernel are confined, each job as a user of its own in namespaces of its
+own (see `isolation`). The backend then collects the
 executed notebook from that folder into the data directory's outputs.
 """
 
@@ -43,7 +45,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from . import protocol
-from .isolation import Confinement, IsolationError
+from .isolation import Confinement, IsolationError, JobIds
 from .layout import DataLayout, atomic_write_bytes, fsync_dir, remove_tree, temp_path_for
 from .store import (
     BUILD_FAILED,
@@ -222,7 +224,9 @@ class _JobContext:
     uuid: str
     cancel: threading.Event = field(default_factory=threading.Event)
     proc: asyncio.subprocess.Process | None = None
+    #: What the executor reported; used (unconfined only) once verified, see `_kill`.
     kernel_pid: int | None = None
+    uid: int | None = None  # the job's own user, when confined
     started: bool = False  # moved past status 0: its archive is no longer needed after
     # The terminal status, written only once the job's files are cleaned up, so that a
     # client that sees a final status never sees the job's temporary files.
@@ -307,6 +311,7 @@ class JobRunner:
         self._layout = layout
         self._runs_root = runs_root
         self._confinement = confinement
+        self._ids = JobIds(confinement.ids) if confinement.ids is not None else None
         self._store = store
         self._db = db
         self._io_pool = io_pool
@@ -379,6 +384,8 @@ class JobRunner:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks)
+        if self._ids is not None:
+            self._ids.close()
 
     @property
     def running(self) -> set[str]:
@@ -449,28 +456,43 @@ class JobRunner:
                 # The workspace and archive are only needed while the job runs; a job
                 # stopped by a stop is marked failed, so neither is needed again.
                 cleanup = asyncio.get_running_loop().run_in_executor(
-                    self._io_pool, self._cleanup_after_run, job_uuid
+                    self._io_pool, self._cleanup_after_run, job_uuid, ctx.uid
                 )
                 await asyncio.wait([cleanup])
             if ctx.outcome is not None:
                 status, reason, extra = ctx.outcome
                 await self._set(job_uuid, status, reason, **extra)
 
-    def _cleanup_after_run(self, job_uuid: str) -> None:
-        """The run's folders go; the creator's workspace object stays, as upstream's."""
+    def _take_user(self, ctx: _JobContext) -> None:
+        """A user of its own for the job, noted where the cleanup finds it even if the
+        job is cancelled meanwhile."""
+        assert self._ids is not None
+        ctx.uid = self._ids.take()
+
+    def _cleanup_after_run(self, job_uuid: str, uid: int | None) -> None:
+        """The run's folders go, then its user is free for another job (its processes are
+        all dead: `_kill` waited); the creator's workspace object stays, as upstream's."""
         remove_tree(self.run_dir(job_uuid))
         remove_tree(self._stage_dir(job_uuid))
+        if uid is not None and self._ids is not None:
+            self._ids.give_back(uid, self.run_dir(job_uuid))
 
     async def _execute(self, job: JobRecord, ctx: _JobContext) -> None:
         ctx.started = True
         await self._set(job.uuid, BUILDING)
+        if self._ids is not None:
+            try:
+                await self._blocking(ctx, self._take_user, ctx)
+            except (IsolationError, OSError) as exc:
+                ctx.end(LAUNCH_FAILED, f"the job could not be confined: {exc}")
+                return
         try:
             # The build reads the creator's workspace object now, whoever submitted it.
             handle, sha256, size = await self._blocking(ctx, self._read_workspace, job)
             try:
                 await self._db(self._store.set_built_archive, job.uuid, sha256, size)
                 job = dataclasses.replace(job, archive_sha256=sha256, archive_size=size)
-                await self._blocking(ctx, self._prepare, job, handle, size, ctx.cancel)
+                await self._blocking(ctx, self._prepare, job, handle, size, ctx.uid, ctx.cancel)
             finally:
                 handle.close()
         except UnpackError as exc:
@@ -486,7 +508,10 @@ class JobRunner:
         try:
             run_dir = self.run_dir(job.uuid)
             command = self._confinement.wrap(
-                self._executor_command(job, run_dir), self._stage_dir(job.uuid)
+                self._executor_command(job, run_dir),
+                uid=ctx.uid,
+                run_dir=run_dir,
+                stage=self._stage_dir(job.uuid),
             )
             try:
                 ctx.proc = await asyncio.create_subprocess_exec(
@@ -507,7 +532,7 @@ class JobRunner:
             log_file.close()
 
         if returncode == protocol.EXIT_OK:
-            md5 = await self._blocking(ctx, self._publish, job)
+            md5 = await self._blocking(ctx, self._publish, job, ctx.uid)
             ctx.end(FINISHED, "", output_md5=md5)
             log.info("job %s finished", job.uuid)
             return
@@ -547,21 +572,36 @@ class JobRunner:
                 continue
             if event.get("event") == "started":
                 pid = event.get("kernel_pid")
-                ctx.kernel_pid = pid if isinstance(pid, int) and pid > 1 else None
+                # confined, a pid of the job's own PID namespace means nothing out here
+                if not self._confinement.isolated and isinstance(pid, int) and pid > 1:
+                    ctx.kernel_pid = pid
                 await self._set(job.uuid, RUNNING)
             elif event.get("event") == "error":
                 error = event
         return error
 
     async def _kill(self, ctx: _JobContext) -> None:
-        """Kill the executor's process group and the kernel's, if still running."""
+        """Kill the job, if still running, signalling only what the runner started itself.
+
+        ``proc`` is the runner's own child (not reaped yet, so its pid is still its own),
+        leading the process group it started. Confined, that group holds the executor,
+        which is its PID namespace's init: killing it kills every process of the job.
+        Unconfined, the kernel leads a group of its own, known only from the pid the
+        executor reported, which the job side could have written: it is killed only if
+        it is verifiably the executor's child leading its own group, checked while the
+        executor is stopped (so it cannot reap the kernel and let its pid be reused).
+        """
         proc = ctx.proc
         if proc is None or proc.returncode is not None:
             return
-        for group in (proc.pid, ctx.kernel_pid):
-            if group:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(group, signal.SIGKILL)
+        if ctx.kernel_pid is not None and not self._confinement.isolated:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGSTOP)
+            if leads_a_group_under(ctx.kernel_pid, proc.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(ctx.kernel_pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         await proc.wait()
 
     # -- blocking steps (worker threads) -----------------------------------------------
@@ -581,12 +621,17 @@ class JobRunner:
         return handle, digest.hexdigest(), size
 
     def _prepare(
-        self, job: JobRecord, archive: BinaryIO, archive_size: int, cancel: threading.Event
+        self,
+        job: JobRecord,
+        archive: BinaryIO,
+        archive_size: int,
+        uid: int | None,
+        cancel: threading.Event,
     ) -> None:
         """Unpack the archive into a fresh workspace and check the notebook is there.
 
         The workspace sits in the job's own folder outside the data directory (with the
-        job's home and temp folders), which a confined job owns.
+        job's home and temp folders), which a confined job's own user ``uid`` owns.
         """
         import nbformat
 
@@ -628,8 +673,8 @@ class JobRunner:
                 )
         if self._config.interpreter.site_packages:
             make_job_venv(self._config.interpreter, run_dir / "python")
-        if self._confinement.isolated:
-            _chown_tree(run_dir, self._confinement.uid, self._confinement.gid)
+        if uid is not None:
+            _chown_tree(run_dir, uid, uid)
 
     def _executor_command(self, job: JobRecord, run_dir: Path) -> list[str]:
         """The executor's command line (the job's interpreter; see `JobInterpreter`)."""
@@ -650,13 +695,14 @@ class JobRunner:
             self._config.kernel_name,
         ]
 
-    def _publish(self, job: JobRecord) -> str:
-        """Collect the executed notebook into the outputs, sign its MD5, write the token."""
+    def _publish(self, job: JobRecord, uid: int | None) -> str:
+        """Collect the executed notebook into the outputs, sign its MD5, write the token.
+
+        The notebook must be a file of the job's own user ``uid`` (confined) or ours."""
         out_dir = self._layout.output_dir(job.uuid)
         out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         output = self._layout.root / self._layout.output_key(job.uuid, job.jupyter_file_name)
-        owner = self._confinement.uid if self._confinement.isolated else os.geteuid()
-        assert owner is not None
+        owner = uid if uid is not None else os.geteuid()
         md5 = collect_output(self.run_dir(job.uuid) / "executed.ipynb", output, owner)
         token = self._tokens.issue(
             nonce=md5,
@@ -750,9 +796,24 @@ def collect_output(source: Path, output: Path, owner: int) -> str:
     return digest.hexdigest()
 
 
-def _chown_tree(root: Path, uid: int | None, gid: int | None) -> None:
+def leads_a_group_under(pid: int, parent: int) -> bool:
+    """Whether process ``pid`` is a child of ``parent`` and leads its own process group
+    (Linux /proc; False when it is gone or unreadable)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat_line = handle.read()
+    except OSError:
+        return False
+    # after the command name, which may hold spaces and parentheses: state ppid pgrp
+    fields = stat_line[stat_line.rfind(b")") + 2 :].split()
+    try:
+        return int(fields[1]) == parent and int(fields[2]) == pid
+    except (IndexError, ValueError):
+        return False
+
+
+def _chown_tree(root: Path, uid: int, gid: int) -> None:
     """Give the confined job's user everything under ``root`` (never following links)."""
-    assert uid is not None and gid is not None
     os.lchown(root, uid, gid)
     for folder, dirs, files in os.walk(root):
         for name in dirs + files:

@@ -3,6 +3,7 @@ thread (``LocalBackend.running_in_thread``), spoken to over real HTTP."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -35,8 +36,10 @@ def start_backend(tmp_path: Path) -> Iterator[Callable[..., LocalBackend]]:
 @pytest.fixture
 def gate() -> Iterator[Path]:
     """A path a job's notebook waits for (`gated_notebook`): in a folder every user may
-    enter, since confined jobs run as another user and cannot enter pytest's tmp_path."""
-    folder = Path(tempfile.mkdtemp(prefix="manatee-gate-"))
+    enter, since confined jobs run as another user and cannot enter pytest's tmp_path;
+    as root under /run, since each confined job has a /tmp (/var/tmp, /dev/shm) of its own."""
+    parent = "/run" if os.geteuid() == 0 and os.path.isdir("/run") else None
+    folder = Path(tempfile.mkdtemp(prefix="manatee-gate-", dir=parent))
     folder.chmod(0o755)
     yield folder / "open"
     shutil.rmtree(folder, ignore_errors=True)

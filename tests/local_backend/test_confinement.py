@@ -1,9 +1,10 @@
 """A job cannot reach the backend's secrets: the signing keys, the URL-signing secret,
 the backend's environment (its own, and its process's through /proc).
 
-As root the backend confines each job (a private mount namespace that covers the data
-directory, and the user ``nobody``); these tests run a real hostile notebook through a
-real backend and read what it got. Not root, the backend cannot confine jobs and says so.
+As root the backend confines each job (a user of its own, PID, IPC and mount namespaces
+of its own, the data directory covered); these tests run a real hostile notebook through
+a real backend and read what it got. Not root, the backend cannot confine jobs and says
+so. How jobs are kept apart from each other: test_jobs_apart.py.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import requests
 from lb_support import TERMINAL, TOKEN, Api, notebook_bytes, workspace_archive
 
 from jupyterlab_manatee.local_backend import LocalBackend
-from jupyterlab_manatee.local_backend.isolation import IsolationError, plan
+from jupyterlab_manatee.local_backend.isolation import DEFAULT_JOB_IDS, IsolationError, plan
 from jupyterlab_manatee.local_backend.runner import collect_output
 
 as_root = pytest.mark.skipif(
@@ -47,7 +48,7 @@ def hostile_notebook(data_dir: Path, backend_pid: int) -> bytes:
         # the kernel's parent is the executor
         "print(open(f'/proc/{os.getppid()}/environ', 'rb').read())",
         f"print('listing:', os.listdir({str(data_dir)!r}))",
-        "print('uid:', os.getuid())",
+        "print('uid:', os.getuid(), 'gid:', os.getgid(), 'groups:', os.getgroups())",
     )
 
 
@@ -56,8 +57,9 @@ def hostile() -> Iterator[Hostile]:
     if os.geteuid() != 0:
         pytest.skip("only root can confine jobs (CI runs as root)")
     # Like ./dev run's <checkout>/.manatee-local: a data directory whose parent others may
-    # enter (pytest's own temp folder is private to root, which would hide it anyway).
-    parent = Path(tempfile.mkdtemp(prefix="manatee-confinement-"))
+    # enter (pytest's own temp folder is private to root, which would hide it anyway), in
+    # no folder all users share (each job has its own /tmp, which would hide it too).
+    parent = Path(tempfile.mkdtemp(prefix="manatee-confinement-", dir="/run"))
     parent.chmod(0o755)
     data_dir = parent / "data"
     os.environ[SECRET_NAME] = SECRET_VALUE
@@ -111,15 +113,17 @@ def test_a_job_does_not_get_the_backends_environment(hostile):
 
 
 @as_root
-def test_the_executor_does_not_carry_the_backends_environment(hostile):
-    assert error_name(hostile.cells[4]) is None, hostile.cells[4]
-    assert "PATH=" in printed(hostile.cells[4])  # it did read the executor's environment
+def test_a_job_cannot_read_its_executors_environment(hostile):
+    # the executor is non-dumpable (what its environment holds: test_jobs_apart.py)
+    assert error_name(hostile.cells[4]) == "PermissionError", hostile.cells[4]
     assert SECRET_VALUE not in hostile.output.decode("utf-8")
 
 
 @as_root
 def test_a_job_cannot_read_the_backend_process_environment(hostile):
-    assert error_name(hostile.cells[3]) == "PermissionError", hostile.cells[3]
+    # the backend is not in the job's PID namespace; if a pid matched, it is not root's
+    assert error_name(hostile.cells[3]) in {"FileNotFoundError", "PermissionError"}
+    assert SECRET_VALUE not in hostile.output.decode("utf-8")
 
 
 @as_root
@@ -128,8 +132,10 @@ def test_a_job_sees_the_data_directory_as_an_empty_folder(hostile):
 
 
 @as_root
-def test_a_job_runs_as_nobody(hostile):
-    assert printed(hostile.cells[6]) == "uid: 65534\n"
+def test_a_job_runs_as_a_user_of_its_own_not_nobody(hostile):
+    # the lowest id of the default range (200000-200999), no supplementary groups
+    assert DEFAULT_JOB_IDS == range(200_000, 201_000)
+    assert printed(hostile.cells[6]) == "uid: 200000 gid: 200000 groups: []\n"
 
 
 # -- collecting the executed notebook from the job's folder ------------------------------
@@ -179,6 +185,42 @@ def test_as_root_without_the_tools_to_confine_the_backend_refuses_to_start(tmp_p
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(IsolationError, match="unshare, mount, setpriv"):
         LocalBackend(tmp_path / "data", token=TOKEN).running_in_thread().__enter__()
+
+
+@as_root
+def test_as_root_a_job_id_range_some_user_has_is_refused(tmp_path):
+    with pytest.raises(IsolationError, match=r"must belong to no one, but user nobody \(65534\)"):
+        plan(
+            data_dir=tmp_path / "d",
+            reachable=[],
+            runs_root=tmp_path / "r",
+            ids=range(65_000, 66_000),
+        )
+
+
+@as_root
+def test_as_root_a_job_id_range_of_subordinate_ids_is_refused(tmp_path, monkeypatch):
+    subuid = tmp_path / "subuid"
+    subuid.write_text("someone:100000:65536\n")
+    real_read = Path.read_text
+    monkeypatch.setattr(
+        Path,
+        "read_text",
+        lambda self, *a, **k: real_read(subuid if str(self) == "/etc/subuid" else self, *a, **k),
+    )
+    with pytest.raises(IsolationError, match="/etc/subuid entry someone:100000:65536"):
+        plan(
+            data_dir=tmp_path / "d",
+            reachable=[],
+            runs_root=tmp_path / "r",
+            ids=range(165_000, 166_000),
+        )
+
+
+@as_root
+def test_as_root_each_job_gets_private_temp_folders(tmp_path):
+    confinement = plan(data_dir=tmp_path / "d", reachable=[], runs_root=tmp_path / "r")
+    assert {"/tmp", "/var/tmp"} <= set(confinement.shared)
 
 
 @as_root

@@ -132,7 +132,7 @@ class _CappedBody(_Reader):
             return
         self.body.clear()  # a body follows these headers (any before was a 1xx's)
         for length in self.head.headers.get_list("Content-Length"):
-            if length.strip().isdecimal() and int(length) > self.limit:
+            if length.strip().isdigit() and int(length) > self.limit:
                 self.stop(self.too_large())
 
     def on_chunk(self, chunk: bytes) -> None:

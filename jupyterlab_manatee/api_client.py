@@ -130,7 +130,7 @@ class _CappedBody(_Reader):
     def on_header(self, line: str) -> None:
         if not self.head.feed(line):
             return
-        self.body.clear()  # a body follows these headers (any before was a 1xx's)
+        # a 1xx reply's headers end here too; tornado refuses one that declares a body
         for length in self.head.headers.get_list("Content-Length"):
             if length.strip().isdigit() and int(length) > self.limit:
                 self.stop(self.too_large())

@@ -14,7 +14,6 @@ import asyncio
 import json
 import logging
 import os
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +21,9 @@ from typing import Any, NoReturn
 from urllib.parse import urljoin, urlsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
-from tornado.httputil import HTTPHeaders, HTTPInputError
+from tornado.httputil import HTTPHeaders, HTTPInputError, parse_response_start_line
 from tornado.iostream import StreamClosedError
+from urllib3.filepost import encode_multipart_formdata
 
 from .api_session import ApiSession, Broken, ConnectTimeout, ReplyTooLarge, Unreachable
 from .archive_stream import ArchiveStream
@@ -92,6 +92,30 @@ class _Reader:
         raise HTTPInputError(str(error))
 
 
+class _ReplyHead:
+    """A reply's status and headers, parsed by tornado from the lines it hands a fetch's
+    ``header_callback``: a start line, one line per header, then a blank line; a 1xx reply
+    comes first with its own such block, and the final reply's start line begins anew."""
+
+    def __init__(self) -> None:
+        self.code: int | None = None
+        self.headers = HTTPHeaders()
+        self._complete = True  # the next line is a start line
+
+    def feed(self, line: str) -> bool:
+        """Take one line; True when it ended a reply's headers."""
+        if self._complete:
+            self.code = parse_response_start_line(line.rstrip("\r\n")).code
+            self.headers = HTTPHeaders()
+            self._complete = False
+            return False
+        if line.rstrip("\r\n"):
+            self.headers.parse_line(line)
+            return False
+        self._complete = True
+        return True
+
+
 class _CappedBody(_Reader):
     """A JSON reply's body, refused as soon as it passes ``limit`` bytes: a huge or endless
     reply is never held whole in memory (tornado would read it all before any check)."""
@@ -101,13 +125,14 @@ class _CappedBody(_Reader):
         self.where = where
         self.limit = limit
         self.body = bytearray()
+        self.head = _ReplyHead()
 
     def on_header(self, line: str) -> None:
-        if line.startswith("HTTP/"):  # a new response (after a 1xx): start again
-            self.body.clear()
-        name, _, value = line.partition(":")
-        if name.strip().lower() == "content-length" and value.strip().isdigit():
-            if int(value.strip()) > self.limit:
+        if not self.head.feed(line):
+            return
+        # a 1xx reply's headers end here too; tornado refuses one that declares a body
+        for length in self.head.headers.get_list("Content-Length"):
+            if length.strip().isdigit() and int(length) > self.limit:
                 self.stop(self.too_large())
 
     def on_chunk(self, chunk: bytes) -> None:
@@ -211,20 +236,14 @@ class ManateeApiClient:
         return SignedFile(str(reply.get("signed_url") or ""))
 
     async def health(self) -> None:
-        """Raise unless ``GET /health`` answers ``{"message": "pong"}``."""
-        capped = _CappedBody(redact_url(self.base_url) + HEALTH)
-        request = HTTPRequest(
-            self.base_url + HEALTH,
-            connect_timeout=self.connect_timeout,
-            request_timeout=min(self.request_timeout, 10.0),
-            header_callback=capped.on_header,
-            streaming_callback=capped.on_chunk,
+        """Raise unless ``GET /health`` answers ``{"message": "pong"}`` (a redirect is not
+        followed: it is not the API's answer)."""
+        status, _location, body = await self._pooled(
+            self.base_url + HEALTH, HEALTH, {}, None, min(self.request_timeout, 10.0)
         )
-        response = await self._fetch(request, HEALTH, capped)
-        data = _json_or_none(bytes(capped.body))
-        if response.code != 200 or data != HEALTH_REPLY:
+        if status != 200 or _json_or_none(body) != HEALTH_REPLY:
             raise ApiUnavailable(
-                f"{redact_url(self.base_url)} answered /health with HTTP {response.code}, "
+                f"{redact_url(self.base_url)} answered /health with HTTP {status}, "
                 "not ManaTEE's pong: is DATA_CLEAN_ROOM_HOST the ManaTEE API?"
             )
 
@@ -241,14 +260,10 @@ class ManateeApiClient:
         and no request to storage carries a header of ours (no ``Authorization``).
         """
         _check_signed_url(url, what)
-        status: list[int] = []
+        head = _ReplyHead()
         error_head = bytearray()
         received = 0
         reader = _Reader()
-
-        def on_header(line: str) -> None:
-            if line.startswith("HTTP/"):
-                status[:] = [int(line.split(" ", 2)[1])]
 
         async def written(pending: Awaitable[None]) -> None:
             try:
@@ -258,7 +273,7 @@ class ManateeApiClient:
 
         def on_chunk(chunk: bytes) -> Awaitable[None] | None:
             nonlocal received
-            if status == [200]:
+            if head.code == 200:
                 received += len(chunk)
                 try:
                     pending = write(chunk)
@@ -276,7 +291,7 @@ class ManateeApiClient:
                 url,
                 connect_timeout=self.connect_timeout,
                 request_timeout=self.upload_timeout,
-                header_callback=on_header,
+                header_callback=head.feed,
                 streaming_callback=on_chunk,
                 follow_redirects=False,
                 decompress_response=False,
@@ -350,7 +365,7 @@ class ManateeApiClient:
         url = self.base_url + route
         for attempt in range(2):
             if body_producer is None and body is not None:  # JSON: a pooled connection
-                status, location, data = await self._post_pooled(url, route, headers, body, timeout)
+                status, location, data = await self._pooled(url, route, headers, body, timeout)
                 if status in (307, 308) and attempt == 0:
                     url = self._resolve_redirect(location, route)
                     log.info("ManaTEE API redirected %s to %s; re-sending", route, redact_url(url))
@@ -381,14 +396,15 @@ class ManateeApiClient:
             return _parse_reply(response.code, bytes(capped.body), route, self.base_url)
         raise ApiUnavailable(f"The ManaTEE API redirected {route} more than once")
 
-    async def _post_pooled(
-        self, url: str, route: str, headers: dict[str, str], body: bytes, timeout: float
+    async def _pooled(
+        self, url: str, route: str, headers: dict[str, str], body: bytes | None, timeout: float
     ) -> tuple[int, str, bytes]:
-        """One JSON POST through :mod:`.api_session`; failures become domain errors as in
-        :meth:`_fetch`."""
+        """One JSON POST (or, without a body, a GET) through :mod:`.api_session`; failures
+        become domain errors as in :meth:`_fetch`."""
         session = self._session or ApiSession()
         try:
-            reply = await session.post(
+            reply = await session.request(
+                "GET" if body is None else "POST",
                 url,
                 headers,
                 body,
@@ -466,23 +482,25 @@ class ManateeApiClient:
 
 
 def _form(creator: str, filename: str, envs: list[dict[str, str]]) -> tuple[bytes, bytes, str]:
-    """The multipart form around the archive: (head, tail, Content-Type)."""
-    boundary = uuid.uuid4().hex
-    head = b"".join(
-        _form_field(boundary, name, value)
-        for name, value in (
+    """The multipart form around the archive: (head, tail, Content-Type).
+
+    urllib3 encodes the whole form with an empty file part (a random boundary, the fields'
+    values as they are: a multipart part carries any bytes); it is cut where the file's
+    bytes would go, so the archive streams in between without being held in memory.
+    """
+    form, content_type = encode_multipart_formdata(
+        [
             ("creator", creator),
             ("filename", filename),
             ("envs", json.dumps(envs)),
-        )
+            ("file", ("workspace.tar.gz", b"", "application/gzip")),
+        ]
     )
-    head += (
-        f"--{boundary}\r\n"
-        'Content-Disposition: form-data; name="file"; filename="workspace.tar.gz"\r\n'
-        "Content-Type: application/gzip\r\n\r\n"
-    ).encode()
+    boundary = content_type.partition("boundary=")[2]
     tail = f"\r\n--{boundary}--\r\n".encode()
-    return head, tail, f"multipart/form-data; boundary={boundary}"
+    if not boundary or not form.endswith(tail):  # a urllib3 that frames forms otherwise
+        raise RuntimeError("urllib3 encoded the upload form in an unexpected way")
+    return form[: -len(tail)], tail, content_type
 
 
 async def _file_body(
@@ -509,12 +527,6 @@ def _submitted(reply: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(reply.get("uuid"), str) or not reply["uuid"]:
         raise ApiUnavailable("The ManaTEE API accepted the job but its reply has no uuid")
     return reply
-
-
-def _form_field(boundary: str, name: str, value: str) -> bytes:
-    return (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
-    ).encode()
 
 
 def _parse_reply(status: int, body: bytes, route: str, base_url: str) -> dict[str, Any]:

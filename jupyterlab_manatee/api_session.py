@@ -1,4 +1,5 @@
-"""The API's JSON calls over pooled, kept-alive connections, on aiohttp.
+"""The API's JSON calls and its /health probe over pooled, kept-alive connections, on
+aiohttp.
 
 aiohttp rather than httpx: its C parser (llhttp) refuses a header field past 8190 bytes and
 a reply with over 128 headers, it inflates gzip/deflate in bounded steps as the body is
@@ -114,7 +115,31 @@ class ApiSession:
         timeout: float,
         limit: int,
     ) -> Reply:
-        """POST ``body``; the reply's status, Location and body (at most ``limit`` bytes).
+        """POST ``body``; as :meth:`request`."""
+        return await self.request(
+            "POST",
+            url,
+            headers,
+            body,
+            connect_timeout=connect_timeout,
+            timeout=timeout,
+            limit=limit,
+        )
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        *,
+        connect_timeout: float,
+        timeout: float,
+        limit: int,
+    ) -> Reply:
+        """One call; the reply's status, Location and body (at most ``limit`` bytes). Only
+        for calls safe to repeat (the JSON routes, GET /health): one sent on a pooled
+        connection the server had closed is sent again on a new one.
 
         Raises :class:`ReplyTooLarge`, :class:`ConnectTimeout`, :class:`Unreachable`,
         :class:`Broken`, or :class:`TimeoutError` when the whole call took over ``timeout``.
@@ -122,8 +147,14 @@ class ApiSession:
         for attempt in range(2):
             trace: dict[str, bool] = {}
             try:
-                return await self._post_once(
-                    url, headers, body, self._timeout(timeout, connect_timeout), limit, trace
+                return await self._once(
+                    method,
+                    url,
+                    headers,
+                    body,
+                    self._timeout(timeout, connect_timeout),
+                    limit,
+                    trace,
                 )
             except aiohttp.ConnectionTimeoutError:
                 raise ConnectTimeout() from None
@@ -150,17 +181,19 @@ class ApiSession:
                 raise Broken(str(e) or type(e).__name__) from None
         raise Broken("the API closed two connections in a row without answering")
 
-    async def _post_once(
+    async def _once(
         self,
+        method: str,
         url: str,
         headers: dict[str, str],
-        body: bytes,
+        body: bytes | None,
         timeout: aiohttp.ClientTimeout,
         limit: int,
         trace: dict[str, bool],
     ) -> Reply:
         session = await self._current()
-        async with session.post(
+        async with session.request(
+            method,
             URL(url, encoded=True),
             data=body,
             headers=headers,

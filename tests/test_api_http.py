@@ -21,6 +21,7 @@ from tornado import httpserver, web
 from jupyterlab_manatee import api_session
 from jupyterlab_manatee.api_client import ManateeApiClient
 from jupyterlab_manatee.api_session import ApiSession
+from jupyterlab_manatee.errors import ApiUnavailable
 from tests.conftest import call
 from tests.self_signed import self_signed
 
@@ -70,15 +71,27 @@ class _Query(web.RequestHandler):
         self.write(REPLY)
 
 
+class _Health(_Query):
+    def get(self) -> None:
+        self.peers.append(self.request.connection.stream.socket.getpeername())  # type: ignore[attr-defined]
+        self.write({"message": "pong"})
+
+
 @pytest.fixture
 def query_server():
-    """A stand-in API on 127.0.0.1 that records each request's client address."""
+    """A stand-in API on 127.0.0.1 that records each request's client address; its /health
+    answers pong, and /moved/health redirects there."""
     peers: list[tuple[str, int]] = []
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
     sock.setblocking(False)
-    server = httpserver.HTTPServer(web.Application([(r"/v1/job/query/", _Query, {"peers": peers})]))
+    routes = [
+        (r"/v1/job/query/", _Query, {"peers": peers}),
+        (r"/health", _Health, {"peers": peers}),
+        (r"/moved/health", web.RedirectHandler, {"url": "/health", "permanent": False}),
+    ]
+    server = httpserver.HTTPServer(web.Application(routes))
     server.add_sockets([sock])
     yield f"http://127.0.0.1:{sock.getsockname()[1]}", peers
     server.stop()
@@ -101,6 +114,26 @@ async def test_clients_made_per_request_share_the_servers_pool(query_server, ses
             creator="alice", page=1, page_size=10
         )
     assert len(set(peers)) == 1
+
+
+async def test_the_health_probe_shares_the_json_calls_pooled_connection(
+    query_server, session
+) -> None:
+    url, peers = query_server
+    client = ManateeApiClient(url, "tok", session=session)
+    await client.health()
+    await client.query(creator="alice", page=1, page_size=10)
+    await client.health()
+    assert len(peers) == 3 and len(set(peers)) == 1
+
+
+async def test_a_redirected_health_probe_is_not_followed(query_server, session) -> None:
+    """A redirect is not the API's pong (the JSON calls follow one only to the same host)."""
+    url, peers = query_server
+    client = ManateeApiClient(url + "/moved", "tok", session=session)
+    with pytest.raises(ApiUnavailable, match="answered /health with HTTP 302, not ManaTEE's pong"):
+        await client.health()
+    assert peers == []
 
 
 async def test_a_client_without_a_pool_closes_its_connection_after_each_call(

@@ -175,6 +175,14 @@ export class ShieldActions {
           autoClose: 8000
         });
       }
+      if (reply.warning) {
+        // the job stands, but its output and report will not be what the user expects:
+        // told until dismissed, the whole text one click away
+        Notification.warning(reply.warning, {
+          autoClose: false,
+          actions: detailsAction(`Submitted ${name}, with a warning`, reply.warning, reply.warning)
+        });
+      }
     } finally {
       model.submitting.delete(path);
       model.emit();

@@ -68,6 +68,10 @@ export interface ISubmitReply {
   file_count?: number;
   total_bytes?: number;
   excluded_count?: number;
+  /** The API took the job, but something about it needs the user's attention (a job
+   * uuid that is not canonical: no record kept, its attestation cannot be verified);
+   * null when there is none. */
+  warning: string | null;
 }
 
 export interface IManifest {
@@ -246,7 +250,8 @@ export class ManateeApi {
     if (!queued && (typeof data.uuid !== 'string' || !data.uuid)) {
       throw this.malformed('jobs', data);
     }
-    return data as unknown as ISubmitReply;
+    const warning = typeof data.warning === 'string' && data.warning ? data.warning : null;
+    return { ...data, warning } as unknown as ISubmitReply;
   }
 
   /** `DELETE manatee/jobs/<uuid>`. */

@@ -86,6 +86,26 @@ describe('requests', () => {
     expect(reply.uuid).toBe('u-42');
   });
 
+  it('keeps the warning of a submit reply for the panel to show', async () => {
+    const warning =
+      "The ManaTEE API accepted nb.ipynb but gave the job the uuid 'bob-1', which is not " +
+      'a canonical job uuid: this server keeps no record of it.';
+    server.reply = { body: { code: 0, msg: 'Success', uuid: 'bob-1', warning } };
+    const reply = await api.submit('nb.ipynb');
+    expect(reply.uuid).toBe('bob-1');
+    expect(reply.warning).toBe(warning);
+  });
+
+  it.each([
+    ['absent', {}],
+    ['empty', { warning: '' }],
+    ['not a string', { warning: { text: 'x' } }]
+  ])('a submit reply whose warning is %s has none', async (_what, extra) => {
+    server.reply = { body: { code: 0, msg: 'Success', uuid: 'u-42', ...extra } };
+    const reply = await api.submit('nb.ipynb');
+    expect(reply.warning).toBeNull();
+  });
+
   it('deletes with DELETE manatee/jobs/<uuid>', async () => {
     server.reply = { body: { code: 0, uuid: 'a-b-c' } };
     await api.deleteJob('a-b-c');

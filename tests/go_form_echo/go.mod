@@ -1,0 +1,3 @@
+module manateetests/goformecho
+
+go 1.22

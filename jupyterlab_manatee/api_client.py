@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 from urllib.parse import urljoin, urlsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
-from tornado.httputil import HTTPHeaders, HTTPInputError, parse_response_start_line
+from tornado.httputil import HTTPHeaders, HTTPInputError
 from tornado.iostream import StreamClosedError
 from urllib3.filepost import encode_multipart_formdata
 
@@ -36,6 +36,7 @@ from .errors import (
     NotFound,
     WorkspaceTooLarge,
 )
+from .reply_head import ReplyHead
 
 # The job routes, registered by the API with their trailing slash.
 SUBMIT = "/v1/job/submit/"
@@ -92,30 +93,6 @@ class _Reader:
         raise HTTPInputError(str(error))
 
 
-class _ReplyHead:
-    """A reply's status and headers, parsed by tornado from the lines it hands a fetch's
-    ``header_callback``: a start line, one line per header, then a blank line; a 1xx reply
-    comes first with its own such block, and the final reply's start line begins anew."""
-
-    def __init__(self) -> None:
-        self.code: int | None = None
-        self.headers = HTTPHeaders()
-        self._complete = True  # the next line is a start line
-
-    def feed(self, line: str) -> bool:
-        """Take one line; True when it ended a reply's headers."""
-        if self._complete:
-            self.code = parse_response_start_line(line.rstrip("\r\n")).code
-            self.headers = HTTPHeaders()
-            self._complete = False
-            return False
-        if line.rstrip("\r\n"):
-            self.headers.parse_line(line)
-            return False
-        self._complete = True
-        return True
-
-
 class _CappedBody(_Reader):
     """A JSON reply's body, refused as soon as it passes ``limit`` bytes: a huge or endless
     reply is never held whole in memory (tornado would read it all before any check)."""
@@ -125,7 +102,7 @@ class _CappedBody(_Reader):
         self.where = where
         self.limit = limit
         self.body = bytearray()
-        self.head = _ReplyHead()
+        self.head = ReplyHead()
 
     def on_header(self, line: str) -> None:
         if not self.head.feed(line):
@@ -260,7 +237,7 @@ class ManateeApiClient:
         and no request to storage carries a header of ours (no ``Authorization``).
         """
         _check_signed_url(url, what)
-        head = _ReplyHead()
+        head = ReplyHead()
         error_head = bytearray()
         received = 0
         reader = _Reader()

@@ -3,6 +3,7 @@ file, never for an untrusted issuer) and the job binding."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -418,6 +419,36 @@ class TestKeyDocuments:
         assert check.status == "fail"
         assert check.reason == (
             f"the issuer's keys are unavailable: the JWKS at {own_issuer.url}/keys is larger "
+            "than 1048576 bytes"
+        )
+
+    async def test_a_document_declaring_over_1_mib_is_refused_before_its_body(self):
+        """A declared length over the cap ends the fetch at the headers: an issuer that
+        then sends nothing does not hold the verifier until its timeout."""
+
+        finished = asyncio.Event()
+
+        async def declare_and_stall(reader, writer):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 2000000\r\n\r\n{"
+            )
+            await writer.drain()
+            await finished.wait()
+            writer.close()
+
+        server = await asyncio.start_server(declare_and_stall, "127.0.0.1", 0)
+        issuer = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        try:
+            with pytest.raises(KeyUnavailable) as refused:
+                await KeyStore(request_timeout=20).fetch(issuer)
+        finally:
+            finished.set()
+            server.close()
+            await server.wait_closed()
+        assert str(refused.value) == (
+            f"the discovery document at {issuer}/.well-known/openid-configuration is larger "
             "than 1048576 bytes"
         )
 

@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPubli
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.httputil import HTTPInputError
 
+from ..reply_head import ReplyHead
+
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 MAX_DOCUMENT = 1024 * 1024
 #: Redirects followed for a discovery document or a JWKS (http(s) only, never to http
@@ -164,12 +166,13 @@ class KeyStore:
             stopped.append(too_large)
             raise HTTPInputError(str(too_large))
 
+        head = ReplyHead()
+
         def on_header(line: str) -> None:
-            if line.startswith("HTTP/"):
-                body.clear()
-            name, _, value = line.partition(":")
-            if name.strip().lower() == "content-length" and value.strip().isdigit():
-                if int(value.strip()) > MAX_DOCUMENT:
+            if not head.feed(line):
+                return
+            for length in head.headers.get_list("Content-Length"):
+                if length.strip().isdigit() and int(length) > MAX_DOCUMENT:
                     stop()
 
         def on_chunk(chunk: bytes) -> None:

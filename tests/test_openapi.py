@@ -4,6 +4,7 @@ handlers that ``setup_handlers`` adds are the ones it lists, no more, no less.""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from importlib.resources import files
@@ -71,7 +72,7 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> set[tuple[str, str]]
     try:
         handlers.setup_handlers(app, manager)
     finally:
-        manager.close()
+        asyncio.run(manager.close())
     return _handler_routes(app.default_router.rules)
 
 

@@ -194,7 +194,7 @@ async def test_a_queued_submission_survives_a_restart_and_is_sent(
     await submit(jp_fetch, first)
     _, b = await submit(jp_fetch, second)
     old = jp_serverapp.web_app.settings["manatee_manager"]
-    old.close()  # the server stops: the sender with it
+    await old.close()  # the server stops: the sender with it
 
     config = ManateeConfig(**{k: v for k, v in manatee_config.items()})
     restarted = ManateeManager(config, jp_serverapp.root_dir, jp_serverapp.log)
@@ -207,4 +207,4 @@ async def test_a_queued_submission_survives_a_restart_and_is_sent(
         assert [(j["job_status"], printed(held, j)) for j in done] == [(5, "A\n"), (5, "B\n")]
         assert not (queue_folder(manatee_config) / f"{b['queue_id']}.tar.gz").exists()
     finally:
-        restarted.close()
+        await restarted.close()

@@ -45,11 +45,7 @@ TARGETS = {
     ),
     "verify": Target(
         "jupyterlab_manatee/attestation/verify.py",
-        (
-            "tests/test_attestation_platform_checks.py",
-            "tests/test_attestation_verify.py",
-            "tests/test_attestation_cli.py",
-        ),
+        ("tests/test_attestation_platform_checks.py", "tests/test_attestation_verify.py"),
     ),
 }
 
@@ -141,13 +137,20 @@ def prepare(name: str, target: Target) -> Path:
     return work
 
 
-def run_mutmut(work: Path, jobs: int) -> None:
-    """``mutmut run`` in the scratch project; subprocesses of the tests (the attestation
-    CLI, the local backend's runner) import the mutated copy through PYTHONPATH."""
+def not_killed(work: Path, target: Target) -> list[str]:
+    """The mutants of the last run that no test killed (what ``--again`` reruns)."""
+    meta = json.loads((work / "mutants" / f"{target.source}.meta").read_text("utf-8"))
+    return sorted(k for k, v in meta["exit_code_by_key"].items() if not is_killed(v))
+
+
+def run_mutmut(work: Path, jobs: int, mutants: list[str]) -> None:
+    """``mutmut run`` in the scratch project (all mutants, or the ones named); subprocesses
+    of the tests (the attestation CLI, the local backend) import the mutated copy through
+    PYTHONPATH."""
     env = {**os.environ, "PYTHONPATH": str(work / "mutants")}
     with (work / "mutmut.log").open("wb") as log:
         done = subprocess.run(
-            [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs)],
+            [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *mutants],
             cwd=work,
             env=env,
             stdout=log,
@@ -211,6 +214,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("modules", nargs="*", default=["all"], help=f"{', '.join(TARGETS)} or all")
     p.add_argument("--jobs", type=int, default=2, help="mutants tested at once (default 2)")
     p.add_argument(
+        "--again",
+        action="store_true",
+        help="rerun only the mutants the last run of these modules left alive (after adding "
+        "tests); killed ones stay killed",
+    )
+    p.add_argument(
         "--fail-under", type=float, default=None, help="exit 1 if a module's score is lower"
     )
     return p
@@ -227,8 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         target = TARGETS[name]
         start = time.monotonic()
-        work = prepare(name, target)
-        run_mutmut(work, args.jobs)
+        work = ROOT / "build" / "mutation" / name
+        if args.again and (work / "mutants" / f"{target.source}.meta").exists():
+            run_mutmut(work, args.jobs, not_killed(work, target))
+        else:
+            run_mutmut(prepare(name, target), args.jobs, [])
         codes, diffs = results(work, target)
         summary = summarise(name, codes, diffs, listed.get(name, {}))
         report(summary, time.monotonic() - start)

@@ -45,7 +45,11 @@ TARGETS = {
     ),
     "verify": Target(
         "jupyterlab_manatee/attestation/verify.py",
-        ("tests/test_attestation_platform_checks.py", "tests/test_attestation_verify.py"),
+        (
+            "tests/test_attestation_platform_checks.py",
+            "tests/test_attestation_policy.py",
+            "tests/test_attestation_verify.py",
+        ),
     ),
 }
 

@@ -48,6 +48,7 @@ TARGETS = {
         (
             "tests/test_attestation_platform_checks.py",
             "tests/test_attestation_policy.py",
+            "tests/test_attestation_verdicts.py",
             "tests/test_attestation_verify.py",
         ),
     ),

@@ -5,6 +5,7 @@ way a check fails or is not applicable."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +24,7 @@ from jupyterlab_manatee.attestation import (
     parse_token,
     verify_token,
 )
-from jupyterlab_manatee.attestation.verify import Check, Verification
+from jupyterlab_manatee.attestation.verify import Check, Verification, file_md5
 from tests.attestation_support import (
     AUDIENCE,
     CHECK_NAMES,
@@ -37,6 +38,7 @@ from tests.attestation_support import (
     issuer_fixture,  # noqa: F401 - the "issuer" fixture
     job_around,
     md5,
+    other_signer,
     pinned,
     production_claims,
 )
@@ -523,3 +525,26 @@ async def test_job_times_with_a_zone_or_iso_t_compare_as_utc(issuer, created_at)
     )
     result = await verified(issuer, job=job)
     assert result.check("issued_at") == Check(*("issued_at", *good_checks(issuer)["issued_at"]))
+
+
+async def test_an_iat_beyond_any_date_is_not_a_time(issuer):
+    result = await verified(issuer, setting("iat", 10**20))
+    assert result.check("issued_at") == Check(
+        "issued_at", "fail", "the token has no usable iat claim"
+    )
+
+
+async def test_a_key_the_issuer_does_not_publish_is_an_unknown_key(issuer):
+    claims = production_claims(issuer.url, MD5, ISSUED)
+    token = issuer.mint(claims, other_signer("unpublished"))
+    result = await verify_token(
+        token, MD5, pinned(issuer), KeyStore(), job=job_around(ISSUED), now=NOW
+    )
+    assert result.check("signature").status == "fail"
+    assert result.check("signature").reason.startswith("unknown key: ")
+
+
+def test_the_outputs_md5_is_of_its_bytes_as_stored(tmp_path):
+    data = bytes(range(256)) * 4097  # a little over 1 MiB: read in more than one chunk
+    (tmp_path / "output.csv").write_bytes(data)
+    assert file_md5(tmp_path / "output.csv") == hashlib.md5(data).hexdigest()

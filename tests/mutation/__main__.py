@@ -62,6 +62,7 @@ class Summary:
     name: str
     total: int = 0
     killed: int = 0
+    timed_out: int = 0  # of the killed: a mutant that made the tests hang
     survived: dict[str, str] = field(default_factory=dict)  # id -> its diff
     equivalent: dict[str, str] = field(default_factory=dict)  # id -> the reviewed reason
     stale: dict[str, str] = field(default_factory=dict)  # listed entries that no longer hold
@@ -99,6 +100,7 @@ def summarise(
         entry = equivalents.get(mutant)
         if is_killed(code):
             summary.killed += 1
+            summary.timed_out += status_by_exit_code[code] == "timeout"
             if entry is not None:
                 summary.stale[mutant] = "listed as equivalent but killed: remove the entry"
             continue
@@ -119,33 +121,43 @@ def summarise(
 
 
 def prepare(name: str, target: Target) -> Path:
-    """A fresh scratch project: links to the sources and tests, a pyproject.toml that
-    configures mutmut for this module only."""
+    """A fresh scratch project: links to the sources and tests, and mutmut's settings."""
     work = ROOT / "build" / "mutation" / name
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     for part in LINKED:
         (work / part).symlink_to(ROOT / part, target_is_directory=True)
-    config = {
-        "source_paths": ["jupyterlab_manatee"],
-        "only_mutate": [target.source],
-        "also_copy": ["sdk"],
-        "pytest_add_cli_args_test_selection": list(target.tests),
-        "pytest_add_cli_args": ["-p", "no:cacheprovider"],
-    }
-    section = "\n".join(f"{key} = {json.dumps(value)}" for key, value in config.items())
-    text = (ROOT / "pyproject.toml").read_text("utf-8")
-    (work / "pyproject.toml").write_text(f"{text}\n[tool.mutmut]\n{section}\n", "utf-8")
+    configure(work, target)
     # Made before Python starts: a PYTHONPATH entry missing at start-up is cached as
     # "nothing here", and the tests would then import the unmutated package.
     (work / "mutants").mkdir()
     return work
 
 
+def configure(work: Path, target: Target) -> None:
+    """The project's pyproject.toml plus a [tool.mutmut] for this module only."""
+    config = {
+        "source_paths": ["jupyterlab_manatee"],
+        "only_mutate": [target.source],
+        "also_copy": ["sdk"],
+        "pytest_add_cli_args_test_selection": list(target.tests),
+        "pytest_add_cli_args": ["-p", "no:cacheprovider"],
+        # mutmut's time estimate leaves out fixture setup (a backend, an issuer started per
+        # test): without slack, a busy machine turns slow survivors into "timeouts"
+        "timeout_constant": 20.0,
+    }
+    section = "\n".join(f"{key} = {json.dumps(value)}" for key, value in config.items())
+    text = (ROOT / "pyproject.toml").read_text("utf-8")
+    (work / "pyproject.toml").write_text(f"{text}\n[tool.mutmut]\n{section}\n", "utf-8")
+
+
 def not_killed(work: Path, target: Target) -> list[str]:
-    """The mutants of the last run that no test killed (what ``--again`` reruns)."""
+    """The mutants of the last run that no test killed, and those that timed out (what
+    ``--again`` reruns)."""
     meta = json.loads((work / "mutants" / f"{target.source}.meta").read_text("utf-8"))
-    return sorted(k for k, v in meta["exit_code_by_key"].items() if not is_killed(v))
+    return sorted(
+        k for k, v in meta["exit_code_by_key"].items() if status_by_exit_code[v] != "killed"
+    )
 
 
 def run_mutmut(work: Path, jobs: int, mutants: list[str]) -> None:
@@ -200,7 +212,8 @@ def report(summary: Summary, seconds: float) -> None:
     counted = summary.total - len(summary.equivalent)
     print(f"== {summary.name}: {summary.total} mutants in {seconds:.0f} s")
     print(
-        f"   killed {summary.killed}, survived {len(summary.survived)}, "
+        f"   killed {summary.killed} ({summary.timed_out} by a timeout), "
+        f"survived {len(summary.survived)}, "
         f"equivalent {len(summary.equivalent)}; score {summary.killed}/{counted} "
         f"= {summary.score:.1%}"
     )
@@ -225,6 +238,11 @@ def parser() -> argparse.ArgumentParser:
         "tests); killed ones stay killed",
     )
     p.add_argument(
+        "--report",
+        action="store_true",
+        help="run nothing: summarise the last run again (after editing equivalent.toml)",
+    )
+    p.add_argument(
         "--fail-under", type=float, default=None, help="exit 1 if a module's score is lower"
     )
     return p
@@ -242,7 +260,10 @@ def main(argv: list[str] | None = None) -> int:
         target = TARGETS[name]
         start = time.monotonic()
         work = ROOT / "build" / "mutation" / name
-        if args.again and (work / "mutants" / f"{target.source}.meta").exists():
+        if args.report:
+            pass
+        elif args.again and (work / "mutants" / f"{target.source}.meta").exists():
+            configure(work, target)
             run_mutmut(work, args.jobs, not_killed(work, target))
         else:
             run_mutmut(prepare(name, target), args.jobs, [])

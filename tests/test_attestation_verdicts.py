@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -548,3 +549,39 @@ def test_the_outputs_md5_is_of_its_bytes_as_stored(tmp_path):
     data = bytes(range(256)) * 4097  # a little over 1 MiB: read in more than one chunk
     (tmp_path / "output.csv").write_bytes(data)
     assert file_md5(tmp_path / "output.csv") == hashlib.md5(data).hexdigest()
+
+
+async def test_an_output_that_could_not_be_read_for_no_stated_reason_is_unknown(issuer):
+    token = issuer.mint(production_claims(issuer.url, MD5, ISSUED))
+    result = await verify_token(
+        token, None, pinned(issuer), KeyStore(), job=job_around(ISSUED), now=NOW
+    )
+    assert result.check("nonce") == Check("nonce", "fail", "the output could not be read: unknown")
+
+
+async def test_a_token_of_another_algorithm_makes_no_key_request(issuer):
+    before = issuer.key_fetches()
+    await verify_token(
+        unsigned(issuer, "none", kid=issuer.kid),
+        MD5,
+        pinned(issuer),
+        KeyStore(),
+        job=job_around(ISSUED),
+        now=NOW,
+    )
+    assert issuer.key_fetches() == before
+
+
+@pytest.fixture
+def new_york_time(monkeypatch):
+    """The server's local zone is not UTC."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+async def test_zoneless_job_times_are_utc_whatever_the_servers_zone(issuer, new_york_time):
+    result = await verified(issuer)
+    assert result.check("issued_at") == Check(*("issued_at", *good_checks(issuer)["issued_at"]))

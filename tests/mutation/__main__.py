@@ -63,13 +63,14 @@ class Summary:
     total: int = 0
     killed: int = 0
     timed_out: int = 0  # of the killed: a mutant that made the tests hang
+    not_checked: int = 0  # an interrupted run: left out of the score
     survived: dict[str, str] = field(default_factory=dict)  # id -> its diff
     equivalent: dict[str, str] = field(default_factory=dict)  # id -> the reviewed reason
     stale: dict[str, str] = field(default_factory=dict)  # listed entries that no longer hold
 
     @property
     def score(self) -> float:
-        counted = self.total - len(self.equivalent)
+        counted = self.total - self.not_checked - len(self.equivalent)
         return self.killed / counted if counted else 1.0
 
 
@@ -98,6 +99,9 @@ def summarise(
     summary = Summary(name, total=len(exit_codes))
     for mutant, code in sorted(exit_codes.items()):
         entry = equivalents.get(mutant)
+        if status_by_exit_code[code] == "not checked":
+            summary.not_checked += 1
+            continue
         if is_killed(code):
             summary.killed += 1
             summary.timed_out += status_by_exit_code[code] == "timeout"
@@ -203,14 +207,16 @@ def results(work: Path, target: Target) -> tuple[dict[str, int | None], dict[str
     diffs = {
         short_id(target, mutant): show(work, mutant)
         for mutant, code in meta["exit_code_by_key"].items()
-        if not is_killed(code)
+        if not is_killed(code) and status_by_exit_code[code] != "not checked"
     }
     return codes, diffs
 
 
 def report(summary: Summary, seconds: float) -> None:
-    counted = summary.total - len(summary.equivalent)
+    counted = summary.total - summary.not_checked - len(summary.equivalent)
     print(f"== {summary.name}: {summary.total} mutants in {seconds:.0f} s")
+    if summary.not_checked:
+        print(f"   NOT CHECKED {summary.not_checked} (the run was interrupted: run it again)")
     print(
         f"   killed {summary.killed} ({summary.timed_out} by a timeout), "
         f"survived {len(summary.survived)}, "

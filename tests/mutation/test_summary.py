@@ -56,3 +56,10 @@ def test_every_equivalent_entry_names_its_mutation_and_a_reason():
         for entry in entries.values():
             assert set(entry) == {"mutation", "reason"}
             assert entry["mutation"].strip() and entry["reason"].strip()
+
+
+def test_mutants_an_interrupted_run_left_unchecked_are_out_of_the_score():
+    codes = {"a__mutmut_1": KILLED, "a__mutmut_2": None, "a__mutmut_3": SURVIVED}
+    summary = summarise("verify", codes, {"a__mutmut_3": DIFF}, {})
+    assert (summary.not_checked, summary.killed, list(summary.survived)) == (1, 1, ["a__mutmut_3"])
+    assert summary.score == 1 / 2

@@ -3,12 +3,22 @@ browser Origin; and bad input answered in the API's error shape, never a 500."""
 
 from __future__ import annotations
 
+import json
+import socket
+import string
+
 import pytest
 import requests
 from lb_support import CREATOR, QUICK_FAIL_ARCHIVE, TERMINAL, TOKEN, Api
 
 from jupyterlab_manatee.api_client import ManateeApiClient
 from jupyterlab_manatee.errors import ApiRefused
+from jupyterlab_manatee.local_backend.access import (
+    AccessPolicy,
+    is_loopback,
+    load_or_create_token,
+    save_token,
+)
 
 QUERY = {"page": 1, "page_size": 10, "creator": CREATOR}
 NO_TOKEN = {
@@ -51,6 +61,22 @@ def test_an_empty_authorization_header_is_refused(local_backend):
 def test_a_bearer_prefixed_token_is_refused_as_the_api_takes_it_raw(local_backend):
     response = post(local_backend.url, "query", QUERY, {"Authorization": f"Bearer {TOKEN}"})
     assert response.json() == WRONG_TOKEN
+
+
+def test_a_prefix_of_the_token_is_refused(local_backend):
+    response = post(local_backend.url, "query", QUERY, {"Authorization": TOKEN[:-1]})
+    assert (response.status_code, response.json()) == (200, WRONG_TOKEN)
+
+
+def test_the_token_with_more_appended_is_refused(local_backend):
+    response = post(local_backend.url, "query", QUERY, {"Authorization": TOKEN + "x"})
+    assert (response.status_code, response.json()) == (200, WRONG_TOKEN)
+
+
+def test_a_backend_given_an_empty_token_does_not_start(start_backend):
+    with pytest.raises(ValueError) as refused:
+        start_backend(token="")
+    assert str(refused.value) == "the API token must be non-empty, without surrounding spaces"
 
 
 def test_a_submit_without_the_token_is_refused_and_creates_no_job(api):
@@ -137,6 +163,19 @@ def test_the_loopback_names_with_the_port_are_served(local_backend, name):
     assert post(local_backend.url, "query", QUERY, headers).json()["code"] == 0
 
 
+def test_a_request_without_a_host_header_is_refused_with_403(local_backend):
+    """HTTP/1.0 lets a client leave Host out; such a request names no backend at all."""
+    port = int(local_backend.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(f"GET /health HTTP/1.0\r\nAuthorization: {TOKEN}\r\n\r\n".encode("ascii"))
+        reply = b""
+        while chunk := conn.recv(65536):
+            reply += chunk
+    status_line, _, rest = reply.partition(b"\r\n")
+    assert status_line.split(b" ", 1)[1] == b"403 Forbidden"
+    assert json.loads(rest.partition(b"\r\n\r\n")[2])["code"] == 10001
+
+
 def test_a_loopback_name_with_another_port_is_refused(local_backend):
     headers = {"Authorization": TOKEN, "Host": "localhost:1"}
     assert post(local_backend.url, "query", QUERY, headers).status_code == 403
@@ -160,9 +199,161 @@ def test_a_null_origin_is_refused(local_backend):
     assert post(local_backend.url, "query", QUERY, headers).json() == FOREIGN_ORIGIN
 
 
+def test_a_loopback_origin_on_another_port_is_refused(local_backend):
+    """Another local web app (another port of this machine) is another origin."""
+    headers = {"Authorization": TOKEN, "Origin": "http://127.0.0.1:1"}
+    response = post(local_backend.url, "query", QUERY, headers)
+    assert (response.status_code, response.json()) == (403, FOREIGN_ORIGIN)
+
+
+def test_an_origin_of_another_scheme_naming_this_backend_is_refused(local_backend):
+    port = local_backend.url.rsplit(":", 1)[1]
+    headers = {"Authorization": TOKEN, "Origin": f"ftp://127.0.0.1:{port}"}
+    assert post(local_backend.url, "query", QUERY, headers).json() == FOREIGN_ORIGIN
+
+
+def test_the_https_origin_of_a_served_name_is_served(local_backend):
+    """A TLS proxy in front of the backend: the page's origin is https, the name is ours."""
+    port = local_backend.url.rsplit(":", 1)[1]
+    headers = {"Authorization": TOKEN, "Origin": f"https://127.0.0.1:{port}"}
+    assert post(local_backend.url, "query", QUERY, headers).json()["code"] == 0
+
+
 def test_the_backends_own_origin_is_served(local_backend):
     headers = {"Authorization": TOKEN, "Origin": local_backend.url}
     assert post(local_backend.url, "query", QUERY, headers).json()["code"] == 0
+
+
+# -- the policy's parts, one by one -------------------------------------------------------
+LOOPBACK_8888 = {"127.0.0.1:8888", "localhost:8888", "[::1]:8888"}
+
+
+def test_a_new_token_is_43_url_safe_characters_in_a_file_of_mode_0600(tmp_path):
+    token = load_or_create_token(tmp_path / "api-token")
+    assert len(token) == 43  # 32 random bytes, URL-safe base64 without padding
+    assert set(token) <= set(string.ascii_letters + string.digits + "-_")
+    assert (tmp_path / "api-token").read_text() == token
+    assert (tmp_path / "api-token").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_kept_token_is_read_back_and_its_file_narrowed_to_0600(tmp_path):
+    path = tmp_path / "api-token"
+    path.write_text("kept-token\n")
+    path.chmod(0o644)
+    assert load_or_create_token(path) == "kept-token"
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_an_empty_token_file_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "api-token"
+    path.write_text(" \n")
+    with pytest.raises(ValueError) as refused:
+        load_or_create_token(path)
+    assert str(refused.value) == (
+        f"the API token file {path} is empty; delete it to make a new one"
+    )
+
+
+def test_a_given_token_is_saved_as_is_with_mode_0600(tmp_path):
+    save_token(tmp_path / "api-token", "given-tökén")
+    assert (tmp_path / "api-token").read_bytes() == "given-tökén".encode()
+    assert (tmp_path / "api-token").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("localhost", True),
+        ("127.0.0.1", True),
+        ("127.8.9.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.0.2.10", False),
+        ("manatee.example", False),
+    ],
+)
+def test_only_loopback_bind_addresses_are_loopback(host, expected):
+    assert is_loopback(host) is expected
+
+
+def test_a_policy_without_a_token_cannot_be_made():
+    with pytest.raises(ValueError) as refused:
+        AccessPolicy("", 8888, [])
+    assert str(refused.value) == "the API token must not be empty"
+
+
+def test_names_are_served_lowercased_on_the_backends_port_ipv6_in_brackets():
+    policy = AccessPolicy(TOKEN, 8888, ["Manatee.Example", "fe80::1", "[FE80::A]"])
+    assert policy.allowed_hosts == LOOPBACK_8888 | {
+        "manatee.example:8888",
+        "[fe80::1]:8888",
+        "[fe80::a]:8888",
+    }
+
+
+def test_names_with_a_port_are_taken_as_given_and_blank_names_skipped():
+    policy = AccessPolicy(TOKEN, 8888, ["Proxy.Example:8443", "[::1]:9000", " ", "late.example"])
+    assert policy.allowed_hosts == LOOPBACK_8888 | {
+        "proxy.example:8443",
+        "[::1]:9000",
+        "late.example:8888",
+    }
+
+
+def test_a_backend_on_port_80_also_serves_its_names_without_a_port():
+    policy = AccessPolicy(TOKEN, 80, ["manatee.example"])
+    assert policy.allowed_hosts == {
+        "127.0.0.1:80",
+        "localhost:80",
+        "[::1]:80",
+        "manatee.example:80",
+        "127.0.0.1",
+        "localhost",
+        "[::1]",
+        "manatee.example",
+    }
+
+
+@pytest.mark.parametrize(
+    ("bind", "public_url", "extra", "expected"),
+    [
+        ("127.0.0.1", None, [], ["127.0.0.1"]),
+        ("0.0.0.0", None, ["a.example"], ["a.example"]),
+        ("::", None, [], []),
+        ("", None, [], []),
+        ("127.0.0.1", "https://manatee.example/", [], ["127.0.0.1", "manatee.example:443"]),
+        ("127.0.0.1", "http://manatee.example", [], ["127.0.0.1", "manatee.example:80"]),
+        (
+            "0.0.0.0",
+            "https://Manatee.Example:8443/api",
+            ["b.example"],
+            ["b.example", "manatee.example:8443"],
+        ),
+        ("::1", "http://[::1]:9000/", [], ["::1", "[::1]:9000"]),
+        ("127.0.0.1", "", [], ["127.0.0.1"]),
+    ],
+)
+def test_the_names_served_are_the_given_ones_the_bind_address_and_the_public_url(
+    bind, public_url, extra, expected
+):
+    assert AccessPolicy.names_for(bind, public_url, extra) == expected
+
+
+def test_a_token_matches_only_itself():
+    policy = AccessPolicy(TOKEN, 8888, [])
+    assert policy.token_matches(TOKEN) is True
+    assert policy.token_matches(None) is False
+    assert policy.token_matches(TOKEN.upper()) is False
+
+
+def test_an_authorization_value_with_undecodable_bytes_is_refused_not_an_error():
+    """Surrogate-escaped bytes (as a server decoding with surrogateescape hands them on)
+    compare as their bytes: no match, and no UnicodeEncodeError."""
+    policy = AccessPolicy("\u00e9t\u00e9", 8888, [])
+    assert policy.token_matches("\udcc3\udca9t\udcc3\udca9") is True
+    assert policy.token_matches("\udc80") is False
 
 
 # -- bad input is an error reply, never a 500 (issue 17) ---------------------------------

@@ -1,0 +1,285 @@
+"""``python -m tests.mutation [access|verify|all] [--jobs N] [--fail-under 0.9]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomllib
+from mutmut.stats import status_by_exit_code
+
+ROOT = Path(__file__).resolve().parents[2]
+EQUIVALENT_FILE = Path(__file__).with_name("equivalent.toml")
+#: What the scratch copy needs besides pyproject.toml (tests import ``sdk`` too).
+LINKED = ("jupyterlab_manatee", "sdk", "tests")
+#: mutmut's statuses that count as a kill (a timeout is a mutant the tests stopped).
+KILLING = ("killed", "timeout")
+
+
+def is_killed(code: int | None) -> bool:
+    return status_by_exit_code[code] in KILLING
+
+
+@dataclass(frozen=True)
+class Target:
+    """One module under mutation and the (fast) test files that cover it."""
+
+    source: str
+    tests: tuple[str, ...]
+
+    @property
+    def dotted(self) -> str:
+        return self.source.removesuffix(".py").replace("/", ".")
+
+
+TARGETS = {
+    "access": Target(
+        "jupyterlab_manatee/local_backend/access.py", ("tests/local_backend/test_access.py",)
+    ),
+    "verify": Target(
+        "jupyterlab_manatee/attestation/verify.py",
+        (
+            "tests/test_attestation_platform_checks.py",
+            "tests/test_attestation_policy.py",
+            "tests/test_attestation_verdicts.py",
+            "tests/test_attestation_verify.py",
+        ),
+    ),
+}
+
+
+@dataclass
+class Summary:
+    """One module's results, with the reviewed equivalents set apart."""
+
+    name: str
+    total: int = 0
+    killed: int = 0
+    timed_out: int = 0  # of the killed: a mutant that made the tests hang
+    not_checked: int = 0  # an interrupted run: left out of the score
+    survived: dict[str, str] = field(default_factory=dict)  # id -> its diff
+    equivalent: dict[str, str] = field(default_factory=dict)  # id -> the reviewed reason
+    stale: dict[str, str] = field(default_factory=dict)  # listed entries that no longer hold
+
+    @property
+    def score(self) -> float:
+        counted = self.total - self.not_checked - len(self.equivalent)
+        return self.killed / counted if counted else 1.0
+
+
+def short_id(target: Target, mutant: str) -> str:
+    """``x_is_loopback__mutmut_3`` for ``jupyterlab_manatee.local_backend.access.x_is_…``."""
+    return mutant.removeprefix(target.dotted + ".")
+
+
+def changed_lines(diff: str) -> str:
+    """The mutated line(s) of a ``mutmut show`` diff: what an equivalent entry pins."""
+    return "\n".join(
+        line[1:].strip()
+        for line in diff.splitlines()
+        if line.startswith("+") and not line.startswith("+++")
+    )
+
+
+def summarise(
+    name: str,
+    exit_codes: dict[str, int | None],
+    diffs: dict[str, str],
+    equivalents: dict[str, dict[str, str]],
+) -> Summary:
+    """Count kills; a survivor is equivalent only while the listed mutation is still the
+    same one (mutmut numbers mutants per function, so an edited function renumbers them)."""
+    summary = Summary(name, total=len(exit_codes))
+    for mutant, code in sorted(exit_codes.items()):
+        entry = equivalents.get(mutant)
+        if status_by_exit_code[code] == "not checked":
+            summary.not_checked += 1
+            continue
+        if is_killed(code):
+            summary.killed += 1
+            summary.timed_out += status_by_exit_code[code] == "timeout"
+            if entry is not None:
+                summary.stale[mutant] = "listed as equivalent but killed: remove the entry"
+            continue
+        diff = diffs.get(mutant, "")
+        if entry is None:
+            summary.survived[mutant] = diff
+        elif entry.get("mutation", "").strip() != changed_lines(diff):
+            summary.survived[mutant] = diff
+            summary.stale[mutant] = (
+                f"listed as equivalent for {entry.get('mutation')!r}, but the mutant is now "
+                f"{changed_lines(diff)!r}: review it again"
+            )
+        else:
+            summary.equivalent[mutant] = entry.get("reason", "")
+    for mutant in sorted(set(equivalents) - set(exit_codes)):
+        summary.stale[mutant] = "listed as equivalent but no such mutant: remove the entry"
+    return summary
+
+
+def prepare(name: str, target: Target) -> Path:
+    """A fresh scratch project: links to the sources and tests, and mutmut's settings."""
+    work = ROOT / "build" / "mutation" / name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    for part in LINKED:
+        (work / part).symlink_to(ROOT / part, target_is_directory=True)
+    configure(work, target)
+    # Made before Python starts: a PYTHONPATH entry missing at start-up is cached as
+    # "nothing here", and the tests would then import the unmutated package.
+    (work / "mutants").mkdir()
+    return work
+
+
+def configure(work: Path, target: Target) -> None:
+    """The project's pyproject.toml plus a [tool.mutmut] for this module only."""
+    config = {
+        "source_paths": ["jupyterlab_manatee"],
+        "only_mutate": [target.source],
+        "also_copy": ["sdk"],
+        "pytest_add_cli_args_test_selection": list(target.tests),
+        "pytest_add_cli_args": ["-p", "no:cacheprovider"],
+        # mutmut's time estimate leaves out fixture setup (a backend, an issuer started per
+        # test): without slack, a busy machine turns slow survivors into "timeouts"
+        "timeout_constant": 20.0,
+    }
+    section = "\n".join(f"{key} = {json.dumps(value)}" for key, value in config.items())
+    text = (ROOT / "pyproject.toml").read_text("utf-8")
+    (work / "pyproject.toml").write_text(f"{text}\n[tool.mutmut]\n{section}\n", "utf-8")
+
+
+def not_killed(work: Path, target: Target) -> list[str]:
+    """The mutants of the last run that no test killed, and those that timed out (what
+    ``--again`` reruns)."""
+    meta = json.loads((work / "mutants" / f"{target.source}.meta").read_text("utf-8"))
+    return sorted(
+        k for k, v in meta["exit_code_by_key"].items() if status_by_exit_code[v] != "killed"
+    )
+
+
+def run_mutmut(work: Path, jobs: int, mutants: list[str]) -> None:
+    """``mutmut run`` in the scratch project (all mutants, or the ones named); subprocesses
+    of the tests (the attestation CLI, the local backend) import the mutated copy through
+    PYTHONPATH."""
+    env = {**os.environ, "PYTHONPATH": str(work / "mutants")}
+    with (work / "mutmut.log").open("wb") as log:
+        done = subprocess.run(
+            [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *mutants],
+            cwd=work,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if done.returncode != 0:
+        tail = (work / "mutmut.log").read_text("utf-8", "replace")[-3000:]
+        raise SystemExit(f"mutmut failed (exit {done.returncode}); the end of its log:\n{tail}")
+
+
+def show(work: Path, mutant: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-m", "mutmut", "show", mutant],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return "\n".join(
+        line
+        for line in done.stdout.splitlines()
+        if line.startswith(("-", "+")) and not line.startswith(("---", "+++"))
+    )
+
+
+def results(work: Path, target: Target) -> tuple[dict[str, int | None], dict[str, str]]:
+    """mutmut's exit code per mutant (its ``.meta`` file) and the diff of each survivor."""
+    meta = json.loads((work / "mutants" / f"{target.source}.meta").read_text("utf-8"))
+    codes = {short_id(target, k): v for k, v in meta["exit_code_by_key"].items()}
+    diffs = {
+        short_id(target, mutant): show(work, mutant)
+        for mutant, code in meta["exit_code_by_key"].items()
+        if not is_killed(code) and status_by_exit_code[code] != "not checked"
+    }
+    return codes, diffs
+
+
+def report(summary: Summary, seconds: float) -> None:
+    counted = summary.total - summary.not_checked - len(summary.equivalent)
+    print(f"== {summary.name}: {summary.total} mutants in {seconds:.0f} s")
+    if summary.not_checked:
+        print(f"   NOT CHECKED {summary.not_checked} (the run was interrupted: run it again)")
+    print(
+        f"   killed {summary.killed} ({summary.timed_out} by a timeout), "
+        f"survived {len(summary.survived)}, "
+        f"equivalent {len(summary.equivalent)}; score {summary.killed}/{counted} "
+        f"= {summary.score:.1%}"
+    )
+    for mutant, reason in summary.equivalent.items():
+        print(f"   equivalent {mutant}: {reason}")
+    for mutant, diff in summary.survived.items():
+        print(f"   SURVIVED {mutant}")
+        for line in diff.splitlines():
+            print(f"      {line}")
+    for mutant, problem in summary.stale.items():
+        print(f"   STALE {mutant}: {problem}")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tests.mutation", description=__doc__)
+    p.add_argument("modules", nargs="*", default=["all"], help=f"{', '.join(TARGETS)} or all")
+    p.add_argument("--jobs", type=int, default=2, help="mutants tested at once (default 2)")
+    p.add_argument(
+        "--again",
+        action="store_true",
+        help="rerun only the mutants the last run of these modules left alive (after adding "
+        "tests); killed ones stay killed",
+    )
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="run nothing: summarise the last run again (after editing equivalent.toml)",
+    )
+    p.add_argument(
+        "--fail-under", type=float, default=None, help="exit 1 if a module's score is lower"
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    names = list(TARGETS) if "all" in args.modules else args.modules
+    unknown = [n for n in names if n not in TARGETS]
+    if unknown:
+        parser().error(f"unknown module {', '.join(unknown)}: choose among {', '.join(TARGETS)}")
+    listed = tomllib.loads(EQUIVALENT_FILE.read_text("utf-8"))
+    failed = False
+    for name in names:
+        target = TARGETS[name]
+        start = time.monotonic()
+        work = ROOT / "build" / "mutation" / name
+        if args.report:
+            pass
+        elif args.again and (work / "mutants" / f"{target.source}.meta").exists():
+            configure(work, target)
+            run_mutmut(work, args.jobs, not_killed(work, target))
+        else:
+            run_mutmut(prepare(name, target), args.jobs, [])
+        codes, diffs = results(work, target)
+        summary = summarise(name, codes, diffs, listed.get(name, {}))
+        report(summary, time.monotonic() - start)
+        if args.fail_under is not None and summary.score < args.fail_under:
+            failed = True
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

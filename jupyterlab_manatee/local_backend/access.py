@@ -71,6 +71,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+#: Ports a Host or Origin header leaves out (http's and https's).
+DEFAULT_PORTS = ("80", "443")
+
+
 class AccessPolicy:
     """The token and the ``Host``/``Origin`` values one running backend accepts."""
 
@@ -86,6 +90,11 @@ class AccessPolicy:
                 continue
             if (name.startswith("[") and "]:" in name) or name.count(":") == 1:
                 allowed.add(name.lower())  # host:port, taken as given
+                host, _, given_port = name.lower().rpartition(":")
+                if given_port in DEFAULT_PORTS:
+                    # a browser and most proxies leave a scheme's default port out of
+                    # Host and Origin (https://manatee.example, not ...:443)
+                    allowed.add(host)
                 continue
             host = _host_name(name)
             allowed.add(f"{host}:{port}")

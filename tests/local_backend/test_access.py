@@ -341,6 +341,27 @@ def test_the_names_served_are_the_given_ones_the_bind_address_and_the_public_url
     assert AccessPolicy.names_for(bind, public_url, extra) == expected
 
 
+@pytest.mark.parametrize("public_url", ["https://manatee.example/", "http://manatee.example"])
+def test_a_public_url_on_its_schemes_default_port_is_served_with_and_without_the_port(
+    public_url,
+):
+    """Behind a proxy on https://manatee.example, browsers send ``Origin:
+    https://manatee.example`` and proxies ``Host: manatee.example``: both are its own."""
+    policy = AccessPolicy(TOKEN, 8888, AccessPolicy.names_for("127.0.0.1", public_url, []))
+    port = "443" if public_url.startswith("https") else "80"
+    scheme = public_url.partition(":")[0]
+    assert policy.host_allowed("manatee.example") is True
+    assert policy.host_allowed(f"manatee.example:{port}") is True
+    assert policy.origin_allowed(f"{scheme}://manatee.example") is True
+    assert policy.host_allowed("manatee.example:8443") is False
+    assert policy.host_allowed("other.example") is False
+
+
+def test_a_name_on_another_port_is_not_served_without_its_port():
+    policy = AccessPolicy(TOKEN, 8888, ["proxy.example:8443"])
+    assert policy.host_allowed("proxy.example") is False
+
+
 def test_a_token_matches_only_itself():
     policy = AccessPolicy(TOKEN, 8888, [])
     assert policy.token_matches(TOKEN) is True

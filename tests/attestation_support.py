@@ -42,6 +42,19 @@ AUDIENCE = "https://research.tiktok.com/"
 CREATOR = "alice"
 JOB_ID = 7
 JOB_UUID = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+#: Job uuids that are not in canonical form: none may identify a job.
+NOT_CANONICAL = [
+    pytest.param(f"bob-{JOB_UUID}", id="another creator's name before it"),
+    pytest.param(JOB_UUID.upper(), id="upper case"),
+    pytest.param("{" + JOB_UUID + "}", id="braces"),
+    pytest.param(JOB_UUID + "\n", id="trailing newline"),
+    pytest.param(" " + JOB_UUID, id="leading space"),
+    pytest.param(JOB_UUID + "0", id="37 characters"),
+    pytest.param(JOB_UUID[:-1], id="35 characters"),
+    pytest.param(f"urn:uuid:{JOB_UUID}", id="urn prefix"),
+    pytest.param(JOB_UUID.replace("-", ""), id="no hyphens"),
+    pytest.param(JOB_UUID[:-1] + "g", id="not hex"),
+]
 # The deployment the tokens' VMs belong to, as an operator pins it.
 PROJECT = "manatee-prod-4711"
 SERVICE_ACCOUNT = "dcr-prod-cvm-sa@manatee-prod-4711.iam.gserviceaccount.com"

@@ -24,6 +24,7 @@ from tests.attestation_support import (
     CHECK_NAMES,
     IMAGE_REPOSITORY,
     JOB_UUID,
+    NOT_CANONICAL,
     OUTPUT,
     PROJECT,
     SERVICE_ACCOUNT,
@@ -287,17 +288,7 @@ class TestBundle:
         assert path.read_bytes() == before
 
 
-@pytest.mark.parametrize(
-    "job_uuid",
-    [
-        f"bob-{JOB_UUID}",
-        JOB_UUID.upper(),
-        "{" + JOB_UUID + "}",
-        JOB_UUID + "\n",
-        " " + JOB_UUID,
-        JOB_UUID + "0",
-    ],
-)
+@pytest.mark.parametrize("job_uuid", NOT_CANONICAL)
 def test_a_non_canonical_uuid_flag_is_a_usage_error(tmp_path, issuer, rogue, job_uuid):
     scenario = make_scenario(CASES["good"], issuer, rogue)
     output, token = write_files(tmp_path, scenario)

@@ -25,6 +25,7 @@ from tests.attestation_support import (
     IMAGE_DIGEST,
     IMAGE_REPOSITORY,
     JOB_UUID,
+    NOT_CANONICAL,
     OTHER_UUID,
     OUTPUT,
     PINS,
@@ -40,19 +41,6 @@ SAVED = "manatee-outputs/out-7-nb.ipynb"
 RECORD = SAVED + ".attestation.json"
 RECORD_NAME = "out-7-nb.ipynb.attestation.json"
 FORM = "lowercase 8-4-4-4-12 hex, 36 characters"
-
-NOT_CANONICAL = [
-    pytest.param(f"bob-{JOB_UUID}", id="another creator's name before it"),
-    pytest.param(JOB_UUID.upper(), id="upper case"),
-    pytest.param("{" + JOB_UUID + "}", id="braces"),
-    pytest.param(JOB_UUID + "\n", id="trailing newline"),
-    pytest.param(" " + JOB_UUID, id="leading space"),
-    pytest.param(JOB_UUID + "0", id="37 characters"),
-    pytest.param(JOB_UUID[:-1], id="35 characters"),
-    pytest.param(f"urn:uuid:{JOB_UUID}", id="urn prefix"),
-    pytest.param(JOB_UUID.replace("-", ""), id="no hyphens"),
-    pytest.param(JOB_UUID[:-1] + "g", id="not hex"),
-]
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from tests.attestation_support import (
     IMAGE_DIGEST,
     IMAGE_REPOSITORY,
     JOB_UUID,
+    NOT_CANONICAL,
     OUTPUT,
     Issuer,
     assert_result,
@@ -550,16 +551,7 @@ class TestWholeNames:
         status, _ = await self.image_check(issuer, reference, image_repository=None)
         assert status == "fail"
 
-    @pytest.mark.parametrize(
-        "job_uuid",
-        [
-            f"bob-{JOB_UUID}",
-            JOB_UUID.upper(),
-            "{" + JOB_UUID + "}",
-            JOB_UUID + "\n",
-            JOB_UUID + "0",
-        ],
-    )
+    @pytest.mark.parametrize("job_uuid", NOT_CANONICAL)
     async def test_a_job_whose_uuid_is_not_canonical_is_not_identified(self, issuer, job_uuid):
         """Even with a token whose VM and image carry that very uuid (the job facts come
         straight in here, as from a saved file, not through the API's list)."""

@@ -1,4 +1,5 @@
-"""``python -m tests.mutation [access|verify|all] [--jobs N] [--fail-under 0.9]``."""
+"""``python -m tests.mutation [access|verify|identity|uuid|api_session|reply_head|all] [--jobs N]
+[--fail-under 0.9]``."""
 
 from __future__ import annotations
 
@@ -51,6 +52,23 @@ TARGETS = {
             "tests/test_attestation_verdicts.py",
             "tests/test_attestation_verify.py",
         ),
+    ),
+    "identity": Target(
+        "jupyterlab_manatee/job_identity.py",
+        (
+            "tests/test_attestation_identity.py",
+            "tests/test_attestation_routes.py",
+            "tests/test_attestation_verify.py",
+        ),
+    ),
+    "uuid": Target("jupyterlab_manatee/job_uuid.py", ("tests/test_attestation_identity.py",)),
+    "api_session": Target(
+        "jupyterlab_manatee/api_session.py",
+        ("tests/test_api_http.py", "tests/test_api_faults.py", "tests/test_hostile_api.py"),
+    ),
+    "reply_head": Target(
+        "jupyterlab_manatee/reply_head.py",
+        ("tests/test_api_http.py", "tests/test_upload_form.py", "tests/test_attestation_verify.py"),
     ),
 }
 

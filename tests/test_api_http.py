@@ -77,10 +77,25 @@ class _Health(_Query):
         self.write({"message": "pong"})
 
 
+class _Echo(web.RequestHandler):
+    def check_xsrf_cookie(self) -> None:  # an API, not a browser form
+        pass
+
+    def post(self) -> None:
+        self.write(
+            {
+                "method": self.request.method,
+                "type": self.request.headers.get("Content-Type"),
+                "body": self.request.body.decode(),
+            }
+        )
+
+
 @pytest.fixture
 def query_server():
     """A stand-in API on 127.0.0.1 that records each request's client address; its /health
-    answers pong, and /moved/health redirects there."""
+    answers pong, /moved/health redirects there, and /echo answers a POST's method,
+    Content-Type and body."""
     peers: list[tuple[str, int]] = []
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -90,6 +105,7 @@ def query_server():
         (r"/v1/job/query/", _Query, {"peers": peers}),
         (r"/health", _Health, {"peers": peers}),
         (r"/moved/health", web.RedirectHandler, {"url": "/health", "permanent": False}),
+        (r"/echo", _Echo),
     ]
     server = httpserver.HTTPServer(web.Application(routes))
     server.add_sockets([sock])
@@ -701,3 +717,82 @@ class TestWrongHostCertificate:
         jp_serverapp.web_app.settings["manatee_manager"].config.api_url = tls_api.base
         status, reply = await call(jp_fetch, "jobs")
         assert (status, reply["total"]) == (200, 1)
+
+
+# --- the session's own calls ----------------------------------------------------------
+
+
+async def test_post_sends_its_headers_and_body_as_a_post(query_server, session) -> None:
+    url, _peers = query_server
+    reply = await session.post(
+        url + "/echo",
+        {"Content-Type": "application/json"},
+        b'{"page": 1}',
+        connect_timeout=5.0,
+        timeout=5.0,
+        limit=LIMIT,
+    )
+    assert reply.status == 200
+    assert json.loads(reply.body) == {
+        "method": "POST",
+        "type": "application/json",
+        "body": '{"page": 1}',
+    }
+
+
+@pytest.fixture
+def full_backlog():
+    """A port whose listen queue is full: a new connection's SYN goes unanswered, so
+    connecting hangs (as with a host that drops packets) until the client gives up."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    queued = []
+    for _ in range(2):  # a backlog of 0 still queues one; the second fills it
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        queued.append(s)
+    yield f"http://127.0.0.1:{port}/v1/job/query/"
+    for s in [*queued, server]:
+        s.close()
+
+
+async def test_no_connection_within_the_connect_timeout_is_a_connect_timeout(
+    full_backlog, session
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(api_session.ConnectTimeout):
+        await session.post(full_backlog, {}, b"{}", connect_timeout=0.3, timeout=10.0, limit=LIMIT)
+    assert time.monotonic() - started < 5.0
+
+
+async def test_close_drops_the_pooled_connections(session) -> None:
+    async with RawServer(fixed(with_length(REPLY))) as server:
+        await post(session, server.url)
+        assert server.open_now == 1
+        await session.close()
+        await until(lambda: server.open_now == 0)
+
+
+async def test_a_call_after_close_opens_a_new_connection(session) -> None:
+    async with RawServer(fixed(with_length(REPLY))) as server:
+        await post(session, server.url)
+        await session.close()
+        assert (await post(session, server.url)).body == REPLY
+        assert server.connections == 2
+
+
+def test_a_message_quoting_the_reply_is_cut_before_the_first_quoted_bytes() -> None:
+    message = "Invalid header value char: b'\\x00bad' then: b'more'"
+    assert api_session._first_words(message) == "Invalid header value char"
+
+
+def test_a_message_quoting_the_reply_in_double_quotes_is_cut_there_too() -> None:
+    message = 'Bad status line: b"HTTP/1.1 99x" then: b"more"'
+    assert api_session._first_words(message) == "Bad status line"
+
+
+def test_a_long_message_is_cut_to_200_characters() -> None:
+    assert api_session._first_words("x" * 300) == "x" * 200

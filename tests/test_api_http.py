@@ -23,6 +23,7 @@ from jupyterlab_manatee.api_client import ManateeApiClient
 from jupyterlab_manatee.api_session import ApiSession
 from jupyterlab_manatee.errors import ApiUnavailable
 from tests.conftest import call
+from tests.fault_server import closed_port_url
 from tests.self_signed import self_signed
 
 MIB = 1024 * 1024
@@ -87,8 +88,10 @@ class _Echo(web.RequestHandler):
                 "method": self.request.method,
                 "type": self.request.headers.get("Content-Type"),
                 "body": self.request.body.decode(),
+                "cookie": self.request.headers.get("Cookie"),
             }
         )
+        self.set_cookie("session", "1")
 
 
 @pytest.fixture
@@ -737,6 +740,7 @@ async def test_post_sends_its_headers_and_body_as_a_post(query_server, session) 
         "method": "POST",
         "type": "application/json",
         "body": '{"page": 1}',
+        "cookie": None,
     }
 
 
@@ -796,3 +800,42 @@ def test_a_message_quoting_the_reply_in_double_quotes_is_cut_there_too() -> None
 
 def test_a_long_message_is_cut_to_200_characters() -> None:
     assert api_session._first_words("x" * 300) == "x" * 200
+
+
+async def test_a_cookie_the_api_sets_is_never_sent_back(query_server, session) -> None:
+    """One session serves every user of this server: it keeps no cookies (a host name, not
+    an IP address: aiohttp's jar would ignore an IP's cookies anyway)."""
+    url, _peers = query_server
+    url = url.replace("127.0.0.1", "localhost") + "/echo"
+    for _ in range(2):
+        reply = await session.post(url, {}, b"{}", connect_timeout=5.0, timeout=5.0, limit=LIMIT)
+    assert json.loads(reply.body)["cookie"] is None
+
+
+async def test_a_proxy_in_the_environment_is_not_used(monkeypatch, session) -> None:
+    """Like tornado's client: the API is reached directly, whatever HTTP_PROXY says."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, closed_port_url())
+    async with RawServer(fixed(with_length(REPLY))) as server:
+        assert (await post(session, server.url)).body == REPLY
+        assert server.requests == 1
+
+
+async def test_each_call_has_its_own_timeout_on_a_shared_session(session) -> None:
+    """A short timeout after a long one on the same session still times out on time."""
+    never = asyncio.Event()
+
+    async def answer(n: int) -> bytes:
+        if n == 2:
+            await never.wait()
+        return with_length(REPLY)
+
+    async with RawServer(answer) as server:
+        await post(session, server.url, timeout=30.0)
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(post(session, server.url, timeout=0.5), 5.0)
+        assert time.monotonic() - started < 3.0
+        never.set()  # let the stand-in finish its answer before it stops

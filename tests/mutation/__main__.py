@@ -68,7 +68,12 @@ TARGETS = {
     ),
     "reply_head": Target(
         "jupyterlab_manatee/reply_head.py",
-        ("tests/test_api_http.py", "tests/test_upload_form.py", "tests/test_attestation_verify.py"),
+        (
+            "tests/test_reply_head.py",
+            "tests/test_api_http.py",
+            "tests/test_upload_form.py",
+            "tests/test_attestation_verify.py",
+        ),
     ),
 }
 

@@ -544,8 +544,11 @@ async def test_an_https_api_with_an_untrusted_certificate_is_unreachable(
 ) -> None:
     _cert, context = tls_server
     async with RawServer(fixed(with_length(REPLY)), tls=context) as server:
-        with pytest.raises(api_session.Unreachable, match="certificate verify failed"):
+        with pytest.raises(api_session.Unreachable) as caught:
             await post(session, server.url)
+        assert (
+            str(caught.value) == "TLS failed: certificate verify failed (self-signed certificate)"
+        )
         assert server.requests == 0
 
 
@@ -839,3 +842,11 @@ async def test_each_call_has_its_own_timeout_on_a_shared_session(session) -> Non
             await asyncio.wait_for(post(session, server.url, timeout=0.5), 5.0)
         assert time.monotonic() - started < 3.0
         never.set()  # let the stand-in finish its answer before it stops
+
+
+async def test_a_refused_connection_is_unreachable_with_the_systems_reason(session) -> None:
+    url = closed_port_url()
+    port = int(url.rsplit(":", 1)[1])
+    with pytest.raises(api_session.Unreachable) as caught:
+        await session.post(url, {}, b"{}", connect_timeout=5.0, timeout=5.0, limit=LIMIT)
+    assert str(caught.value) == f"Connect call failed ('127.0.0.1', {port})"

@@ -850,3 +850,20 @@ async def test_a_refused_connection_is_unreachable_with_the_systems_reason(sessi
     with pytest.raises(api_session.Unreachable) as caught:
         await session.post(url, {}, b"{}", connect_timeout=5.0, timeout=5.0, limit=LIMIT)
     assert str(caught.value) == f"Connect call failed ('127.0.0.1', {port})"
+
+
+async def test_a_name_refused_on_every_address_is_unreachable_with_each_refusal(session) -> None:
+    """``localhost`` may resolve to ::1 and 127.0.0.1: the reason then lists both (an error
+    with no single system reason is reported whole)."""
+    url = closed_port_url()
+    port = int(url.rsplit(":", 1)[1])
+    with pytest.raises(api_session.Unreachable) as caught:
+        await session.post(
+            url.replace("127.0.0.1", "localhost"),
+            {},
+            b"{}",
+            connect_timeout=5.0,
+            timeout=5.0,
+            limit=LIMIT,
+        )
+    assert f"Connect call failed ('127.0.0.1', {port})" in str(caught.value)

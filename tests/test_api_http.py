@@ -11,6 +11,7 @@ import json
 import re
 import socket
 import ssl
+import struct
 import time
 import zlib
 from pathlib import Path
@@ -310,8 +311,9 @@ async def test_a_new_connection_closed_without_a_reply_is_an_error_not_retried(
 ) -> None:
     """Only a pooled connection can have gone stale before the request reached it."""
     async with RawServer(fixed(None)) as server:  # type: ignore[arg-type]
-        with pytest.raises(api_session.Broken):
+        with pytest.raises(api_session.Broken) as caught:
             await post(session, server.url)
+        assert str(caught.value) == "the API closed the connection without a whole reply"
         assert server.requests == 1
 
 
@@ -369,8 +371,12 @@ async def test_a_reply_cut_short_is_an_error_not_retried(session) -> None:
     cut = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + REPLY[:20]
     async with RawServer(fixed(cut)) as server:
         server.close_after_reply = True
-        with pytest.raises(api_session.Broken):
+        with pytest.raises(api_session.Broken) as caught:
             await post(session, server.url)
+        # then aiohttp's words (without the bytes it quotes), which its version may change
+        assert str(caught.value).startswith(
+            "the reply's body is broken (Response payload is not completed"
+        )
         assert server.requests == 1
 
 
@@ -867,3 +873,27 @@ async def test_a_name_refused_on_every_address_is_unreachable_with_each_refusal(
             limit=LIMIT,
         )
     assert f"Connect call failed ('127.0.0.1', {port})" in str(caught.value)
+
+
+async def test_a_connection_reset_after_the_request_is_broken_with_the_systems_reason(
+    session,
+) -> None:
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+        )
+        writer.transport.abort()  # a linger of 0: the close is a reset
+
+    server = await asyncio.start_server(reset, "127.0.0.1", 0)
+    async with server:
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/job/query/"
+        with pytest.raises(api_session.Broken) as caught:
+            await post(session, url)
+    assert str(caught.value) == "Connection reset by peer"
+
+
+async def test_a_url_that_is_not_http_is_broken_and_names_it(session) -> None:
+    with pytest.raises(api_session.Broken) as caught:
+        await post(session, "ftp://127.0.0.1/v1/job/query/")
+    assert str(caught.value) == "ftp://127.0.0.1/v1/job/query/"

@@ -90,6 +90,7 @@ class _Echo(web.RequestHandler):
                 "type": self.request.headers.get("Content-Type"),
                 "body": self.request.body.decode(),
                 "cookie": self.request.headers.get("Cookie"),
+                "uri": self.request.uri,
             }
         )
         self.set_cookie("session", "1")
@@ -750,6 +751,7 @@ async def test_post_sends_its_headers_and_body_as_a_post(query_server, session) 
         "type": "application/json",
         "body": '{"page": 1}',
         "cookie": None,
+        "uri": "/echo",
     }
 
 
@@ -897,3 +899,20 @@ async def test_a_url_that_is_not_http_is_broken_and_names_it(session) -> None:
     with pytest.raises(api_session.Broken) as caught:
         await post(session, "ftp://127.0.0.1/v1/job/query/")
     assert str(caught.value) == "ftp://127.0.0.1/v1/job/query/"
+
+
+async def test_the_url_is_sent_as_given_without_requoting(query_server, session) -> None:
+    """The client quotes the URL it builds; the session must not decode or re-encode it."""
+    url, _peers = query_server
+    reply = await session.post(
+        url + "/echo?creator=a%7Eb%2Fc", {}, b"{}", connect_timeout=5.0, timeout=5.0, limit=LIMIT
+    )
+    assert json.loads(reply.body)["uri"] == "/echo?creator=a%7Eb%2Fc"
+
+
+async def test_a_reply_without_a_location_has_an_empty_location(query_server, session) -> None:
+    url, _peers = query_server
+    reply = await session.post(
+        url + "/echo", {}, b"{}", connect_timeout=5.0, timeout=5.0, limit=LIMIT
+    )
+    assert reply.location == ""

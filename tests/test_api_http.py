@@ -861,8 +861,7 @@ async def test_a_refused_connection_is_unreachable_with_the_systems_reason(sessi
 
 
 async def test_a_name_refused_on_every_address_is_unreachable_with_each_refusal(session) -> None:
-    """``localhost`` may resolve to ::1 and 127.0.0.1: the reason then lists both (an error
-    with no single system reason is reported whole)."""
+    """``localhost`` may resolve to ::1 and 127.0.0.1: the reason then names each refusal."""
     url = closed_port_url()
     port = int(url.rsplit(":", 1)[1])
     with pytest.raises(api_session.Unreachable) as caught:

@@ -103,12 +103,13 @@ def short_id(target: Target, mutant: str) -> str:
 
 
 def changed_lines(diff: str) -> str:
-    """The mutated line(s) of a ``mutmut show`` diff: what an equivalent entry pins."""
-    return "\n".join(
-        line[1:].strip()
-        for line in diff.splitlines()
-        if line.startswith("+") and not line.startswith("+++")
-    )
+    """The mutated line(s) of a ``mutmut show`` diff: what an equivalent entry pins; for a
+    mutant that only removes lines (an argument of a call written over several lines),
+    ``deleted:`` and the removed lines."""
+    added = [line[1:].strip() for line in diff.splitlines() if line.startswith("+")]
+    if added:
+        return "\n".join(added)
+    return "deleted: " + "\n".join(line[1:].strip() for line in diff.splitlines())
 
 
 def summarise(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import shutil
@@ -302,7 +303,11 @@ def main(argv: list[str] | None = None) -> int:
             pass
         elif args.again and (work / "mutants" / f"{target.source}.meta").exists():
             configure(work, target)
-            run_mutmut(work, args.jobs, not_killed(work, target))
+            again = not_killed(work, target)
+            if args.only:  # the named ones only, not those the partial run left unchecked
+                only = [f"{target.dotted}.{pattern}" for pattern in args.only]
+                again = [m for m in again if any(fnmatch.fnmatchcase(m, p) for p in only)]
+            run_mutmut(work, args.jobs, again)
         else:
             only = [f"{target.dotted}.{pattern}" for pattern in args.only]
             run_mutmut(prepare(name, target), args.jobs, only)

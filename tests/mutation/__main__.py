@@ -307,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.only:  # the named ones only, not those the partial run left unchecked
                 only = [f"{target.dotted}.{pattern}" for pattern in args.only]
                 again = [m for m in again if any(fnmatch.fnmatchcase(m, p) for p in only)]
-            run_mutmut(work, args.jobs, again)
+            if again:  # none left: nothing to run (an empty list would run them all)
+                run_mutmut(work, args.jobs, again)
         else:
             only = [f"{target.dotted}.{pattern}" for pattern in args.only]
             run_mutmut(prepare(name, target), args.jobs, only)

@@ -52,6 +52,8 @@ TARGETS = {
             "tests/test_attestation_policy.py",
             "tests/test_attestation_verdicts.py",
             "tests/test_attestation_verify.py",
+            # the saved job facts (JobFacts.from_json/to_json) are read back here
+            "tests/test_attestation_identity.py",
         ),
     ),
     "identity": Target(

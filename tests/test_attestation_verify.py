@@ -536,6 +536,22 @@ class TestWholeNames:
         assert status == "fail"
         assert why in reason, reason
 
+    async def test_an_image_built_for_another_job_fails_and_says_so(self, issuer):
+        other = "ffffffff-0000-4000-8000-000000000000"
+        reference = f"{IMAGE_REPOSITORY}/alice-{other}@{IMAGE_DIGEST}"
+        assert await self.image_check(issuer, reference) == (
+            "fail",
+            f"the image {reference!r} was built for 'alice-{other}', not this job "
+            f"(alice-{JOB_UUID}): another job's image",
+        )
+
+    async def test_without_a_repository_pin_the_passing_image_names_no_repository(self, issuer):
+        reference = f"{IMAGE_REPOSITORY}/alice-{JOB_UUID}@{IMAGE_DIGEST}"
+        assert await self.image_check(issuer, reference, image_repository=None) == (
+            "pass",
+            f"the image alice-{JOB_UUID} was built for this job",
+        )
+
     async def both_image_checks(self, issuer, reference: object) -> list[tuple[str, str]]:
         issued = time.time() - 60
         claims = production_claims(issuer.url, md5(OUTPUT), issued)

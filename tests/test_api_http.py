@@ -11,6 +11,7 @@ import json
 import re
 import socket
 import ssl
+import struct
 import time
 import zlib
 from pathlib import Path
@@ -23,6 +24,7 @@ from jupyterlab_manatee.api_client import ManateeApiClient
 from jupyterlab_manatee.api_session import ApiSession
 from jupyterlab_manatee.errors import ApiUnavailable
 from tests.conftest import call
+from tests.fault_server import closed_port_url
 from tests.self_signed import self_signed
 
 MIB = 1024 * 1024
@@ -77,10 +79,28 @@ class _Health(_Query):
         self.write({"message": "pong"})
 
 
+class _Echo(web.RequestHandler):
+    def check_xsrf_cookie(self) -> None:  # an API, not a browser form
+        pass
+
+    def post(self) -> None:
+        self.write(
+            {
+                "method": self.request.method,
+                "type": self.request.headers.get("Content-Type"),
+                "body": self.request.body.decode(),
+                "cookie": self.request.headers.get("Cookie"),
+                "uri": self.request.uri,
+            }
+        )
+        self.set_cookie("session", "1")
+
+
 @pytest.fixture
 def query_server():
     """A stand-in API on 127.0.0.1 that records each request's client address; its /health
-    answers pong, and /moved/health redirects there."""
+    answers pong, /moved/health redirects there, and /echo answers a POST's method,
+    Content-Type and body."""
     peers: list[tuple[str, int]] = []
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -90,6 +110,7 @@ def query_server():
         (r"/v1/job/query/", _Query, {"peers": peers}),
         (r"/health", _Health, {"peers": peers}),
         (r"/moved/health", web.RedirectHandler, {"url": "/health", "permanent": False}),
+        (r"/echo", _Echo),
     ]
     server = httpserver.HTTPServer(web.Application(routes))
     server.add_sockets([sock])
@@ -291,8 +312,9 @@ async def test_a_new_connection_closed_without_a_reply_is_an_error_not_retried(
 ) -> None:
     """Only a pooled connection can have gone stale before the request reached it."""
     async with RawServer(fixed(None)) as server:  # type: ignore[arg-type]
-        with pytest.raises(api_session.Broken):
+        with pytest.raises(api_session.Broken) as caught:
             await post(session, server.url)
+        assert str(caught.value) == "the API closed the connection without a whole reply"
         assert server.requests == 1
 
 
@@ -350,8 +372,12 @@ async def test_a_reply_cut_short_is_an_error_not_retried(session) -> None:
     cut = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + REPLY[:20]
     async with RawServer(fixed(cut)) as server:
         server.close_after_reply = True
-        with pytest.raises(api_session.Broken):
+        with pytest.raises(api_session.Broken) as caught:
             await post(session, server.url)
+        # then aiohttp's words (without the bytes it quotes), which its version may change
+        assert str(caught.value).startswith(
+            "the reply's body is broken (Response payload is not completed"
+        )
         assert server.requests == 1
 
 
@@ -525,8 +551,11 @@ async def test_an_https_api_with_an_untrusted_certificate_is_unreachable(
 ) -> None:
     _cert, context = tls_server
     async with RawServer(fixed(with_length(REPLY)), tls=context) as server:
-        with pytest.raises(api_session.Unreachable, match="certificate verify failed"):
+        with pytest.raises(api_session.Unreachable) as caught:
             await post(session, server.url)
+        assert (
+            str(caught.value) == "TLS failed: certificate verify failed (self-signed certificate)"
+        )
         assert server.requests == 0
 
 
@@ -701,3 +730,188 @@ class TestWrongHostCertificate:
         jp_serverapp.web_app.settings["manatee_manager"].config.api_url = tls_api.base
         status, reply = await call(jp_fetch, "jobs")
         assert (status, reply["total"]) == (200, 1)
+
+
+# --- the session's own calls ----------------------------------------------------------
+
+
+async def test_post_sends_its_headers_and_body_as_a_post(query_server, session) -> None:
+    url, _peers = query_server
+    reply = await session.post(
+        url + "/echo",
+        {"Content-Type": "application/json"},
+        b'{"page": 1}',
+        connect_timeout=5.0,
+        timeout=5.0,
+        limit=LIMIT,
+    )
+    assert reply.status == 200
+    assert json.loads(reply.body) == {
+        "method": "POST",
+        "type": "application/json",
+        "body": '{"page": 1}',
+        "cookie": None,
+        "uri": "/echo",
+    }
+
+
+@pytest.fixture
+def full_backlog():
+    """A port whose listen queue is full: a new connection's SYN goes unanswered, so
+    connecting hangs (as with a host that drops packets) until the client gives up."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    queued = []
+    for _ in range(2):  # a backlog of 0 still queues one; the second fills it
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        queued.append(s)
+    yield f"http://127.0.0.1:{port}/v1/job/query/"
+    for s in [*queued, server]:
+        s.close()
+
+
+async def test_no_connection_within_the_connect_timeout_is_a_connect_timeout(
+    full_backlog, session
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(api_session.ConnectTimeout):
+        await session.post(full_backlog, {}, b"{}", connect_timeout=0.3, timeout=10.0, limit=LIMIT)
+    assert time.monotonic() - started < 5.0
+
+
+async def test_close_drops_the_pooled_connections(session) -> None:
+    async with RawServer(fixed(with_length(REPLY))) as server:
+        await post(session, server.url)
+        assert server.open_now == 1
+        await session.close()
+        await until(lambda: server.open_now == 0)
+
+
+async def test_a_call_after_close_opens_a_new_connection(session) -> None:
+    async with RawServer(fixed(with_length(REPLY))) as server:
+        await post(session, server.url)
+        await session.close()
+        assert (await post(session, server.url)).body == REPLY
+        assert server.connections == 2
+
+
+def test_a_message_quoting_the_reply_is_cut_before_the_first_quoted_bytes() -> None:
+    message = "Invalid header value char: b'\\x00bad' then: b'more'"
+    assert api_session._first_words(message) == "Invalid header value char"
+
+
+def test_a_message_quoting_the_reply_in_double_quotes_is_cut_there_too() -> None:
+    message = 'Bad status line: b"HTTP/1.1 99x" then: b"more"'
+    assert api_session._first_words(message) == "Bad status line"
+
+
+def test_a_long_message_is_cut_to_200_characters() -> None:
+    assert api_session._first_words("x" * 300) == "x" * 200
+
+
+async def test_a_cookie_the_api_sets_is_never_sent_back(query_server, session) -> None:
+    """One session serves every user of this server: it keeps no cookies (a host name, not
+    an IP address: aiohttp's jar would ignore an IP's cookies anyway)."""
+    url, _peers = query_server
+    url = url.replace("127.0.0.1", "localhost") + "/echo"
+    for _ in range(2):
+        reply = await session.post(url, {}, b"{}", connect_timeout=5.0, timeout=5.0, limit=LIMIT)
+    assert json.loads(reply.body)["cookie"] is None
+
+
+async def test_a_proxy_in_the_environment_is_not_used(monkeypatch, session) -> None:
+    """Like tornado's client: the API is reached directly, whatever HTTP_PROXY says."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, closed_port_url())
+    async with RawServer(fixed(with_length(REPLY))) as server:
+        assert (await post(session, server.url)).body == REPLY
+        assert server.requests == 1
+
+
+async def test_each_call_has_its_own_timeout_on_a_shared_session(session) -> None:
+    """A short timeout after a long one on the same session still times out on time."""
+    never = asyncio.Event()
+
+    async def answer(n: int) -> bytes:
+        if n == 2:
+            await never.wait()
+        return with_length(REPLY)
+
+    async with RawServer(answer) as server:
+        await post(session, server.url, timeout=30.0)
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(post(session, server.url, timeout=0.5), 5.0)
+        assert time.monotonic() - started < 3.0
+        never.set()  # let the stand-in finish its answer before it stops
+
+
+async def test_a_refused_connection_is_unreachable_with_the_systems_reason(session) -> None:
+    url = closed_port_url()
+    port = int(url.rsplit(":", 1)[1])
+    with pytest.raises(api_session.Unreachable) as caught:
+        await session.post(url, {}, b"{}", connect_timeout=5.0, timeout=5.0, limit=LIMIT)
+    assert str(caught.value) == f"Connect call failed ('127.0.0.1', {port})"
+
+
+async def test_a_name_refused_on_every_address_is_unreachable_with_each_refusal(session) -> None:
+    """``localhost`` may resolve to ::1 and 127.0.0.1: the reason then names each refusal."""
+    url = closed_port_url()
+    port = int(url.rsplit(":", 1)[1])
+    with pytest.raises(api_session.Unreachable) as caught:
+        await session.post(
+            url.replace("127.0.0.1", "localhost"),
+            {},
+            b"{}",
+            connect_timeout=5.0,
+            timeout=5.0,
+            limit=LIMIT,
+        )
+    assert f"Connect call failed ('127.0.0.1', {port})" in str(caught.value)
+
+
+async def test_a_connection_reset_after_the_request_is_broken_with_the_systems_reason(
+    session,
+) -> None:
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+        )
+        writer.transport.abort()  # a linger of 0: the close is a reset
+
+    server = await asyncio.start_server(reset, "127.0.0.1", 0)
+    async with server:
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/job/query/"
+        with pytest.raises(api_session.Broken) as caught:
+            await post(session, url)
+    assert str(caught.value) == "Connection reset by peer"
+
+
+async def test_a_url_that_is_not_http_is_broken_and_names_it(session) -> None:
+    with pytest.raises(api_session.Broken) as caught:
+        await post(session, "ftp://127.0.0.1/v1/job/query/")
+    assert str(caught.value) == "ftp://127.0.0.1/v1/job/query/"
+
+
+async def test_the_url_is_sent_as_given_without_requoting(query_server, session) -> None:
+    """The client quotes the URL it builds; the session must not decode or re-encode it."""
+    url, _peers = query_server
+    reply = await session.post(
+        url + "/echo?creator=a%7Eb%2Fc", {}, b"{}", connect_timeout=5.0, timeout=5.0, limit=LIMIT
+    )
+    assert json.loads(reply.body)["uri"] == "/echo?creator=a%7Eb%2Fc"
+
+
+async def test_a_reply_without_a_location_has_an_empty_location(query_server, session) -> None:
+    url, _peers = query_server
+    reply = await session.post(
+        url + "/echo", {}, b"{}", connect_timeout=5.0, timeout=5.0, limit=LIMIT
+    )
+    assert reply.location == ""

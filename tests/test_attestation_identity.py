@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from jupyterlab_manatee.attestation import JobFacts
+from jupyterlab_manatee.job_identity import FROM_API, identify_job, identify_saved_job
 from jupyterlab_manatee.job_uuid import canonical_uuid
 from jupyterlab_manatee.manager import records_file
 from tests.attestation_support import (
@@ -507,3 +508,261 @@ class TestAQueuedSubmission:
             await asyncio.sleep(0.05)
         assert queue["queued"][0]["uuid"] == reply_uuid
         assert records_on_disk(manatee_config, fake_api) == recorded
+
+
+# --- identify_job and identify_saved_job, rule by rule (the whole facts written out) -------
+
+U = "11111111-2222-4333-8444-555555555555"  # the uuid the API lists
+R = "99999999-8888-4777-8666-555555555555"  # this server's record of the submission
+FILE = "out-7-nb.ipynb.attestation.json"
+IN_FILE = f"the saved file {FILE}"
+NOT_LISTED = "job not identified: job #7 is not in the API's job list for alice"
+
+
+def listed_job(**fields: Any) -> dict[str, Any]:
+    return {"creator": "alice", "uuid": U, "created_at": "t1", "updated_at": "t2", **fields}
+
+
+def test_a_job_missing_from_the_list_is_unidentified_and_keeps_the_recorded_uuid():
+    assert identify_job("alice", 7, listed=None, record_uuid=R) == JobFacts(
+        id=7, uuid=R, creator="alice", problem=NOT_LISTED
+    )
+
+
+def test_an_unreadable_job_list_is_named_as_the_reason_the_job_is_unidentified():
+    assert identify_job("alice", 7, listed=None, list_problem="HTTP 502") == JobFacts(
+        id=7,
+        creator="alice",
+        problem="job not identified: the API's job list could not be read (HTTP 502)",
+    )
+
+
+def test_a_job_listed_under_another_creator_is_unidentified():
+    assert identify_job("alice", 7, listed=listed_job(creator="bob")) == JobFacts(
+        id=7,
+        creator="alice",
+        problem="job not identified: the API lists job #7 under creator 'bob', not 'alice'",
+    )
+
+
+@pytest.mark.parametrize("creator", ["", None, 5], ids=["empty", "none", "not a string"])
+def test_a_listed_job_without_a_creator_string_takes_the_logged_in_users(creator):
+    assert identify_job("alice", 7, listed=listed_job(creator=creator)) == JobFacts(
+        id=7, uuid=U, creator="alice", created_at="t1", updated_at="t2", source=FROM_API
+    )
+
+
+def test_a_job_listed_with_a_non_canonical_uuid_is_unidentified():
+    assert identify_job("alice", 7, listed=listed_job(uuid=f"bob-{U}")) == JobFacts(
+        id=7,
+        creator="alice",
+        problem=f"job not identified: the API lists job #7 with the uuid 'bob-{U}', which is "
+        f"not a canonical job uuid ({FORM})",
+    )
+
+
+@pytest.mark.parametrize("uuid", ["", None, 5], ids=["empty", "none", "not a string"])
+def test_a_job_listed_without_a_uuid_string_is_unidentified(uuid):
+    assert identify_job("alice", 7, listed=listed_job(uuid=uuid)) == JobFacts(
+        id=7, creator="alice", problem="job not identified: the API lists job #7 no uuid"
+    )
+
+
+def test_a_listed_uuid_other_than_the_recorded_one_leaves_the_job_unidentified():
+    assert identify_job("alice", 7, listed=listed_job(), record_uuid=R) == JobFacts(
+        id=7,
+        uuid=R,
+        creator="alice",
+        problem=f"job not identified: the API gives job #7 the uuid '{U}', but this server "
+        f"submitted it as {R}",
+    )
+
+
+def test_a_listed_uuid_this_server_recorded_for_another_job_leaves_it_unidentified():
+    assert identify_job("alice", 7, listed=listed_job(), record_id_of_listed_uuid=8) == JobFacts(
+        id=7,
+        creator="alice",
+        problem=f"job not identified: the API gives job #7 the uuid {U}, which this server "
+        "recorded as job #8",
+    )
+
+
+def test_a_listed_uuid_matching_the_record_is_identified_from_the_record():
+    facts = identify_job(
+        "alice", 7, listed=listed_job(uuid=R), record_uuid=R, record_id_of_listed_uuid=7
+    )
+    assert facts == JobFacts(
+        id=7,
+        uuid=R,
+        creator="alice",
+        created_at="t1",
+        updated_at="t2",
+        source="uuid from this server's record of the submission",
+    )
+
+
+def test_a_job_submitted_elsewhere_is_identified_from_the_list_and_says_so():
+    assert identify_job("alice", 7, listed=listed_job()) == JobFacts(
+        id=7,
+        uuid=U,
+        creator="alice",
+        created_at="t1",
+        updated_at="t2",
+        source="uuid from the API's job list (submitted elsewhere)",
+    )
+
+
+def test_listed_times_that_are_not_strings_are_left_unknown():
+    listed = listed_job(created_at=1700000000, updated_at=None)
+    assert identify_job("alice", 7, listed=listed) == JobFacts(
+        id=7, uuid=U, creator="alice", source=FROM_API
+    )
+
+
+def saved_job(**fields: Any) -> JobFacts:
+    return JobFacts(
+        **{"id": 7, "uuid": U, "creator": "alice", "created_at": "t1", "updated_at": "t2"} | fields
+    )
+
+
+def identified_saved(job_id: int | None, uuid: str | None, *sources: str) -> JobFacts:
+    return JobFacts(
+        id=job_id,
+        uuid=uuid,
+        creator="alice",
+        created_at="t1",
+        updated_at="t2",
+        source="; ".join(["creator from the logged-in user", *sources, f"times from {IN_FILE}"]),
+    )
+
+
+def no_lookup(_key: object) -> None:
+    raise AssertionError("looked up without a key")
+
+
+def test_a_saved_output_of_another_creator_is_unidentified_with_the_reviewers_way():
+    facts = identify_saved_job("alice", saved_job(creator="bob"), file_name=FILE)
+    assert facts == JobFacts(
+        id=7,
+        uuid=U,
+        creator="alice",
+        problem="job not identified: saved for creator 'bob', you are 'alice' (a reviewer "
+        "checks another creator's output with the command line: python -m "
+        "jupyterlab_manatee.attestation verify)",
+    )
+
+
+def test_a_saved_file_without_a_creator_takes_the_logged_in_users():
+    assert identify_saved_job("alice", saved_job(creator=None), file_name=FILE) == (
+        identified_saved(
+            7, U, f"job id from {IN_FILE}", f"uuid from {IN_FILE} (not confirmed by this server)"
+        )
+    )
+
+
+def test_a_saved_file_naming_another_job_than_our_record_of_the_output_is_unidentified():
+    facts = identify_saved_job("alice", saved_job(id=8), file_name=FILE, output_job_id=7)
+    assert facts == JobFacts(
+        id=7,
+        uuid=U,
+        creator="alice",
+        problem=f"job not identified: this server saved this output as job #7's, but {IN_FILE} "
+        "says job #8",
+    )
+
+
+def test_the_job_id_comes_from_our_record_of_the_output_over_a_file_without_one():
+    facts = identify_saved_job("alice", saved_job(id=None), file_name=FILE, output_job_id=7)
+    assert facts == identified_saved(
+        7,
+        U,
+        "job id from this server's record of the saved output",
+        f"uuid from {IN_FILE} (not confirmed by this server)",
+    )
+
+
+def test_a_problem_stated_in_the_saved_file_stays_and_says_where_it_came_from():
+    facts = identify_saved_job(
+        "alice", saved_job(problem="job not identified: gone"), file_name=FILE
+    )
+    assert facts == JobFacts(
+        id=7, uuid=U, creator="alice", problem=f"job not identified: gone (as {IN_FILE} says)"
+    )
+
+
+def test_the_recorded_uuid_wins_over_the_saved_files_and_the_difference_is_stated():
+    facts = identify_saved_job(
+        "alice", saved_job(), file_name=FILE, record_uuid_of={7: R}.get, record_id_of={}.get
+    )
+    assert facts == identified_saved(
+        7,
+        R,
+        f"job id from {IN_FILE}",
+        f"uuid from this server's record of the submission ({IN_FILE} says '{U}')",
+    )
+
+
+def test_a_saved_uuid_equal_to_the_record_is_from_the_record_with_nothing_to_add():
+    facts = identify_saved_job(
+        "alice", saved_job(uuid=R), file_name=FILE, record_uuid_of={7: R}.get
+    )
+    assert facts == identified_saved(
+        7, R, f"job id from {IN_FILE}", "uuid from this server's record of the submission"
+    )
+
+
+def test_a_saved_uuid_recorded_as_another_job_leaves_the_output_unidentified():
+    facts = identify_saved_job(
+        "alice", saved_job(), file_name=FILE, record_uuid_of={}.get, record_id_of={U: 8}.get
+    )
+    assert facts == JobFacts(
+        id=7,
+        uuid=U,
+        creator="alice",
+        problem=f"job not identified: {IN_FILE} gives job #7 the uuid {U}, which this server "
+        "recorded as job #8",
+    )
+
+
+def test_a_saved_uuid_recorded_as_the_same_job_is_confirmed_by_the_record():
+    facts = identify_saved_job(
+        "alice", saved_job(), file_name=FILE, record_uuid_of={}.get, record_id_of={U: 7}.get
+    )
+    assert facts == identified_saved(
+        7, U, f"job id from {IN_FILE}", "uuid from this server's record of the submission"
+    )
+
+
+def test_a_saved_file_without_a_job_id_takes_it_from_our_record_of_its_uuid():
+    facts = identify_saved_job(
+        "alice",
+        saved_job(id=None),
+        file_name=FILE,
+        record_uuid_of=no_lookup,
+        record_id_of={U: 7}.get,
+    )
+    assert facts == identified_saved(
+        7,
+        U,
+        "job id from this server's record of the submission",
+        "uuid from this server's record of the submission",
+    )
+
+
+def test_a_saved_file_without_a_uuid_is_not_looked_up_by_uuid():
+    facts = identify_saved_job(
+        "alice",
+        saved_job(uuid=None),
+        file_name=FILE,
+        record_uuid_of={}.get,
+        record_id_of=no_lookup,
+    )
+    assert facts == identified_saved(
+        7, None, f"job id from {IN_FILE}", f"uuid from {IN_FILE} (not confirmed by this server)"
+    )
+
+
+def test_without_records_the_saved_files_uuid_is_unconfirmed():
+    assert identify_saved_job("alice", saved_job(), file_name=FILE) == identified_saved(
+        7, U, f"job id from {IN_FILE}", f"uuid from {IN_FILE} (not confirmed by this server)"
+    )

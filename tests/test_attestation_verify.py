@@ -537,6 +537,48 @@ class TestWholeNames:
         assert status == "fail"
         assert why in reason, reason
 
+    async def test_an_image_built_for_another_job_fails_and_says_so(self, issuer):
+        other = "ffffffff-0000-4000-8000-000000000000"
+        reference = f"{IMAGE_REPOSITORY}/alice-{other}@{IMAGE_DIGEST}"
+        assert await self.image_check(issuer, reference) == (
+            "fail",
+            f"the image {reference!r} was built for 'alice-{other}', not this job "
+            f"(alice-{JOB_UUID}): another job's image",
+        )
+
+    async def test_without_a_repository_pin_the_passing_image_names_no_repository(self, issuer):
+        reference = f"{IMAGE_REPOSITORY}/alice-{JOB_UUID}@{IMAGE_DIGEST}"
+        assert await self.image_check(issuer, reference, image_repository=None) == (
+            "pass",
+            f"the image alice-{JOB_UUID} was built for this job",
+        )
+
+    async def both_image_checks(self, issuer, reference: object) -> list[tuple[str, str]]:
+        issued = time.time() - 60
+        claims = production_claims(issuer.url, md5(OUTPUT), issued)
+        claims["submods"]["container"]["image_reference"] = reference
+        result = await verify_token(
+            issuer.mint(claims), md5(OUTPUT), trusting(issuer), KeyStore(), job=job_around(issued)
+        )
+        return [(c.status, c.reason) for c in (result.check("image"), result.check("image_digest"))]
+
+    @pytest.mark.parametrize("reference", [None, "", 7], ids=["absent", "empty", "not a string"])
+    async def test_a_token_without_an_image_reference_fails_both_image_checks(
+        self, issuer, reference
+    ):
+        missing = "the token has no submods.container.image_reference"
+        assert await self.both_image_checks(issuer, reference) == [
+            ("fail", missing),
+            ("fail", missing),
+        ]
+
+    async def test_a_malformed_image_reference_fails_both_image_checks(self, issuer):
+        why = f"'{IMAGE_REPOSITORY}//alice-{JOB_UUID}' is not a well-formed image reference"
+        assert await self.both_image_checks(issuer, f"{IMAGE_REPOSITORY}//alice-{JOB_UUID}") == [
+            ("fail", why),
+            ("fail", why),
+        ]
+
     @pytest.mark.parametrize(
         "reference",
         [

@@ -1,8 +1,10 @@
-"""``python -m tests.mutation [access|verify|all] [--jobs N] [--fail-under 0.9]``."""
+"""``python -m tests.mutation [access|verify|identity|uuid|api_session|reply_head|all] [--jobs N]
+[--fail-under 0.9]``."""
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import shutil
@@ -50,6 +52,30 @@ TARGETS = {
             "tests/test_attestation_policy.py",
             "tests/test_attestation_verdicts.py",
             "tests/test_attestation_verify.py",
+            # the saved job facts (JobFacts.from_json/to_json) are read back here
+            "tests/test_attestation_identity.py",
+        ),
+    ),
+    "identity": Target(
+        "jupyterlab_manatee/job_identity.py",
+        (
+            "tests/test_attestation_identity.py",
+            "tests/test_attestation_routes.py",
+            "tests/test_attestation_verify.py",
+        ),
+    ),
+    "uuid": Target("jupyterlab_manatee/job_uuid.py", ("tests/test_attestation_identity.py",)),
+    "api_session": Target(
+        "jupyterlab_manatee/api_session.py",
+        ("tests/test_api_http.py", "tests/test_api_faults.py", "tests/test_hostile_api.py"),
+    ),
+    "reply_head": Target(
+        "jupyterlab_manatee/reply_head.py",
+        (
+            "tests/test_reply_head.py",
+            "tests/test_api_http.py",
+            "tests/test_upload_form.py",
+            "tests/test_attestation_verify.py",
         ),
     ),
 }
@@ -80,12 +106,13 @@ def short_id(target: Target, mutant: str) -> str:
 
 
 def changed_lines(diff: str) -> str:
-    """The mutated line(s) of a ``mutmut show`` diff: what an equivalent entry pins."""
-    return "\n".join(
-        line[1:].strip()
-        for line in diff.splitlines()
-        if line.startswith("+") and not line.startswith("+++")
-    )
+    """The mutated line(s) of a ``mutmut show`` diff: what an equivalent entry pins; for a
+    mutant that only removes lines (an argument of a call written over several lines),
+    ``deleted:`` and the removed lines."""
+    added = [line[1:].strip() for line in diff.splitlines() if line.startswith("+")]
+    if added:
+        return "\n".join(added)
+    return "deleted: " + "\n".join(line[1:].strip() for line in diff.splitlines())
 
 
 def summarise(
@@ -244,6 +271,14 @@ def parser() -> argparse.ArgumentParser:
         "tests); killed ones stay killed",
     )
     p.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="test only the mutants whose id matches (fnmatch, repeatable; e.g. "
+        "'x__image_checks__mutmut_*'); the others count as not checked, out of the score",
+    )
+    p.add_argument(
         "--report",
         action="store_true",
         help="run nothing: summarise the last run again (after editing equivalent.toml)",
@@ -270,9 +305,15 @@ def main(argv: list[str] | None = None) -> int:
             pass
         elif args.again and (work / "mutants" / f"{target.source}.meta").exists():
             configure(work, target)
-            run_mutmut(work, args.jobs, not_killed(work, target))
+            again = not_killed(work, target)
+            if args.only:  # the named ones only, not those the partial run left unchecked
+                only = [f"{target.dotted}.{pattern}" for pattern in args.only]
+                again = [m for m in again if any(fnmatch.fnmatchcase(m, p) for p in only)]
+            if again:  # none left: nothing to run (an empty list would run them all)
+                run_mutmut(work, args.jobs, again)
         else:
-            run_mutmut(prepare(name, target), args.jobs, [])
+            only = [f"{target.dotted}.{pattern}" for pattern in args.only]
+            run_mutmut(prepare(name, target), args.jobs, only)
         codes, diffs = results(work, target)
         summary = summarise(name, codes, diffs, listed.get(name, {}))
         report(summary, time.monotonic() - start)

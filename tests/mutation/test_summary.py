@@ -49,6 +49,10 @@ def test_the_mutated_line_is_read_from_the_diff():
     assert changed_lines(DIFF) == 'if host in ("LOCALHOST",):'
 
 
+def test_a_mutant_that_only_removes_a_line_is_pinned_by_the_removed_line():
+    assert changed_lines("-            trust_env=False,") == "deleted: trust_env=False,"
+
+
 def test_every_equivalent_entry_names_its_mutation_and_a_reason():
     listed = tomllib.loads(EQUIVALENT_FILE.read_text("utf-8"))
     assert set(listed) <= set(TARGETS)

@@ -766,3 +766,32 @@ def test_without_records_the_saved_files_uuid_is_unconfirmed():
     assert identify_saved_job("alice", saved_job(), file_name=FILE) == identified_saved(
         7, U, f"job id from {IN_FILE}", f"uuid from {IN_FILE} (not confirmed by this server)"
     )
+
+
+# --- job facts read back from a saved file ----------------------------------------------
+@pytest.mark.parametrize("saved", [None, [], "alice", 7], ids=["null", "list", "text", "number"])
+def test_saved_job_facts_that_are_not_an_object_identify_no_job(saved):
+    facts = JobFacts.from_json(saved)
+    assert facts == JobFacts(problem="job not identified: no creator and uuid to compare with")
+    assert facts.identified is False
+
+
+@pytest.mark.parametrize(
+    ("saved_id", "read_id"),
+    [(7, 7), ("7", None), (True, None), (7.0, None), (None, None)],
+    ids=["int", "text", "bool", "float", "null"],
+)
+def test_a_saved_job_id_is_kept_only_when_it_is_an_integer(saved_id, read_id):
+    assert JobFacts.from_json({"id": saved_id, "uuid": JOB_UUID, "creator": "alice"}).id == read_id
+
+
+def test_saved_text_facts_of_another_type_become_unknown():
+    saved = {k: 5 for k in ("uuid", "creator", "created_at", "updated_at", "problem", "source")}
+    assert JobFacts.from_json({**saved, "id": 7}) == JobFacts(id=7)
+
+
+def test_the_job_check_of_a_job_without_an_id_names_its_uuid_and_creator():
+    from jupyterlab_manatee.attestation.verify import _job_check
+
+    check = _job_check(JobFacts(uuid=JOB_UUID, creator="alice", source="from the test"))
+    assert (check.status, check.reason) == ("pass", f"job {JOB_UUID} of alice (from the test)")

@@ -110,7 +110,7 @@ def test_the_api_connections_are_closed_when_the_server_stops(tmp_path, backend,
         assert connections_to(process.pid, api_port) == 0
         assert process.stdin is not None
         process.stdin.close()
-        assert process.wait(timeout=60) == 0
+        assert process.wait(timeout=60) == 0, stderr.read_text()[-4000:]
     finally:
         if process.poll() is None:
             process.kill()

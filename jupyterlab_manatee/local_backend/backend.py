@@ -37,7 +37,7 @@ import tornado.netutil
 
 from .access import AccessPolicy, is_loopback, load_or_create_token, save_token
 from .app import make_app
-from .isolation import DEFAULT_JOB_IDS
+from .isolation import DEFAULT_JOB_IDS, Confinement
 from .isolation import plan as plan_confinement
 from .layout import TMP_PREFIX, DataLayout, remove_tree
 from .runner import (
@@ -169,6 +169,13 @@ class LocalBackend:
     def token(self) -> str:
         """The API token every job route requires (``Authorization: <token>``)."""
         return self.access_token
+
+    @property
+    def confinement(self) -> Confinement:
+        """How this backend's jobs are confined (set when it starts)."""
+        if self._runner is None:
+            raise RuntimeError("the backend has not started")
+        return self._runner.confinement
 
     @property
     def runs_root(self) -> Path:

@@ -388,6 +388,10 @@ class JobRunner:
             self._ids.close()
 
     @property
+    def confinement(self) -> Confinement:
+        return self._confinement
+
+    @property
     def running(self) -> set[str]:
         return set(self._tasks)
 

@@ -65,7 +65,7 @@ def test_two_quick_submissions_make_the_first_job_build_the_seconds_files(held, 
     second = api.submit_ok(ARCHIVE_B)
     held.release_builds()
     jobs = [api.wait(job_uuid, TERMINAL, timeout=90) for job_uuid in (first, second)]
-    assert [job["job_status"] for job in jobs] == [5, 5]
+    assert [job["job_status"] for job in jobs] == [5, 5], jobs  # the reasons, if one failed
     assert printed(api, jobs[0]) == "built from B\n"
     assert printed(api, jobs[1]) == "built from B\n"
 

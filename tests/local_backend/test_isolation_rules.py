@@ -11,6 +11,7 @@ every mutant (``python -m tests.mutation isolation``). Tests that need root (fol
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -336,6 +337,46 @@ def test_processes_of_leaves_out_zombies():
         proc.wait(timeout=10)
 
 
+def test_processes_of_reads_a_process_whose_name_is_not_utf8(tmp_path: Path):
+    shell = tmp_path / os.fsdecode(b"sh\xff")  # the kernel shows the name's bytes as they are
+    shell.symlink_to("/bin/sh")
+    proc = subprocess.Popen(
+        [shell, "-c", "echo ready; read line"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        assert {os.getpid(), proc.pid} <= set(processes_of(os.getuid()))
+    finally:
+        proc.communicate(b"\n", timeout=10)
+
+
+def test_processes_of_skips_a_process_that_ended_while_it_looked(monkeypatch: pytest.MonkeyPatch):
+    mine = f"/proc/{os.getpid()}/status"
+
+    def racing_open(path: str, *args, **kwargs):
+        if path != mine:  # every other process ended between the listing and the reading
+            raise FileNotFoundError(path)
+        return open(path, *args, **kwargs)
+
+    monkeypatch.setattr(isolation, "open", racing_open, raising=False)
+    assert processes_of(os.getuid()) == [os.getpid()]
+
+
+def test_a_status_without_uids_is_nobodys_and_one_without_a_state_is_live(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    uid = FREE_IDS[0]
+    mine = f"/proc/{os.getpid()}/status"
+
+    def odd_status(path: str, *args, **kwargs) -> io.StringIO:
+        if path == mine:
+            return io.StringIO(f"Name:\tjob\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n")
+        return io.StringIO("Name:\tother\n")
+
+    monkeypatch.setattr(isolation, "open", odd_status, raising=False)
+    assert processes_of(uid) == [os.getpid()]
+
+
 # -- JobIds -------------------------------------------------------------------------------
 @pytest.fixture
 def locks(tmp_path: Path) -> Path:
@@ -481,6 +522,35 @@ def test_give_back_waits_for_the_jobs_last_processes(locks: Path, tmp_path: Path
     assert ids.give_back(uid, tmp_path / "removed", wait=20) is True
     assert processes_of(uid) == []
     assert time.monotonic() - start < 10  # returned when they ended, not at the deadline
+    ids.close()
+
+
+class Clock:
+    """A stand-in for the time module: sleeping moves its clock on at once."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_give_back_gives_lingering_processes_ten_seconds_looking_every_20_ms(
+    locks: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    ids = JobIds(FREE_IDS, locks)
+    uid = ids.take()
+    clock = Clock()
+    monkeypatch.setattr(isolation, "time", clock)
+    monkeypatch.setattr(isolation, "processes_of", lambda uid: [4242])  # they never end
+    assert ids.give_back(uid, tmp_path / "removed") is False
+    assert set(clock.slept) == {0.02}
+    assert 10.0 <= sum(clock.slept) < 10.03
     ids.close()
 
 

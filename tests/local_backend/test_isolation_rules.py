@@ -11,6 +11,7 @@ every mutant (``python -m tests.mutation isolation``). Tests that need root (fol
 
 from __future__ import annotations
 
+import grp
 import io
 import json
 import logging
@@ -131,7 +132,6 @@ def id_tables(
 ) -> Callable[[list[tuple[str, int]], list[tuple[str, int]], str | None, str | None], None]:
     """Stand-in user, group and subordinate-id tables (a supplement: the real ones are the
     machine's, which the tests cannot change)."""
-    import grp
 
     def use(
         users: list[tuple[str, int]],

@@ -1,5 +1,5 @@
-"""``python -m tests.mutation [access|verify|identity|uuid|api_session|reply_head|all] [--jobs N]
-[--fail-under 0.9]``."""
+"""``python -m tests.mutation [access|verify|identity|uuid|api_session|reply_head|isolation|all]
+[--jobs N] [--fail-under 0.9]``."""
 
 from __future__ import annotations
 
@@ -77,6 +77,11 @@ TARGETS = {
             "tests/test_upload_form.py",
             "tests/test_attestation_verify.py",
         ),
+    ),
+    # the fast rules only: the tests that run confined notebooks are too slow per mutant
+    "isolation": Target(
+        "jupyterlab_manatee/local_backend/isolation.py",
+        ("tests/local_backend/test_isolation_rules.py",),
     ),
 }
 

@@ -20,12 +20,24 @@ from tests.support import free_port, wait_until
 JUPYTER_TOKEN = "stop-test-token"
 LEAKS = ("Unclosed", "ResourceWarning", "unclosed")
 #: `jupyter server`, then the process stays until its stdin closes: the test looks at what
-#: it still holds once the server has stopped (at exit, the OS would close it all anyway)
-RUN_THEN_WAIT = (
-    "import sys; from jupyter_server.serverapp import ServerApp; "
-    "ServerApp.launch_instance(); print('server stopped', file=sys.stderr, flush=True); "
-    "sys.stdin.read()"
-)
+#: it still holds once the server has stopped (at exit, the OS would close it all anyway).
+#: The wait tolerates a non-blocking stdin: O_NONBLOCK belongs to the pipe's open file,
+#: shared by every process that inherited it, and a child the server started may set it
+#: (seen once in CI: a plain ``sys.stdin.read()`` then failed with "can't concat NoneType
+#: to bytes" after a clean stop).
+RUN_THEN_WAIT = """
+import os, select, sys
+from jupyter_server.serverapp import ServerApp
+ServerApp.launch_instance()
+print('server stopped', file=sys.stderr, flush=True)
+while True:
+    select.select([0], [], [])
+    try:
+        if not os.read(0, 4096):
+            break
+    except BlockingIOError:
+        pass
+"""
 
 
 def connections_to(pid: int, port: int) -> int:

@@ -28,13 +28,17 @@ import asyncio
 import ctypes
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from traitlets.config import Config
 
 from jupyterlab_manatee.local_backend.protocol import (
     EXIT_BAD_INPUT,
@@ -125,6 +129,28 @@ def _write_atomically(nb: Any, target: Path) -> None:
         raise
 
 
+def _kernel_socket_folder() -> Path:
+    """A private folder for the kernel's sockets, under /tmp (a socket's path must stay
+    under 108 bytes, which the job's own temp folder may not)."""
+    return Path(
+        tempfile.mkdtemp(prefix="manatee-kernel-", dir="/tmp" if os.path.isdir("/tmp") else None)
+    )
+
+
+def _ipc_transport(sockets: Path) -> Config:
+    """The kernel speaks over Unix sockets in ``sockets``, not TCP on 127.0.0.1.
+
+    In the TEE one VM runs one job; here jobs share the machine's network, and TCP
+    ports picked free by one executor can be taken by another's kernel before its own
+    binds them (jupyter_client guards against that within one process only). Sockets in
+    a folder of the job's own user are neither raced for nor reachable by other jobs.
+    """
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = str(sockets / "kernel")
+    return config
+
+
 def _short(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}".strip()
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
@@ -177,8 +203,10 @@ def main(argv: list[str] | None = None) -> int:
         _kernel_pid = getattr(provisioner, "pid", None)
         protocol.emit("started", kernel_pid=_kernel_pid)
 
+    sockets = _kernel_socket_folder()
     client = NotebookClient(
         nb,
+        config=_ipc_transport(sockets),
         kernel_name=args.kernel_name,
         timeout=None,
         allow_errors=True,
@@ -193,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         stage = "execution" if started else "kernel"
         protocol.emit("error", stage=stage, message=_short(exc))
         return EXIT_EXECUTION_FAILED if started else EXIT_KERNEL_FAILED
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
 
     try:
         _write_atomically(nb, output)

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import importlib.metadata
 import json
+import re
 import time
 import uuid as uuid_module
 from collections.abc import Iterator
@@ -43,7 +44,10 @@ STAGE2_NOTEBOOK = notebook_bytes(
     "real = (pathlib.Path(os.environ['MANATEE_STAGE2_DATA_DIR']) / 'real.csv').read_text()\n"
     "print(f\"stage={os.environ['EXECUTION_STAGE']} beside={beside} real={real.strip()}"
     " flag={os.environ['MY_FLAG']} secret={os.environ['STAGE2_SECRET']}\")\n"
-    "print('cwd=' + os.getcwd())"
+    "print('cwd=' + os.getcwd())",
+    "import ipykernel, json\n"
+    "info = json.loads(ipykernel.get_connection_info())\n"
+    "print('transport=' + info['transport'] + ' ip=' + info['ip'])",
 )
 FAILING_NOTEBOOK = notebook_bytes(
     "print('before')", "raise ValueError('boom in cell 2')", "print('after')"
@@ -128,6 +132,14 @@ def test_the_notebook_ran_with_the_workspace_as_working_directory(ran):
     _, content = download(ran, ran.stage2)
     expected = ran.backend.runs_root / ran.stage2["uuid"] / "workspace"
     assert f"cwd={expected}" in outputs_text(content)[0]
+
+
+def test_the_kernel_speaks_over_unix_sockets_in_a_private_folder_under_tmp(ran):
+    # not TCP on 127.0.0.1: jobs share the machine's network, and a free port one
+    # executor picked could be taken by another job's kernel before its own kernel binds it
+    _, content = download(ran, ran.stage2)
+    printed = json.loads(outputs_text(content)[1])[0]["text"]
+    assert re.fullmatch(r"transport=ipc ip=/tmp/manatee-kernel-[a-z0-9_]{8}/kernel\n", printed)
 
 
 def test_the_workspace_lies_outside_the_data_directory(ran):

@@ -373,14 +373,18 @@ def test_alices_output_is_exactly_what_she_wrote(scene):
 def test_a_job_has_a_tmp_var_tmp_and_dev_shm_of_its_own(scene):
     report = scene.json_of(scene.bob_cells, 1)
     assert not any(report["markers"].values()), report["markers"]
-    # bob's /tmp holds only the file he wrote himself, the way to his own folder and the
-    # interpreter's folders bound back read-only (a checkout or venv under /tmp)
+    # bob's /tmp holds only the file he wrote himself, his kernel's socket folder, the way
+    # to his own folder and the interpreter's folders bound back read-only (a checkout or
+    # venv under /tmp)
     tmp = Path("/tmp")
     bound_back = [scene.backend.runs_root, *map(Path, scene.backend.confinement.keep)]
     expected_tmp = sorted(
         {"alice-tmp.txt"} | {p.relative_to(tmp).parts[0] for p in bound_back if tmp in p.parents}
     )
-    assert report["listings"]["/tmp"] == expected_tmp
+    listing = report["listings"]["/tmp"]
+    sockets = [name for name in listing if name.startswith("manatee-kernel-")]
+    assert len(sockets) == 1, listing
+    assert [name for name in listing if name not in sockets] == expected_tmp
     assert report["listings"]["/var/tmp"] == []
     assert report["listings"]["/dev/shm"] == []
 

@@ -16,6 +16,7 @@ import {
   errorText
 } from './api';
 import { ErrorDetails, ManifestSummary, ReportView } from './dialogs';
+import { giveFocusBack } from './focus';
 import { formatBytes, plural } from './format';
 import { ShieldModel } from './model';
 
@@ -54,11 +55,6 @@ export function notifyError(title: string, error: unknown): void {
     autoClose: false,
     actions: detailsAction(titleOf(error, title), message, shown)
   });
-}
-
-/** After React has drawn the model's last change (a re-enabled button is focusable). */
-function drawn(): Promise<void> {
-  return new Promise(resolve => requestAnimationFrame(() => setTimeout(resolve, 0)));
 }
 
 export class ShieldActions {
@@ -190,26 +186,9 @@ export class ShieldActions {
     }
   }
 
-  /**
-   * Give focus back to the control that opened a dialog (it was disabled meanwhile, which
-   * drops focus to the page), or to the panel when that control is gone.
-   */
+  /** Give focus back to the control that opened a dialog (see `giveFocusBack`). */
   async returnFocus(opener: Element | null): Promise<void> {
-    await drawn();
-    const active = document.activeElement;
-    if (active && active !== document.body && active !== opener) {
-      return; // the user has moved on
-    }
-    if (
-      opener instanceof HTMLElement &&
-      opener.isConnected &&
-      !opener.hasAttribute('disabled') &&
-      opener !== document.body
-    ) {
-      opener.focus();
-    } else if (this.focusFallback) {
-      this.focusFallback();
-    }
+    await giveFocusBack(opener, this.focusFallback);
   }
 
   private _failed(path: string, title: string, error: unknown): void {

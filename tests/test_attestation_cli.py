@@ -1,5 +1,5 @@
 """The command line, run as a user runs it: ``python -m jupyterlab_manatee.attestation
-verify OUTPUT TOKEN``; it exits 0 only for a verified output."""
+verify OUTPUT TOKEN``; it exits 0 only for a verified output, and a code per verdict otherwise."""
 
 from __future__ import annotations
 
@@ -77,6 +77,16 @@ def pin_options(**policy) -> list[str]:
 PINS = pin_options()
 
 
+#: the documented exit code of each verdict
+EXIT_CODES = {
+    "verified": 0,
+    "verified (token expired)": 0,
+    "not verified": 1,
+    "local run, no hardware TEE": 3,
+    "mock backend, nothing attested": 4,
+}
+
+
 def write_files(tmp_path: Path, scenario: Scenario) -> tuple[Path, Path]:
     output, token = tmp_path / "out-7-nb.ipynb", tmp_path / "token.txt"
     output.write_bytes(scenario.output)
@@ -94,7 +104,7 @@ def test_each_case_gives_its_verdict_and_exit_code(tmp_path, issuer, rogue, name
         *job_options(scenario.job), *pin_options(**case.policy),
     )  # fmt: skip
     assert_result(json.loads(done.stdout), case)
-    assert done.returncode == (0 if json.loads(done.stdout)["verified"] else 1), done.stderr
+    assert done.returncode == EXIT_CODES[case.verdict], done.stderr
 
 
 def test_the_text_report_leads_with_the_verdict_then_every_check(tmp_path, issuer, rogue):
@@ -177,15 +187,52 @@ def test_keys_are_not_fetched_from_an_issuer_not_named_trusted(tmp_path, issuer,
     assert sum(issuer.hits.values()) == before
 
 
-def test_a_local_issuer_is_a_local_run_and_exits_non_zero(tmp_path, issuer: Issuer, rogue):
+def test_a_local_issuer_is_a_local_run_and_exits_3(tmp_path, issuer: Issuer, rogue):
     scenario = make_scenario(CASES["good"], issuer, rogue)
     output, token = write_files(tmp_path, scenario)
     done = run_cli(
         "verify", str(output), str(token), f"--local-issuer={issuer.url}", "--json", *PINS,
         *job_options(scenario.job),
     )  # fmt: skip
-    assert done.returncode == 1
+    assert done.returncode == 3
     assert json.loads(done.stdout)["verdict"] == "local run, no hardware TEE"
+
+
+def test_a_local_backends_token_without_flags_says_in_one_line_which_flags_it_needs(
+    tmp_path, issuer: Issuer, rogue
+):
+    # the issuer runs on 127.0.0.1, as manatee-local does; nothing names it trusted
+    scenario = make_scenario(CASES["good"], issuer, rogue)
+    output, token = write_files(tmp_path, scenario)
+    done = run_cli("verify", str(output), str(token), *job_options(scenario.job))
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [
+        "verdict: not verified",
+        f"The token was signed by {issuer.url}, a local backend, which is not trusted here: "
+        f"verify it as a local run with --local-issuer {issuer.url} and the deployment's pins "
+        "(--project-id manatee-local --service-account "
+        "manatee-local-tee@manatee-local.iam.gserviceaccount.com for manatee-local's "
+        "defaults); --json shows every check.",
+    ]
+
+
+def test_an_untrusted_local_issuer_in_json_still_gives_every_check(tmp_path, issuer, rogue):
+    scenario = make_scenario(CASES["good"], issuer, rogue)
+    output, token = write_files(tmp_path, scenario)
+    done = run_cli("verify", str(output), str(token), "--json", *job_options(scenario.job))
+    assert done.returncode == 1
+    assert [c["name"] for c in json.loads(done.stdout)["checks"]] == list(CHECK_NAMES)
+
+
+def test_an_untrusted_remote_issuer_gets_every_check_and_no_local_hint(tmp_path, issuer, rogue):
+    scenario = make_scenario(CASES["good"], issuer, rogue)
+    claims = describe_token(scenario.token)["claims"]
+    claims["iss"] = "https://issuer.example.com"
+    output, token = write_files(tmp_path, Scenario(issuer.mint(claims), OUTPUT, scenario.job))
+    done = run_cli("verify", str(output), str(token), *job_options(scenario.job))
+    assert done.returncode == 1
+    assert "a local backend" not in done.stdout
+    assert len(done.stdout.splitlines()) == 3 + len(CHECK_NAMES)
 
 
 @pytest.mark.parametrize("missing", ["output", "token"])
@@ -225,8 +272,27 @@ class TestBundle:
     def make(self, tmp_path: Path, issuer: Issuer, rogue, case: str = "good") -> Path:
         output = saved_record(tmp_path, make_scenario(CASES[case], issuer, rogue))
         done = run_cli("bundle", str(output), f"--issuer={issuer.url}", *PINS)
-        assert done.returncode == (0 if case == "good" else 1), done.stderr
+        assert done.returncode == 0, done.stderr  # written, whatever the verdict
         return output
+
+    def test_a_bundle_of_an_output_not_verified_is_written_and_exits_0(
+        self, tmp_path, issuer, rogue
+    ):
+        self.make(tmp_path, issuer, rogue, case="debug image")
+        bundle = json.loads((tmp_path / "out-7-nb.ipynb.manatee-bundle.json").read_text())
+        assert bundle["verification"]["verdict"] == "not verified"
+
+    def test_verify_bundle_tells_a_local_run_from_a_tampered_output_by_exit_code(
+        self, tmp_path, issuer, rogue
+    ):
+        output = saved_record(tmp_path, make_scenario(CASES["good"], issuer, rogue))
+        done = run_cli("bundle", str(output), f"--local-issuer={issuer.url}", *PINS)
+        assert done.returncode == 0, done.stderr
+        bundle = tmp_path / "out-7-nb.ipynb.manatee-bundle.json"
+        intact = run_cli("verify", "--bundle", str(bundle), str(output))
+        output.write_bytes(output.read_bytes().replace(b"caf", b"Caf"))
+        tampered = run_cli("verify", "--bundle", str(bundle), str(output))
+        assert (intact.returncode, tampered.returncode) == (3, 1)
 
     def test_the_bundle_holds_token_keys_policy_digests_and_verdict(self, tmp_path, issuer, rogue):
         output = self.make(tmp_path, issuer, rogue)

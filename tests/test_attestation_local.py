@@ -74,7 +74,7 @@ class TestTrustedAsALocalIssuer:
             cwd=REPO,
         )  # fmt: skip
         out, _ = await cli.communicate()
-        assert cli.returncode == 1  # a local run is never "verified"
+        assert cli.returncode == 3  # a local run: never "verified", told apart
         assert json.loads(out)["verdict"] == LOCAL_RUN
         assert statuses(json.loads(out)) == statuses(verification)
 

@@ -9,9 +9,13 @@
   unless a flag overrides a setting, its job).
 - ``jwks ISSUER``: an issuer's published keys, to keep for ``--jwks``.
 
-Exit 0 only when the output is verified (a production TEE run of the pinned deployment and
-of the identified job, its token possibly expired), 1 otherwise, 2 on unusable arguments
-(a ``--uuid`` that is not a canonical job uuid among them).
+Exit codes (``verify``, ``verify --bundle``), one per verdict so scripts can tell them apart:
+0 verified (a production TEE run of the pinned deployment and of the identified job, its
+token possibly expired); 1 not verified; 2 unusable arguments (a ``--uuid`` that is not a
+canonical job uuid among them); 3 local run (signed by a configured local issuer, the output
+matches, no hardware TEE: nothing about the platform is proven); 4 mock backend (nothing
+attested). ``bundle`` exits 0 once the bundle is written, whatever its verdict (printed, and
+kept in the bundle), and 2 when it cannot be.
 
 A verified result says the output came from *this* job of *this* deployment; only the
 reader knows whether those are the ones they expect. So ``bundle`` and ``verify --bundle``
@@ -29,6 +33,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..job_uuid import CANONICAL_FORM, canonical_uuid
 from .files import open_regular
@@ -39,14 +44,25 @@ from .verify import (
     DEFAULT_AUDIENCE,
     DEFAULT_CLOCK_SKEW,
     DEFAULT_HWMODELS,
+    FAIL,
     GOOGLE_ISSUER,
+    LOCAL_RUN,
+    MOCK_BACKEND,
     JobFacts,
     Policy,
     Verification,
     verify_token,
 )
 
-EXIT_VERIFIED, EXIT_NOT_VERIFIED, EXIT_USAGE = 0, 1, 2
+EXIT_VERIFIED, EXIT_NOT_VERIFIED, EXIT_USAGE, EXIT_LOCAL_RUN, EXIT_MOCK = 0, 1, 2, 3, 4
+EXIT_WRITTEN = 0
+#: hosts of a local backend's issuer URL (``manatee-local`` on this machine)
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+#: the pins of manatee-local's default deployment (its tokens name them)
+LOCAL_PINS = (
+    "--project-id manatee-local "
+    "--service-account manatee-local-tee@manatee-local.iam.gserviceaccount.com"
+)
 BUNDLE_FORMAT = "jupyterlab-manatee/attestation-bundle/1"
 BUNDLE_SUFFIX = ".manatee-bundle.json"
 MAX_BUNDLE_BYTES = 8 * 1024 * 1024
@@ -189,7 +205,7 @@ def _verify(args: argparse.Namespace) -> int:
     token, job = _read_token(source)
     job = _job(args, job, f"the saved file {Path(source).name}")
     result = _run(args, token, job, _policy(args, Policy()), _keys(args))
-    return _report(args, result)
+    return _report(args, token, result)
 
 
 def _verify_bundle(args: argparse.Namespace) -> int:
@@ -213,7 +229,16 @@ def _verify_bundle(args: argparse.Namespace) -> int:
         if sha256 != bundle.get("output_sha256"):
             print(f"note: {args.output} is not the file the bundle was made for (SHA-256 differs)")
         print("\n" + render_compare(compare))
-    return EXIT_VERIFIED if result.verified else EXIT_NOT_VERIFIED
+    return exit_code(result)
+
+
+def exit_code(result: Verification) -> int:
+    """The verdict as an exit code (see the module's docstring)."""
+    if result.verified:
+        return EXIT_VERIFIED
+    return {LOCAL_RUN: EXIT_LOCAL_RUN, MOCK_BACKEND: EXIT_MOCK}.get(
+        result.verdict, EXIT_NOT_VERIFIED
+    )
 
 
 def _run(
@@ -223,9 +248,32 @@ def _run(
     return asyncio.run(verify_token(token, md5, policy, keys, job=job))
 
 
-def _report(args: argparse.Namespace, result: Verification) -> int:
-    print(json.dumps(result.to_json(), indent=1) if args.json else render(result))
-    return EXIT_VERIFIED if result.verified else EXIT_NOT_VERIFIED
+def _report(args: argparse.Namespace, token: str, result: Verification) -> int:
+    hint = None if args.json else local_issuer_hint(token, result)
+    if hint:
+        print(f"verdict: {result.verdict}\n{hint}")
+    else:
+        print(json.dumps(result.to_json(), indent=1) if args.json else render(result))
+    return exit_code(result)
+
+
+def local_issuer_hint(token: str, result: Verification) -> str | None:
+    """One line naming the flags a local backend's output needs, when its token comes from
+    an untrusted issuer on this machine: every other failure follows from that one."""
+    if result.check("issuer").status != FAIL:
+        return None
+    claims = parse_token(token).claims
+    issuer = claims.get("iss") if isinstance(claims, dict) else None
+    if not isinstance(issuer, str):
+        return None
+    parts = urlsplit(issuer)
+    if parts.scheme not in ("http", "https") or parts.hostname not in LOCAL_HOSTS:
+        return None
+    return (
+        f"The token was signed by {issuer}, a local backend, which is not trusted here: verify "
+        f"it as a local run with --local-issuer {issuer} and the deployment's pins "
+        f"({LOCAL_PINS} for manatee-local's defaults); --json shows every check."
+    )
 
 
 def _job(args: argparse.Namespace, saved: JobFacts | None, where: str) -> JobFacts:
@@ -409,7 +457,7 @@ def _bundle(args: argparse.Namespace) -> int:
         print(render(result))
         print(f"\nbundle: {out}")
         print("\n" + render_compare(bundle["compare"]))
-    return EXIT_VERIFIED if result.verified else EXIT_NOT_VERIFIED
+    return EXIT_WRITTEN
 
 
 def _issuer_keys(

@@ -39,7 +39,7 @@ def local_backend(start_backend):
     """One job at a time: these tests are about which files a build reads, not about
     concurrency. Two concurrent jobs here ended 9 (launch failed) in 2 of 4 full runs on
     2026-12-06; that race is open (see the session note), not hidden from other tests."""
-    return start_backend(max_running=1)
+    return start_backend()
 
 
 @pytest.fixture

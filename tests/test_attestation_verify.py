@@ -17,11 +17,14 @@ from jupyterlab_manatee.attestation import (
     KeyStore,
     Policy,
     describe_token,
+    evaluate,
+    parse_token,
     verify,
     verify_token,
 )
 from jupyterlab_manatee.attestation.keys import KeyUnavailable, _redirect_target, usable_jwks_uri
 from tests.attestation_support import (
+    AUDIENCE,
     CASES,
     CHECK_NAMES,
     IMAGE_DIGEST,
@@ -29,6 +32,7 @@ from tests.attestation_support import (
     JOB_UUID,
     NOT_CANONICAL,
     OUTPUT,
+    SERVICE_ACCOUNT,
     Issuer,
     assert_result,
     issuer_fixture,  # noqa: F401 - the "issuer" fixture
@@ -624,3 +628,88 @@ class TestWholeNames:
         for name in ("instance_name", "image"):
             assert result.check(name).status == "fail"
             assert "job not identified" in result.check(name).reason
+
+
+class TestEdges:
+    """Boundaries and claim shapes where a looser check would still pass a token."""
+
+    async def checked(self, issuer, claims: dict, *, now: float, job=None, **policy):
+        return await verify_token(
+            issuer.mint(claims),
+            md5(OUTPUT),
+            trusting(issuer, **policy),
+            KeyStore(),
+            job=job or job_around(claims["iat"]),
+            now=now,
+        )
+
+    async def test_an_aud_string_holding_the_audience_inside_it_fails(self, issuer):
+        issued = time.time() - 60
+        claims = production_claims(issuer.url, md5(OUTPUT), issued)
+        claims["aud"] = f"x{AUDIENCE}y"
+        result = await self.checked(issuer, claims, now=issued + 60)
+        assert (result.check("audience").status, result.verdict) == ("fail", NOT_VERIFIED)
+
+    async def test_an_eat_nonce_string_holding_the_md5_inside_it_fails(self, issuer):
+        issued = time.time() - 60
+        claims = production_claims(issuer.url, f"00{md5(OUTPUT)}00", issued)
+        result = await self.checked(issuer, claims, now=issued + 60)
+        assert result.check("nonce").status == "fail"
+        assert f"the token's eat_nonce is 00{md5(OUTPUT)}00: " in result.check("nonce").reason
+
+    async def test_a_token_expiring_exactly_now_is_expired(self, issuer):
+        issued = time.time() - 3600
+        claims = production_claims(issuer.url, md5(OUTPUT), issued)
+        result = await self.checked(issuer, claims, now=claims["exp"])
+        assert result.check("expiry").status == "n/a"
+        assert result.check("expiry").reason.startswith("expired since ")
+
+    async def test_a_token_issued_exactly_at_the_skews_end_is_not_in_the_future(self, issuer):
+        issued = time.time()
+        claims = production_claims(issuer.url, md5(OUTPUT), issued)
+        result = await self.checked(issuer, claims, now=claims["iat"] - 300)  # the default skew
+        assert result.check("issued_at").status == "pass"
+
+    async def test_a_job_without_its_last_update_time_cannot_place_the_token(self, issuer):
+        issued = time.time() - 60
+        claims = production_claims(issuer.url, md5(OUTPUT), issued)
+        job = JobFacts(**{**job_around(claims["iat"]).to_json(), "updated_at": None})
+        result = await self.checked(issuer, claims, now=issued + 60, job=job)
+        assert result.check("issued_at").status == "fail"
+        assert result.check("issued_at").reason.endswith("the job's times are not known to compare")
+
+    async def test_an_empty_iss_is_no_issuer(self, issuer):
+        issued = time.time() - 60
+        claims = production_claims("", md5(OUTPUT), issued)
+        result = await self.checked(issuer, claims, now=issued + 60)
+        assert (result.check("issuer").status, result.check("issuer").reason) == (
+            "fail",
+            "the token has no iss claim",
+        )
+
+    async def test_a_service_account_pinned_by_none_names_every_pinned_one(self, issuer):
+        issued = time.time() - 60
+        claims = production_claims(issuer.url, md5(OUTPUT), issued)
+        claims["google_service_accounts"] = ["cvm@elsewhere.iam.gserviceaccount.com"]
+        other = "second@manatee-prod-4711.iam.gserviceaccount.com"
+        result = await self.checked(
+            issuer, claims, now=issued + 60, service_accounts=(SERVICE_ACCOUNT, other)
+        )
+        assert result.check("service_account").reason.endswith(
+            f"none of the pinned {SERVICE_ACCOUNT}, {other}"
+        )
+
+    async def test_a_pinned_registry_host_in_capitals_is_compared_whole(self, issuer):
+        issued = time.time() - 60
+        claims = production_claims(issuer.url, md5(OUTPUT), issued)
+        claims["submods"]["container"]["image_reference"] = f"REGISTRY.EXAMPLEX/alice-{JOB_UUID}"
+        result = await self.checked(
+            issuer, claims, now=issued + 60, image_repository="REGISTRY.EXAMPLEX"
+        )
+        assert result.check("image").status == "pass", result.check("image").reason
+
+    def test_an_unreadable_output_with_no_reason_given_says_unknown(self, issuer):
+        issued = time.time() - 60
+        token = issuer.mint(production_claims(issuer.url, md5(OUTPUT), issued))
+        result = evaluate(parse_token(token), None, trusting(issuer))
+        assert result.check("nonce").reason == "the output could not be read: unknown"

@@ -209,12 +209,14 @@ def test_the_command_line_reports_a_saved_output_as_a_local_run_when_told_the_is
     )
     assert done.stdout.splitlines()[0] == f"verdict: {LOCAL_VERDICT}", done.stdout + done.stderr
     assert re.search(r"pass\s+nonce\s", done.stdout)
-    assert done.returncode == 1  # only a hardware TEE's "verified" exits 0
+    assert done.returncode == 3  # a local run: told apart from verified (0) and not (1)
 
 
-def test_the_command_line_does_not_trust_the_local_backend_unless_told(outputs, lab):
+def test_the_command_line_does_not_trust_the_local_backend_unless_told(outputs, lab, backend):
     done = verify_on_the_command_line(lab, outputs["regression.ipynb"].saved)
-    assert done.stdout.splitlines()[0] == "verdict: not verified", done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "verdict: not verified", done.stdout + done.stderr
+    assert f"--local-issuer {backend.url} " in lines[1], lines  # the one flag it needs
     assert done.returncode == 1
 
 

@@ -259,6 +259,17 @@ class ConfigHandler(ManateeHandler):
         self.reply(await self.manager.status(self.username))
 
 
+class CreatorNoticeHandler(ManateeHandler):
+    """``DELETE manatee/config/creator-notice``: the user has read that the safe mapping
+    changed their creator; ``GET manatee/config`` stops carrying the notice."""
+
+    @web.authenticated
+    @authorized
+    async def delete(self) -> None:
+        self.manager.dismiss_creator_notice(self.username)
+        self.reply({"creator_notice": None})
+
+
 def setup_handlers(web_app: web.Application, manager: ManateeManager) -> None:
     web_app.settings["manatee_manager"] = manager
     base = url_path_join(web_app.settings["base_url"], "manatee")
@@ -274,5 +285,6 @@ def setup_handlers(web_app: web.Application, manager: ManateeManager) -> None:
             (url_path_join(base, "attestation"), AttestationHandler),
             (url_path_join(base, "attestation", "verify"), VerifySavedHandler),
             (url_path_join(base, "config"), ConfigHandler),
+            (url_path_join(base, "config", "creator-notice"), CreatorNoticeHandler),
         ],
     )

@@ -43,6 +43,7 @@ from .config import (
     redact_url,
     safe_creator,
 )
+from .creator_notice import CreatorNotices
 from .errors import (
     ApiNotConfigured,
     BadRequest,
@@ -91,6 +92,7 @@ class ManateeManager:
         self._records: dict[str, JobRecords] = {}
         self._pool = background_executor(2, config.background_nice, "manatee-workspace")
         self._warned_creators: set[str] = set()
+        self.creator_notices = CreatorNotices(config.state_dir, log)
         self._keys: KeyStore | None = None
         self._keys_settings: tuple[Any, ...] = ()
         self.queue = SubmissionQueue(
@@ -194,6 +196,9 @@ class ManateeManager:
             "creator": None,
             "creator_problem": None,
             "creator_warning": None,
+            # {"old", "new"}: the safe mapping changed the user's creator (their earlier
+            # jobs are listed under the old one), until they dismiss it
+            "creator_notice": None,
             "max_workspace_size": self.config.max_workspace_size,
             # the panel counts jobs in progress and queued against it before it asks
             "job_limit": self.config.job_limit if self.config.queue_submissions else None,
@@ -205,6 +210,7 @@ class ManateeManager:
         try:
             reply["creator"] = self.creator(username)
             reply["creator_warning"] = creator_warning(reply["creator"])
+            reply["creator_notice"] = self.creator_notices.pending(self.config, username)
         except Forbidden as e:
             reply["creator_problem"] = e.message
         if problem is None and self.config.check_health:
@@ -215,6 +221,10 @@ class ManateeManager:
                 reply["reachable"] = False
                 reply["problem"] = e.message
         return reply
+
+    def dismiss_creator_notice(self, username: str) -> None:
+        """The user has read that their creator changed: stop telling them."""
+        self.creator_notices.dismiss(self.config, username)
 
     # --- submission --------------------------------------------------------------------
 

@@ -120,6 +120,12 @@ export interface IAttestationReply {
   attestation_path?: string | null;
 }
 
+/** The creator name the API knew the user by before the safe mapping, and the new one. */
+export interface ICreatorNotice {
+  old: string;
+  new: string;
+}
+
 export interface IManateeStatus {
   version?: string;
   configured: boolean;
@@ -129,6 +135,8 @@ export interface IManateeStatus {
   creator: string | null;
   creator_problem: string | null;
   creator_warning?: string | null;
+  /** creator_mapping 'safe' changed the creator: jobs of `old` are no longer listed. */
+  creator_notice?: ICreatorNotice | null;
   max_workspace_size?: number;
   /** Jobs in progress plus queued submissions allowed per user (null: not counted here). */
   job_limit?: number | null;
@@ -215,6 +223,11 @@ export class ManateeApi {
       throw this.malformed('config', data);
     }
     return data as unknown as IManateeStatus;
+  }
+
+  /** `DELETE manatee/config/creator-notice`: the user has read it; the server keeps that. */
+  async dismissCreatorNotice(): Promise<void> {
+    await this.request('config/creator-notice', 'DELETE');
   }
 
   /** `GET manatee/jobs?page=&page_size=`, newest first. */

@@ -261,3 +261,13 @@ export function localizeTimes(text: string, options: ITimeFormatOptions = {}): s
     return Number.isNaN(date.getTime()) ? match : formatLocalTime(date, options);
   });
 }
+
+/** Why the job list no longer shows the jobs submitted under the old creator name. */
+export function creatorNoticeText(notice: { old: string; new: string }): string {
+  return (
+    `You now submit as "${notice.new}" instead of "${notice.old}": the server maps user ` +
+    'names to names the job images and TEE VMs accept. Jobs you submitted as ' +
+    `"${notice.old}" are no longer listed here; they are still kept by the ManaTEE API ` +
+    'under that name: ask your operator if you need them.'
+  );
+}

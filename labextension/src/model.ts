@@ -59,6 +59,8 @@ export class ShieldModel implements IDisposable {
   // --- configuration -----------------------------------------------------------------
   status: IManateeStatus | null = null;
   statusError: string | null = null;
+  /** Why the last dismissal of the creator notice failed (the notice stays). */
+  creatorNoticeError: string | null = null;
 
   // --- sources -----------------------------------------------------------------------
   /** The file browser folder whose tree is listed (contents path, no leading slash). */
@@ -170,6 +172,23 @@ export class ShieldModel implements IDisposable {
   /** Configuration, sources and jobs, all at once. */
   async refreshAll(): Promise<void> {
     await Promise.all([this.refreshStatus(), this.refreshSources(), this.refreshJobs()]);
+  }
+
+  /**
+   * The user has read that their creator changed: the server stops carrying the notice.
+   * A failure keeps the notice and says why (`creatorNoticeError`).
+   */
+  async dismissCreatorNotice(): Promise<void> {
+    try {
+      await this.api.dismissCreatorNotice();
+      this.creatorNoticeError = null;
+      if (this.status) {
+        this.status = { ...this.status, creator_notice: null };
+      }
+    } catch (error) {
+      this.creatorNoticeError = errorText(error);
+    }
+    this.emit();
   }
 
   async refreshStatus(): Promise<void> {

@@ -21,6 +21,7 @@ import * as React from 'react';
 import { ShieldActions } from './actions';
 import { IJob, IQueuedEntry } from './api';
 import {
+  creatorNoticeText,
   formatApiTime,
   formatLocalTime,
   formatUtc,
@@ -138,6 +139,22 @@ class HeaderView extends ModelView {
                 <p className="jp-manatee-Banner-text">{item.text}</p>
               </div>
             ))}
+          </div>
+        )}
+        {status?.creator_notice && (
+          <div className="jp-manatee-Notice" role="status" data-notice="creator">
+            <p className="jp-manatee-Notice-text">{creatorNoticeText(status.creator_notice)}</p>
+            {this.model.creatorNoticeError && (
+              <p className="jp-manatee-Notice-text">
+                Could not dismiss this notice: {this.model.creatorNoticeError}
+              </p>
+            )}
+            <button
+              className="jp-mod-styled jp-mod-accept jp-manatee-Notice-dismiss"
+              onClick={() => void this.model.dismissCreatorNotice()}
+            >
+              Got it
+            </button>
           </div>
         )}
         {status?.creator_warning && !status.creator_problem && (

@@ -3,6 +3,7 @@
  */
 
 import {
+  creatorNoticeText,
   formatApiTime,
   formatBytes,
   formatEpochSeconds,
@@ -156,5 +157,17 @@ describe('localizeTimes', () => {
 
   it('leaves text without such times alone', () => {
     expect(localizeTimes('nbf is not in the future')).toBe('nbf is not in the future');
+  });
+});
+
+describe('creatorNoticeText', () => {
+  it('names the old and the new creator and where the old jobs went', () => {
+    const text = creatorNoticeText({ old: 'alice@example.org', new: 'alice-example-org-7a64ad' });
+    expect(text).toBe(
+      'You now submit as "alice-example-org-7a64ad" instead of "alice@example.org": the ' +
+        'server maps user names to names the job images and TEE VMs accept. Jobs you ' +
+        'submitted as "alice@example.org" are no longer listed here; they are still kept ' +
+        'by the ManaTEE API under that name: ask your operator if you need them.'
+    );
   });
 });

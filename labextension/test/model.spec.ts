@@ -278,3 +278,66 @@ describe('the live announcement', () => {
     expect(model.announcement).toBe('');
   });
 });
+
+describe('the notice that the safe mapping changed the creator', () => {
+  const notice = { old: 'alice@example.org', new: 'alice-example-org-7a64ad' };
+  let dismissed = false;
+  let dismissStatus = 200;
+
+  beforeEach(() => {
+    dismissed = false;
+    dismissStatus = 200;
+    server.respond = r => {
+      if (r.path.endsWith('/manatee/config/creator-notice') && r.method === 'DELETE') {
+        if (dismissStatus !== 200) {
+          return {
+            status: dismissStatus,
+            body: { code: dismissStatus, msg: 'disk full', message: 'disk full' }
+          };
+        }
+        dismissed = true;
+        return { body: { code: 0, creator_notice: null } };
+      }
+      return {
+        body: {
+          code: 0,
+          configured: true,
+          reachable: true,
+          problem: null,
+          api_url: 'http://api',
+          creator: notice.new,
+          creator_problem: null,
+          creator_notice: dismissed ? null : notice
+        }
+      };
+    };
+  });
+
+  it('carries both names from the configuration', async () => {
+    await model.refreshStatus();
+    expect(model.status?.creator_notice).toEqual(notice);
+  });
+
+  it('is dismissed with DELETE manatee/config/creator-notice and gone at once', async () => {
+    await model.refreshStatus();
+    await model.dismissCreatorNotice();
+    const deletes = server.requests.filter(r => r.method === 'DELETE');
+    expect(deletes.map(r => r.path)).toEqual(['/base/manatee/config/creator-notice']);
+    expect(model.status?.creator_notice).toBeNull();
+  });
+
+  it('stays gone at the next configuration check', async () => {
+    await model.refreshStatus();
+    await model.dismissCreatorNotice();
+    await model.refreshStatus();
+    expect(model.status?.creator_notice).toBeNull();
+  });
+
+  it('stays, with the reason, when the dismissal fails', async () => {
+    dismissStatus = 500;
+    await model.refreshStatus();
+    await model.dismissCreatorNotice();
+    expect(model.status?.creator_notice).toEqual(notice);
+    expect(model.creatorNoticeError).toContain('disk full');
+  });
+});

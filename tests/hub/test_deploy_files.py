@@ -91,6 +91,17 @@ def test_z2jh_values_let_user_pods_reach_the_apis_cluster_ip():
     assert policy["egressAllowRules"]["privateIPs"] is True
 
 
+def test_z2jh_values_allow_ipv6_egress_as_their_ipv4_rules_allow_all_of_ipv4():
+    """z2jh's egress rules are IPv4 only: on a dual-stack cluster enforcing policies, IPv6
+    would be dropped. Private, non-private (the chart's default) and metadata together are
+    all of IPv4, so the mirror is all of IPv6, with no exception."""
+    policy = _values()["singleuser"]["networkPolicy"]
+    rules = policy["egressAllowRules"]
+    assert rules["privateIPs"] is True and rules["cloudMetadataServer"] is True
+    assert "nonPrivateIPs" not in rules  # the chart's default, true
+    assert policy["egress"] == [{"to": [{"ipBlock": {"cidr": "::/0"}}]}]
+
+
 def test_z2jh_values_run_stage1_as_upstreams_workload_identity_account():
     singleuser = _values()["singleuser"]
     assert singleuser["serviceAccountName"] == "jupyter-k8s-pod-sa"
@@ -126,6 +137,118 @@ def test_the_no_download_option_disables_both_download_commands_in_jupyterlab(tm
     disabled = json.loads(result.stdout)
     assert "@jupyterlab/docmanager-extension:download" in disabled
     assert "@jupyterlab/filebrowser-extension:download" in disabled
+
+
+def helm_merge(*files: dict[str, Any]) -> dict[str, Any]:
+    """Helm's merge of ``--values`` files in order: a later file wins, maps merge key by
+    key, anything else (lists, strings, null) replaces what was there."""
+
+    def merge(base: Any, override: Any) -> Any:
+        if isinstance(base, dict) and isinstance(override, dict):
+            return {**base, **{k: merge(base.get(k), v) for k, v in override.items()}}
+        return override
+
+    merged: dict[str, Any] = {}
+    for values in files:
+        merged = merge(merged, values)
+    return merged
+
+
+_ABSENT = object()
+
+
+def _at(values: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(values, dict) or key not in values:
+            return _ABSENT
+        values = values[key]
+    return values
+
+
+#: What upstream's deployment/jupyterhub/config.yaml sets that the overlay must leave as is:
+#: terminals off (NOTEBOOK_ARGS, which only the image's own start script reads, hence cmd:
+#: null instead of the chart's jupyterhub-singleuser), Jupyter Server as the single-user app,
+#: the image pulled on every start.
+UPSTREAM_KEPT: dict[tuple[str, ...], Any] = {
+    ("singleuser", "cmd"): None,
+    ("singleuser", "image", "pullPolicy"): "Always",
+    ("singleuser", "extraEnv", "NOTEBOOK_ARGS"): (
+        "--NotebookApp.terminals_enabled=False --NotebookApp.allow_root=False"
+    ),
+    ("singleuser", "extraEnv", "JUPYTERHUB_SINGLEUSER_APP"): "jupyter_server.serverapp.ServerApp",
+}
+
+#: What upstream's file sets that the overlay replaces on purpose: the image (ours), and
+#: placeholders upstream's deploy script fills with --set (the overlay gives the same values).
+UPSTREAM_REPLACED = {
+    ("singleuser", "image", "name"),
+    ("singleuser", "image", "tag"),
+    ("singleuser", "serviceAccountName"),
+    ("singleuser", "extraEnv", "DATA_CLEAN_ROOM_HOST"),
+}
+
+
+def _unfold(paths: dict[tuple[str, ...], Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for path, value in paths.items():
+        node = values
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    return values
+
+
+def _leaves(values: Any, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    if isinstance(values, dict) and values:
+        return {k: v for key, sub in values.items() for k, v in _leaves(sub, (*path, key)).items()}
+    return {path: values}
+
+
+def _overridden(upstream: dict[str, Any], overlay: dict[str, Any]) -> list[str]:
+    """Upstream's settings that ``overlay``, given after it, changes (not on purpose)."""
+    merged = helm_merge(upstream, overlay)
+    return [
+        ".".join(path)
+        for path, value in _leaves(upstream).items()
+        if path not in UPSTREAM_REPLACED and _at(merged, path) != value
+    ]
+
+
+def test_a_later_values_file_merges_maps_and_replaces_lists():
+    merged = helm_merge({"a": {"x": 1, "l": [1, 2]}}, {"a": {"y": 2, "l": [3]}})
+    assert merged == {"a": {"x": 1, "y": 2, "l": [3]}}
+
+
+def test_a_null_in_an_earlier_file_survives_a_later_file_without_the_key():
+    assert helm_merge({"cmd": None}, {"other": 1}) == {"cmd": None, "other": 1}
+
+
+def test_the_overlay_keeps_upstreams_terminals_off_app_cmd_and_pull_policy():
+    assert _overridden(_unfold(UPSTREAM_KEPT), _values()) == []
+
+
+def test_an_overlay_setting_the_chart_cmd_would_be_caught():
+    overlay = helm_merge(_values(), {"singleuser": {"cmd": "jupyterhub-singleuser"}})
+    assert _overridden(_unfold(UPSTREAM_KEPT), overlay) == ["singleuser.cmd"]
+
+
+def test_an_overlay_replacing_extra_env_as_a_list_would_be_caught():
+    overlay = helm_merge(_values(), {"singleuser": {"extraEnv": [{"name": "A", "value": "1"}]}})
+    assert _overridden(_unfold(UPSTREAM_KEPT), overlay) == [
+        "singleuser.extraEnv.NOTEBOOK_ARGS",
+        "singleuser.extraEnv.JUPYTERHUB_SINGLEUSER_APP",
+    ]
+
+
+@pytest.mark.skipif(
+    not os.environ.get("MANATEE_UPSTREAM_JUPYTERHUB_CONFIG"),
+    reason="set MANATEE_UPSTREAM_JUPYTERHUB_CONFIG to upstream's deployment/jupyterhub/config.yaml",
+)
+def test_the_overlay_changes_nothing_of_upstreams_file_but_the_image_and_its_placeholders():
+    """Against the real file: all of it survives the overlay, and it holds UPSTREAM_KEPT."""
+    upstream = yaml.safe_load(Path(os.environ["MANATEE_UPSTREAM_JUPYTERHUB_CONFIG"]).read_text())
+    assert UPSTREAM_KEPT.items() <= _leaves(upstream).items()
+    assert _overridden(upstream, _values()) == []
 
 
 def _merge(base: Any, override: Any) -> Any:

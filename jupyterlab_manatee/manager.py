@@ -62,6 +62,8 @@ from .notebook_errors import describe as describe_errors
 from .notebook_paths import parent_references
 from .offload import OffLoop
 from .output import output_name, resolve_folder, save_output
+from .output_scan import Fetch, OutputScans
+from .output_scan import summary as cells_raised_summary
 from .submission_queue import IN_PROGRESS, Entry, SubmissionQueue, blocking_job, now_text
 
 ARCHIVE_PREFIX = "manatee-workspace-"
@@ -71,6 +73,8 @@ JOB_SEARCH_PAGE_SIZE = 50
 #: How many of the newest jobs are looked at for jobs in progress (the API allows 3).
 RECENT_JOBS = 50
 TOKEN_UNAVAILABLE = "token unavailable"
+#: The API's status of a job whose executor stopped (cells may still have raised).
+FINISHED = 5
 
 
 class ManateeManager:
@@ -97,6 +101,8 @@ class ManateeManager:
             Path(config.state_dir) / "queue", poll_interval=config.queue_poll_interval
         )
         self._queue_task: asyncio.Future[None] | None = None
+        #: which cells raised in Finished jobs' outputs, scanned in the background
+        self.scans = OutputScans(self._pool, log)
         #: the JSON calls' pooled connections to the API, closed by :meth:`close`
         self.api_session = ApiSession()
 
@@ -114,6 +120,7 @@ class ManateeManager:
         """At server stop: the queue's sender, the worker threads, the API connections."""
         if self._queue_task is not None:
             self._queue_task.cancel()
+        await self.scans.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
         await self.api_session.close()
 
@@ -493,10 +500,19 @@ class ManateeManager:
             return reply
 
         reply = await newest_first(query, page, page_size)
+        api = self.config.api_base_url or ""
         for job in reply["jobs"]:
             saved = records.output_facts(creator, job["id"])
             if saved is not None:
                 job["output"] = {**saved, "errors_message": describe_errors(saved["errors"])}
+            job["cells_raised"] = None
+            if job["job_status"] == FINISHED:
+                key = (api, creator, job["id"], str(job.get("uuid")))
+                if saved is not None and cells_raised_summary(saved["errors"]) is not None:
+                    self.scans.remember(key, saved["errors"])  # no download needed
+                job["cells_raised"] = self.scans.cells_raised(
+                    key, _output_fetch(client, creator, job["id"])
+                )
         return reply
 
     async def delete_job(self, username: str, job_uuid: str) -> None:
@@ -787,6 +803,16 @@ class ManateeManager:
             "saved_verdict": saved.get("verdict") if isinstance(saved, dict) else None,
             "verification": verification.to_json(),
         }
+
+
+def _output_fetch(client: ManateeApiClient, creator: str, job_id: int) -> Fetch:
+    """Streams the job's output (through a new signed URL) into a scan's ``write``."""
+
+    async def fetch(write) -> int:
+        signed = await client.output(creator=creator, job_id=job_id)
+        return await client.download(signed.url, write, what="output")
+
+    return fetch
 
 
 def records_file(api_url: str) -> str:

@@ -21,6 +21,18 @@ export interface IJob {
   updated_at: string;
   /** Added by the server extension once it saved this job's output. */
   output?: IOutputFacts | null;
+  /** Added by the server extension for a Finished job once it scanned the output in the
+   * background; null while unknown (not scanned yet, scan failed, output too large). */
+  cells_raised?: ICellsRaised | null;
+}
+
+/** Which cells of a Finished job's output raised, as the job list carries it. */
+export interface ICellsRaised {
+  count: number;
+  /** e.g. `ValueError: boom`; null when none raised. */
+  first: string | null;
+  /** The code cell (from 1) of the first. */
+  first_cell: number | null;
 }
 
 /** Which cells of an executed notebook raised (they still end "Finished"). */

@@ -21,6 +21,7 @@ import * as React from 'react';
 import { ShieldActions } from './actions';
 import { IJob, IQueuedEntry } from './api';
 import {
+  cellsRaisedText,
   formatApiTime,
   formatLocalTime,
   formatUtc,
@@ -332,6 +333,7 @@ function JobItem(props: { job: IJob; busy?: string; actions: ShieldActions }): J
   const { job, busy, actions } = props;
   const info = statusInfo(job.job_status);
   const ready = mayHaveOutput(job.job_status);
+  const errorsText = cellsRaisedText(job);
   const notReady = info.inProgress
     ? 'The job is still in progress'
     : 'This job never ran, so there is no output or report';
@@ -353,13 +355,13 @@ function JobItem(props: { job: IJob; busy?: string; actions: ShieldActions }): J
         <JobTime label="created" value={job.created_at} />
         <JobTime label="updated" value={job.updated_at} />
       </div>
-      {job.output?.errors_message && (
+      {errorsText && (
         <p
           className="jp-manatee-Job-errors"
           role="note"
-          data-error-count={job.output.errors?.count}
+          data-error-count={job.cells_raised?.count ?? job.output?.errors?.count}
         >
-          {job.output.errors_message}
+          {errorsText}
         </p>
       )}
       <div className="jp-manatee-Job-actions">

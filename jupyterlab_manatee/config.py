@@ -142,6 +142,16 @@ class ManateeConfig(Configurable):
         ),
     ).tag(config=True)
 
+    large_workspace_size = Int(
+        50 * 1024**2,
+        min=0,
+        help=(
+            "Total size in bytes past which the submit dialog names the workspace's largest "
+            "files and folders, each with the .manateeignore line that leaves it out (a "
+            "large workspace is slow to upload and to build, and rarely meant)."
+        ),
+    ).tag(config=True)
+
     exclude = List(
         Unicode(),
         default_value=DEFAULT_EXCLUDES,

@@ -272,6 +272,10 @@ class ManateeManager:
         files = reply["files"]
         reply["files"] = files[:MANIFEST_FILE_LIMIT]
         reply["files_truncated"] = len(files) > MANIFEST_FILE_LIMIT
+        # what makes a large workspace large, and the line that would leave each out
+        large = manifest.total_bytes > self.config.large_workspace_size
+        reply["largest"] = workspace.largest_items(manifest) if large else []
+        reply["ignore_file"] = self.config.ignore_file
         reply["warnings"] = [*warnings, *await self.import_warnings(manifest)]
         return reply
 

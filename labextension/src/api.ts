@@ -9,6 +9,7 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 import { statusTitle } from './format';
+import { ILargestItem } from './largest';
 
 /** One job as the API lists it (times are UTC without a zone). */
 export interface IJob {
@@ -97,6 +98,11 @@ export interface IManifest {
   added: string[];
   /** What will not work in the TEE (e.g. code reading `../`), one sentence each. */
   warnings?: { path: string; cell: number; text: string; message: string }[];
+  /** Past the server's large_workspace_size: the largest files and folders, each with the
+   * line that leaves it out; empty otherwise. */
+  largest?: ILargestItem[];
+  /** The per-folder ignore file's name (`.manateeignore`). */
+  ignore_file?: string;
 }
 
 export interface IOutputReply {

@@ -213,6 +213,17 @@ class ManateeConfig(Configurable):
         ),
     ).tag(config=True)
 
+    local_setup_file = Unicode(
+        "",
+        help=(
+            "A JSON file that says the local ManaTEE backend is being set up (./dev run "
+            "writes it while it makes the stage-2 environment on a first start, and removes "
+            "it once the backend answers): while it exists and the API does not answer, "
+            "GET manatee/config and the panel say 'being set up: about N s left' rather "
+            "than 'not reachable'. '' (the default): no local setup is watched."
+        ),
+    ).tag(config=True)
+
     state_dir = Unicode(
         help=(
             "Folder for the extension's own small records (which notebook each job came "

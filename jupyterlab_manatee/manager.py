@@ -57,6 +57,8 @@ from .job_identity import identify_job, identify_saved_job
 from .job_list import newest_first
 from .job_records import JobRecords
 from .job_uuid import CANONICAL_FORM, canonical_uuid
+from .local_setup import describe as describe_setup
+from .local_setup import setup_under_way
 from .notebook_errors import cell_errors
 from .notebook_errors import describe as describe_errors
 from .notebook_paths import parent_references
@@ -193,6 +195,8 @@ class ManateeManager:
         url_problem = self.config.api_url_problem
         reply: dict[str, Any] = {
             "version": __version__,
+            # while ./dev run sets the local backend up: {"seconds_left", ...}
+            "setting_up": None,
             # the banner shows "not configured" with the problem, also for the token
             "configured": problem is None,
             "api_url": None if url_problem else redact_url(self.config.api_base_url or ""),
@@ -221,6 +225,12 @@ class ManateeManager:
             except ManateeError as e:
                 reply["reachable"] = False
                 reply["problem"] = e.message
+                setting_up = await asyncio.get_running_loop().run_in_executor(
+                    None, setup_under_way, self.config.local_setup_file
+                )
+                if setting_up is not None:  # not a mistake of the user's: say so
+                    reply["setting_up"] = setting_up
+                    reply["problem"] = describe_setup(setting_up)
         return reply
 
     # --- submission --------------------------------------------------------------------

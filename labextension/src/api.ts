@@ -153,6 +153,14 @@ export interface IManateeStatus {
   /** The folder beside a notebook that holds its saved outputs (never submitted). */
   outputs_folder?: string | null;
   queue_submissions?: boolean;
+  /** While `./dev run` sets the local backend up (the API does not answer yet). */
+  setting_up?: ISettingUp | null;
+}
+
+export interface ISettingUp {
+  seconds_left: number;
+  expected_seconds: number;
+  elapsed_seconds: number;
 }
 
 /** A failed call: `status` is the HTTP status (0 when the server was not reached). */

@@ -129,6 +129,17 @@ export function cellsRaisedText(job: IJobErrorFacts): string | null {
   return job.output?.errors_message || null;
 }
 
+/** The banner's heading while `./dev run` sets the local backend up. */
+export function settingUpHeading(settingUp: {
+  seconds_left: number;
+  expected_seconds: number;
+}): string {
+  return settingUp.seconds_left > 0
+    ? `The local ManaTEE backend is being set up: about ${settingUp.seconds_left} s left`
+    : 'The local ManaTEE backend is being set up: it takes longer than the ' +
+        `${settingUp.expected_seconds} s expected`;
+}
+
 const API_TIME_RE =
   /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$/;
 

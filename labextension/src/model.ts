@@ -217,9 +217,12 @@ export class ShieldModel implements IDisposable {
   }
 
   private _scheduleStatus(): void {
+    // while the local backend is being set up, its countdown stays current
     const delay = this.usable
       ? this.statusInterval
-      : Math.min(this._statusDelay, this.statusInterval);
+      : this.status?.setting_up
+        ? this.pollInterval
+        : Math.min(this._statusDelay, this.statusInterval);
     this._statusTimer = setTimeout(() => {
       this._statusTimer = null;
       this._statusCheck = this.refreshStatus().then(() => {

@@ -28,6 +28,7 @@ import {
   mayHaveOutput,
   parseApiTime,
   plural,
+  settingUpHeading,
   statusInfo
 } from './format';
 import { shieldIcon } from './icons';
@@ -78,6 +79,14 @@ export function bannerItems(model: ShieldModel): IBannerItem[] {
         text: `${sentence(
           status.problem ?? 'set DATA_CLEAN_ROOM_HOST or c.ManateeConfig.api_url'
         )}, then restart JupyterLab.`
+      });
+    } else if (status.reachable === false && status.setting_up) {
+      items.push({
+        key: 'setting-up',
+        heading: settingUpHeading(status.setting_up),
+        text:
+          "The first start makes the stage-2 environment (the TEE image's packages); " +
+          'this clears by itself once the backend answers.'
       });
     } else if (status.reachable === false) {
       items.push({

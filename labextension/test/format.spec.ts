@@ -4,6 +4,7 @@
 
 import {
   cellsRaisedText,
+  settingUpHeading,
   formatApiTime,
   formatBytes,
   formatEpochSeconds,
@@ -200,5 +201,19 @@ describe('a Finished job whose cells raised', () => {
         output: { errors_message: 'cells were not checked for errors: the output is 20 MiB' }
       })
     ).toBe('cells were not checked for errors: the output is 20 MiB');
+  });
+});
+
+describe('the banner while the local backend is being set up', () => {
+  it('says how many seconds are left', () => {
+    expect(settingUpHeading({ seconds_left: 17, expected_seconds: 25 })).toBe(
+      'The local ManaTEE backend is being set up: about 17 s left'
+    );
+  });
+
+  it('says when it takes longer than expected', () => {
+    expect(settingUpHeading({ seconds_left: 0, expected_seconds: 25 })).toBe(
+      'The local ManaTEE backend is being set up: it takes longer than the 25 s expected'
+    );
   });
 });

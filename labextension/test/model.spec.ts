@@ -241,6 +241,29 @@ describe('configuration checks while the panel is shown', () => {
     }
   });
 
+  it('keeps checking at the poll interval while the local backend is being set up', async () => {
+    server.respond = () => ({
+      body: {
+        ...config(false),
+        setting_up: { seconds_left: 20, expected_seconds: 25, elapsed_seconds: 5 }
+      }
+    });
+    const settingUp = new ShieldModel({
+      api: model.api,
+      contents: null as unknown as Contents.IManager,
+      pollInterval: POLL_MS,
+      statusInterval: POLL_MS * 1000
+    });
+    try {
+      settingUp.watchStatus();
+      // its countdown stays current: with the backoff, 7 checks would take 127 intervals
+      // (over 5 s); without it, 7
+      await until(() => configRequests().length >= 7, 'seven checks', 3000);
+    } finally {
+      settingUp.dispose();
+    }
+  });
+
   it('stops checking when the panel is hidden', async () => {
     server.respond = () => ({ body: config(true) });
     const quick = new ShieldModel({

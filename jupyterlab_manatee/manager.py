@@ -65,7 +65,6 @@ from .notebook_paths import parent_references
 from .offload import OffLoop
 from .output import output_name, resolve_folder, save_output
 from .output_scan import Fetch, OutputScans
-from .output_scan import summary as cells_raised_summary
 from .submission_queue import IN_PROGRESS, Entry, SubmissionQueue, blocking_job, now_text
 
 ARCHIVE_PREFIX = "manatee-workspace-"
@@ -522,8 +521,8 @@ class ManateeManager:
             job["cells_raised"] = None
             if job["job_status"] == FINISHED:
                 key = (api, creator, job["id"], str(job.get("uuid")))
-                if saved is not None and cells_raised_summary(saved["errors"]) is not None:
-                    self.scans.remember(key, saved["errors"])  # no download needed
+                if saved is not None:  # scanned when it was saved: no download needed
+                    self.scans.remember(key, saved["errors"])
                 job["cells_raised"] = self.scans.cells_raised(
                     key, _output_fetch(client, creator, job["id"])
                 )

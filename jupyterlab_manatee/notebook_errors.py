@@ -47,7 +47,7 @@ def cell_errors(path: Path) -> dict[str, Any] | None:
     return errors_in(data)
 
 
-def errors_in(data: bytes) -> dict[str, Any] | None:
+def errors_in(data: bytes | bytearray) -> dict[str, Any] | None:
     """:func:`cell_errors` of a notebook's bytes (already known to be within the limit);
     None when they are not a notebook (blocking: call it in a thread)."""
     try:

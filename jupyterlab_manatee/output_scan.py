@@ -125,11 +125,9 @@ class OutputScans:
             while len(self._failed) > self._max_kept:
                 self._failed.popitem(last=False)
             return
-        data = bytes(received)
-        received.clear()
         loop = asyncio.get_running_loop()
-        try:
-            errors = await loop.run_in_executor(self._executor, errors_in, data)
+        try:  # parsed in place: at most one output of the limit's size is held at a time
+            errors = await loop.run_in_executor(self._executor, errors_in, received)
         except RuntimeError:  # the pool is shut down: the server is stopping
             return
         self._keep(key, summary(errors))

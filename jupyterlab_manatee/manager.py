@@ -519,6 +519,7 @@ class ManateeManager:
             if saved is not None:
                 job["output"] = {**saved, "errors_message": describe_errors(saved["errors"])}
             job["cells_raised"] = None
+            job["cells_raised_pending"] = False
             if job["job_status"] == FINISHED:
                 key = (api, creator, job["id"], str(job.get("uuid")))
                 if saved is not None:  # scanned when it was saved: no download needed
@@ -526,6 +527,8 @@ class ManateeManager:
                 job["cells_raised"] = self.scans.cells_raised(
                     key, _output_fetch(client, creator, job["id"])
                 )
+                # the panel asks again while this is true, as for a job in progress
+                job["cells_raised_pending"] = self.scans.pending(key)
         return reply
 
     async def delete_job(self, username: str, job_uuid: str) -> None:

@@ -70,6 +70,10 @@ class OutputScans:
         self._want(key, fetch)
         return None
 
+    def pending(self, key: Key) -> bool:
+        """Whether the job's scan waits or runs: its result comes at a later ask."""
+        return key in self._waiting_keys
+
     def remember(self, key: Key, errors: dict[str, Any] | None) -> None:
         """A result found elsewhere (the output saved by Output was scanned there)."""
         self._keep(key, summary(errors))

@@ -58,6 +58,7 @@ async def test_the_job_list_says_which_cells_raised_without_an_output_call(
         "first": "ValueError: no bmi column",
         "first_cell": 2,
     }
+    assert listed["cells_raised_pending"] is False
     assert "output" not in listed  # nothing was saved for it
     assert sorted(p.name for p in (jp_root_dir / "fails").iterdir()) == ["nb.ipynb"]
 
@@ -68,6 +69,22 @@ async def test_a_clean_run_is_listed_with_no_cells_raised(jp_fetch, backend, jp_
     listed = await listed_once_scanned(jp_fetch, job["id"])
 
     assert listed["cells_raised"] == {"count": 0, "first": None, "first_cell": None}
+    assert listed["cells_raised_pending"] is False
+
+
+async def test_the_first_listing_as_finished_says_the_scan_is_pending(
+    jp_fetch, backend, jp_root_dir
+):
+    # what keeps the panel refreshing until the scan's result is listed
+    write_notebook(jp_root_dir / "pending" / "nb.ipynb", "print('fine')")
+    code, submitted = await call(jp_fetch, "jobs", method="POST", body={"path": "pending/nb.ipynb"})
+    assert code == 200, submitted
+
+    first = await wait_for_job(jp_fetch, submitted["uuid"], ENDED)
+
+    assert first["job_status"] == FINISHED
+    assert first["cells_raised"] is None
+    assert first["cells_raised_pending"] is True
 
 
 async def test_a_job_not_finished_has_no_cells_raised(jp_fetch, backend, jp_root_dir):
@@ -80,6 +97,7 @@ async def test_a_job_not_finished_has_no_cells_raised(jp_fetch, backend, jp_root
     listed = next(j for j in reply["jobs"] if j["uuid"] == submitted["uuid"])
     assert listed["job_status"] != FINISHED
     assert listed["cells_raised"] is None
+    assert listed["cells_raised_pending"] is False
 
 
 def test_an_output_too_large_to_scan_is_unknown_not_clean():
@@ -132,8 +150,10 @@ async def test_a_scan_that_fails_is_unknown_and_tried_again_later():
         raise ApiUnavailable("storage is down")
 
     assert scans.cells_raised(key, unreachable) is None
+    assert scans.pending(key)  # the panel asks again
     await scans.idle()
     assert scans.cells_raised(key, unreachable) is None  # not "no errors"
+    assert not scans.pending(key)
     await scans.idle()
     assert calls == [1]  # not again before RETRY_AFTER
 

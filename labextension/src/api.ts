@@ -25,6 +25,8 @@ export interface IJob {
   /** Added by the server extension for a Finished job once it scanned the output in the
    * background; null while unknown (not scanned yet, scan failed, output too large). */
   cells_raised?: ICellsRaised | null;
+  /** True while the output waits for its scan or is being scanned: ask again. */
+  cells_raised_pending?: boolean;
 }
 
 /** Which cells of a Finished job's output raised, as the job list carries it. */

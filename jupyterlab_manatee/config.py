@@ -142,6 +142,16 @@ class ManateeConfig(Configurable):
         ),
     ).tag(config=True)
 
+    large_workspace_size = Int(
+        50 * 1024**2,
+        min=0,
+        help=(
+            "Total size in bytes past which the submit dialog names the workspace's largest "
+            "files and folders, each with the .manateeignore line that leaves it out (a "
+            "large workspace is slow to upload and to build, and rarely meant)."
+        ),
+    ).tag(config=True)
+
     exclude = List(
         Unicode(),
         default_value=DEFAULT_EXCLUDES,
@@ -200,6 +210,17 @@ class ManateeConfig(Configurable):
             "Folder, relative to the contents root, that receives outputs of jobs this "
             "server did not submit, or whose notebook's folder is gone (those it did "
             "submit go to outputs_folder beside their notebook)."
+        ),
+    ).tag(config=True)
+
+    local_setup_file = Unicode(
+        "",
+        help=(
+            "A JSON file that says the local ManaTEE backend is being set up (./dev run "
+            "writes it while it makes the stage-2 environment on a first start, and removes "
+            "it once the backend answers): while it exists and the API does not answer, "
+            "GET manatee/config and the panel say 'being set up: about N s left' rather "
+            "than 'not reachable'. '' (the default): no local setup is watched."
         ),
     ).tag(config=True)
 

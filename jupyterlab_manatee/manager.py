@@ -58,11 +58,14 @@ from .job_identity import identify_job, identify_saved_job
 from .job_list import newest_first
 from .job_records import JobRecords
 from .job_uuid import CANONICAL_FORM, canonical_uuid
+from .local_setup import describe as describe_setup
+from .local_setup import setup_under_way
 from .notebook_errors import cell_errors
 from .notebook_errors import describe as describe_errors
 from .notebook_paths import parent_references
 from .offload import OffLoop
 from .output import output_name, resolve_folder, save_output
+from .output_scan import Fetch, OutputScans
 from .submission_queue import IN_PROGRESS, Entry, SubmissionQueue, blocking_job, now_text
 
 ARCHIVE_PREFIX = "manatee-workspace-"
@@ -72,6 +75,8 @@ JOB_SEARCH_PAGE_SIZE = 50
 #: How many of the newest jobs are looked at for jobs in progress (the API allows 3).
 RECENT_JOBS = 50
 TOKEN_UNAVAILABLE = "token unavailable"
+#: The API's status of a job whose executor stopped (cells may still have raised).
+FINISHED = 5
 
 
 class ManateeManager:
@@ -99,6 +104,8 @@ class ManateeManager:
             Path(config.state_dir) / "queue", poll_interval=config.queue_poll_interval
         )
         self._queue_task: asyncio.Future[None] | None = None
+        #: which cells raised in Finished jobs' outputs, scanned in the background
+        self.scans = OutputScans(self._pool, log)
         #: the JSON calls' pooled connections to the API, closed by :meth:`close`
         self.api_session = ApiSession()
 
@@ -116,6 +123,7 @@ class ManateeManager:
         """At server stop: the queue's sender, the worker threads, the API connections."""
         if self._queue_task is not None:
             self._queue_task.cancel()
+        await self.scans.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
         await self.api_session.close()
 
@@ -188,6 +196,8 @@ class ManateeManager:
         url_problem = self.config.api_url_problem
         reply: dict[str, Any] = {
             "version": __version__,
+            # while ./dev run sets the local backend up: {"seconds_left", ...}
+            "setting_up": None,
             # the banner shows "not configured" with the problem, also for the token
             "configured": problem is None,
             "api_url": None if url_problem else redact_url(self.config.api_base_url or ""),
@@ -220,6 +230,12 @@ class ManateeManager:
             except ManateeError as e:
                 reply["reachable"] = False
                 reply["problem"] = e.message
+                setting_up = await asyncio.get_running_loop().run_in_executor(
+                    None, setup_under_way, self.config.local_setup_file
+                )
+                if setting_up is not None:  # not a mistake of the user's: say so
+                    reply["setting_up"] = setting_up
+                    reply["problem"] = describe_setup(setting_up)
         return reply
 
     def dismiss_creator_notice(self, username: str) -> None:
@@ -275,6 +291,10 @@ class ManateeManager:
         files = reply["files"]
         reply["files"] = files[:MANIFEST_FILE_LIMIT]
         reply["files_truncated"] = len(files) > MANIFEST_FILE_LIMIT
+        # what makes a large workspace large, and the line that would leave each out
+        large = manifest.total_bytes > self.config.large_workspace_size
+        reply["largest"] = workspace.largest_items(manifest) if large else []
+        reply["ignore_file"] = self.config.ignore_file
         reply["warnings"] = [*warnings, *await self.import_warnings(manifest)]
         return reply
 
@@ -503,10 +523,22 @@ class ManateeManager:
             return reply
 
         reply = await newest_first(query, page, page_size)
+        api = self.config.api_base_url or ""
         for job in reply["jobs"]:
             saved = records.output_facts(creator, job["id"])
             if saved is not None:
                 job["output"] = {**saved, "errors_message": describe_errors(saved["errors"])}
+            job["cells_raised"] = None
+            job["cells_raised_pending"] = False
+            if job["job_status"] == FINISHED:
+                key = (api, creator, job["id"], str(job.get("uuid")))
+                if saved is not None:  # scanned when it was saved: no download needed
+                    self.scans.remember(key, saved["errors"])
+                job["cells_raised"] = self.scans.cells_raised(
+                    key, _output_fetch(client, creator, job["id"])
+                )
+                # the panel asks again while this is true, as for a job in progress
+                job["cells_raised_pending"] = self.scans.pending(key)
         return reply
 
     async def delete_job(self, username: str, job_uuid: str) -> None:
@@ -797,6 +829,16 @@ class ManateeManager:
             "saved_verdict": saved.get("verdict") if isinstance(saved, dict) else None,
             "verification": verification.to_json(),
         }
+
+
+def _output_fetch(client: ManateeApiClient, creator: str, job_id: int) -> Fetch:
+    """Streams the job's output (through a new signed URL) into a scan's ``write``."""
+
+    async def fetch(write) -> int:
+        signed = await client.output(creator=creator, job_id=job_id)
+        return await client.download(signed.url, write, what="output")
+
+    return fetch
 
 
 def records_file(api_url: str) -> str:

@@ -41,8 +41,18 @@ def cell_errors(path: Path) -> dict[str, Any] | None:
             "whether cells raised",
         }
     try:
-        notebook = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return errors_in(data)
+
+
+def errors_in(data: bytes | bytearray) -> dict[str, Any] | None:
+    """:func:`cell_errors` of a notebook's bytes (already known to be within the limit);
+    None when they are not a notebook (blocking: call it in a thread)."""
+    try:
+        notebook = json.loads(data)
+    except ValueError:
         return None
     cells = notebook.get("cells") if isinstance(notebook, dict) else None
     if not isinstance(cells, list):

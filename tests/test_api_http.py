@@ -36,7 +36,9 @@ def job(job_id: int) -> dict:
         "id": job_id,
         "uuid": JOB_UUID,
         "creator": "alice",
-        "job_status": 5,
+        # running: a Finished (5) job's output is scanned in the background, which would
+        # be another request to the stand-in APIs that count them
+        "job_status": 4,
         "jupyter_file_name": "nb.ipynb",
         "created_at": "2026-01-01 00:00:00",
         "updated_at": "2026-01-01 00:00:00",

@@ -80,6 +80,11 @@ async def test_a_run_whose_cell_raises_finishes_and_its_output_says_so(
     listed = next(j for j in listing["jobs"] if j["id"] == job["id"])
     assert listed["output"]["path"] == saved["path"]
     assert listed["output"]["errors"]["count"] == 1
+    assert listed["cells_raised"] == {
+        "count": 1,
+        "first": "ZeroDivisionError: division by zero",
+        "first_cell": 2,
+    }
 
 
 def test_an_output_over_the_scan_limit_is_reported_unchecked_not_clean(tmp_path, monkeypatch):

@@ -751,6 +751,9 @@ class JobRunner:
         """The kernel's environment: the allow-list, stage 2, the job's envs, the operator's."""
         env = self._base_env(run_dir)
         env["EXECUTION_STAGE"] = "2"
+        # `!pip install` in a notebook would otherwise ask PyPI for pip's newest release and
+        # leave "A new release of pip is available" in the output the user downloads
+        env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
         env.update({item["key"]: item["value"] for item in job.envs})
         env.update(self._config.stage2_env)
         if self._config.stage2_data_dir is not None:

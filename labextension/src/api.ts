@@ -9,6 +9,7 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 import { statusTitle } from './format';
+import { ILargestItem } from './largest';
 
 /** One job as the API lists it (times are UTC without a zone). */
 export interface IJob {
@@ -21,6 +22,20 @@ export interface IJob {
   updated_at: string;
   /** Added by the server extension once it saved this job's output. */
   output?: IOutputFacts | null;
+  /** Added by the server extension for a Finished job once it scanned the output in the
+   * background; null while unknown (not scanned yet, scan failed, output too large). */
+  cells_raised?: ICellsRaised | null;
+  /** True while the output waits for its scan or is being scanned: ask again. */
+  cells_raised_pending?: boolean;
+}
+
+/** Which cells of a Finished job's output raised, as the job list carries it. */
+export interface ICellsRaised {
+  count: number;
+  /** e.g. `ValueError: boom`; null when none raised. */
+  first: string | null;
+  /** The code cell (from 1) of the first. */
+  first_cell: number | null;
 }
 
 /** Which cells of an executed notebook raised (they still end "Finished"). */
@@ -85,6 +100,11 @@ export interface IManifest {
   added: string[];
   /** What will not work in the TEE (e.g. code reading `../`), one sentence each. */
   warnings?: { path: string; cell: number; text: string; message: string }[];
+  /** Past the server's large_workspace_size: the largest files and folders, each with the
+   * line that leaves it out; empty otherwise. */
+  largest?: ILargestItem[];
+  /** The per-folder ignore file's name (`.manateeignore`). */
+  ignore_file?: string;
 }
 
 export interface IOutputReply {
@@ -143,6 +163,14 @@ export interface IManateeStatus {
   /** The folder beside a notebook that holds its saved outputs (never submitted). */
   outputs_folder?: string | null;
   queue_submissions?: boolean;
+  /** While `./dev run` sets the local backend up (the API does not answer yet). */
+  setting_up?: ISettingUp | null;
+}
+
+export interface ISettingUp {
+  seconds_left: number;
+  expected_seconds: number;
+  elapsed_seconds: number;
 }
 
 /** A failed call: `status` is the HTTP status (0 when the server was not reached). */

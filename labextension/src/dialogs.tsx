@@ -16,6 +16,7 @@ import {
 import * as React from 'react';
 import { IAttestationReply, IJob, IManifest, IVerification } from './api';
 import { formatBytes, formatEpochSeconds, localizeTimes, plural } from './format';
+import { LargestItems } from './largest';
 import { VERDICT_LABELS, VerdictState, checkedWhat, verdictState } from './verdict';
 
 const VERDICT_ICONS: Record<VerdictState, LabIcon> = {
@@ -59,6 +60,11 @@ export function ManifestSummary(props: IManifestProps): JSX.Element {
         <dt>Excluded</dt>
         <dd data-manifest="excluded-count">{excluded.length}</dd>
       </dl>
+      <LargestItems
+        items={manifest.largest ?? []}
+        totalBytes={manifest.total_bytes}
+        ignoreFile={manifest.ignore_file || '.manateeignore'}
+      />
       {(manifest.warnings ?? []).length > 0 && (
         <div className="jp-manatee-Manifest-warnings" role="note">
           <h3>Will not work in the TEE</h3>

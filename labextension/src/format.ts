@@ -107,6 +107,39 @@ export function mayHaveOutput(code: number): boolean {
   return code === 5 || code === 6 || code === 7 || code === 8;
 }
 
+/** What a job card needs to say whether its cells raised. */
+export interface IJobErrorFacts {
+  job_status: number;
+  cells_raised?: { count: number; first: string | null; first_cell: number | null } | null;
+  output?: { errors_message?: string | null } | null;
+}
+
+/**
+ * The card's line for a job that ended "Finished" although cells raised (the executor
+ * runs with --allow-errors): from the server's background scan, else from the saved
+ * output; null when no cell raised or it is not known yet.
+ */
+export function cellsRaisedText(job: IJobErrorFacts): string | null {
+  const raised = job.cells_raised;
+  if (job.job_status === 5 && raised && raised.count > 0) {
+    const where = raised.first_cell ? ` (code cell ${raised.first_cell})` : '';
+    const first = raised.first ? `; the first: ${raised.first}${where}` : '';
+    return `Finished, but ${plural(raised.count, 'cell')} raised${first}`;
+  }
+  return job.output?.errors_message || null;
+}
+
+/** The banner's heading while `./dev run` sets the local backend up. */
+export function settingUpHeading(settingUp: {
+  seconds_left: number;
+  expected_seconds: number;
+}): string {
+  return settingUp.seconds_left > 0
+    ? `The local ManaTEE backend is being set up: about ${settingUp.seconds_left} s left`
+    : 'The local ManaTEE backend is being set up: it takes longer than the ' +
+        `${settingUp.expected_seconds} s expected`;
+}
+
 const API_TIME_RE =
   /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$/;
 

@@ -130,10 +130,11 @@ export class ShieldModel implements IDisposable {
     return Math.max(1, Math.ceil(this.total / this.pageSize));
   }
 
-  /** Whether any listed job may still change (the panel then refreshes by itself). */
+  /** Whether any listed job may still change (the panel then refreshes by itself): also
+   * a Finished job whose output the server is still scanning for cells that raised. */
   get anyInProgress(): boolean {
     return (
-      this.jobs.some(job => isInProgress(job.job_status)) ||
+      this.jobs.some(job => isInProgress(job.job_status) || job.cells_raised_pending === true) ||
       this.queued.some(entry => isPending(entry.state))
     );
   }
@@ -236,9 +237,12 @@ export class ShieldModel implements IDisposable {
   }
 
   private _scheduleStatus(): void {
+    // while the local backend is being set up, its countdown stays current
     const delay = this.usable
       ? this.statusInterval
-      : Math.min(this._statusDelay, this.statusInterval);
+      : this.status?.setting_up
+        ? this.pollInterval
+        : Math.min(this._statusDelay, this.statusInterval);
     this._statusTimer = setTimeout(() => {
       this._statusTimer = null;
       this._statusCheck = this.refreshStatus().then(() => {

@@ -21,6 +21,7 @@ import * as React from 'react';
 import { ShieldActions } from './actions';
 import { IJob, IQueuedEntry } from './api';
 import {
+  cellsRaisedText,
   creatorNoticeText,
   formatApiTime,
   formatLocalTime,
@@ -28,6 +29,7 @@ import {
   mayHaveOutput,
   parseApiTime,
   plural,
+  settingUpHeading,
   statusInfo
 } from './format';
 import { shieldIcon } from './icons';
@@ -78,6 +80,14 @@ export function bannerItems(model: ShieldModel): IBannerItem[] {
         text: `${sentence(
           status.problem ?? 'set DATA_CLEAN_ROOM_HOST or c.ManateeConfig.api_url'
         )}, then restart JupyterLab.`
+      });
+    } else if (status.reachable === false && status.setting_up) {
+      items.push({
+        key: 'setting-up',
+        heading: settingUpHeading(status.setting_up),
+        text:
+          "The first start makes the stage-2 environment (the TEE image's packages); " +
+          'this clears by itself once the backend answers.'
       });
     } else if (status.reachable === false) {
       items.push({
@@ -349,6 +359,7 @@ function JobItem(props: { job: IJob; busy?: string; actions: ShieldActions }): J
   const { job, busy, actions } = props;
   const info = statusInfo(job.job_status);
   const ready = mayHaveOutput(job.job_status);
+  const errorsText = cellsRaisedText(job);
   const notReady = info.inProgress
     ? 'The job is still in progress'
     : 'This job never ran, so there is no output or report';
@@ -370,13 +381,13 @@ function JobItem(props: { job: IJob; busy?: string; actions: ShieldActions }): J
         <JobTime label="created" value={job.created_at} />
         <JobTime label="updated" value={job.updated_at} />
       </div>
-      {job.output?.errors_message && (
+      {errorsText && (
         <p
           className="jp-manatee-Job-errors"
           role="note"
-          data-error-count={job.output.errors?.count}
+          data-error-count={job.cells_raised?.count ?? job.output?.errors?.count}
         >
-          {job.output.errors_message}
+          {errorsText}
         </p>
       )}
       <div className="jp-manatee-Job-actions">

@@ -3,7 +3,9 @@
  */
 
 import {
+  cellsRaisedText,
   creatorNoticeText,
+  settingUpHeading,
   formatApiTime,
   formatBytes,
   formatEpochSeconds,
@@ -157,6 +159,63 @@ describe('localizeTimes', () => {
 
   it('leaves text without such times alone', () => {
     expect(localizeTimes('nbf is not in the future')).toBe('nbf is not in the future');
+  });
+});
+
+describe('a Finished job whose cells raised', () => {
+  it('names the count and the first error from the background scan', () => {
+    expect(
+      cellsRaisedText({
+        job_status: 5,
+        cells_raised: { count: 2, first: 'ValueError: no bmi column', first_cell: 3 }
+      })
+    ).toBe('Finished, but 2 cells raised; the first: ValueError: no bmi column (code cell 3)');
+  });
+
+  it('says "1 cell" for one', () => {
+    expect(
+      cellsRaisedText({
+        job_status: 5,
+        cells_raised: { count: 1, first: 'KeyError', first_cell: 1 }
+      })
+    ).toBe('Finished, but 1 cell raised; the first: KeyError (code cell 1)');
+  });
+
+  it('says nothing for a clean run', () => {
+    expect(
+      cellsRaisedText({
+        job_status: 5,
+        cells_raised: { count: 0, first: null, first_cell: null }
+      })
+    ).toBeNull();
+  });
+
+  it('says nothing while the scan is unknown', () => {
+    expect(cellsRaisedText({ job_status: 5, cells_raised: null })).toBeNull();
+  });
+
+  it('falls back to the saved output when the scan is unknown', () => {
+    expect(
+      cellsRaisedText({
+        job_status: 5,
+        cells_raised: null,
+        output: { errors_message: 'cells were not checked for errors: the output is 20 MiB' }
+      })
+    ).toBe('cells were not checked for errors: the output is 20 MiB');
+  });
+});
+
+describe('the banner while the local backend is being set up', () => {
+  it('says how many seconds are left', () => {
+    expect(settingUpHeading({ seconds_left: 17, expected_seconds: 25 })).toBe(
+      'The local ManaTEE backend is being set up: about 17 s left'
+    );
+  });
+
+  it('says when it takes longer than expected', () => {
+    expect(settingUpHeading({ seconds_left: 0, expected_seconds: 25 })).toBe(
+      'The local ManaTEE backend is being set up: it takes longer than the 25 s expected'
+    );
   });
 });
 

@@ -73,6 +73,30 @@ it('keeps refreshing while a job is in progress and stops once none is', async (
   expect(jobRequests().length).toBe(seen);
 });
 
+it('keeps refreshing while a Finished job is being scanned, until its cells are known', async () => {
+  let scanned = false;
+  server.respond = () => ({
+    body: {
+      code: 0,
+      jobs: [
+        {
+          ...job(1, 5),
+          cells_raised: scanned ? { count: 1, first: 'ValueError: boom', first_cell: 2 } : null,
+          cells_raised_pending: !scanned
+        }
+      ],
+      total: 1
+    }
+  });
+  await model.refreshJobs();
+  expect(model.polling).toBe(true);
+
+  await until(() => jobRequests().length >= 2, 'an automatic refresh');
+  scanned = true;
+  await until(() => model.jobs[0]?.cells_raised?.count === 1, 'the scan');
+  expect(model.polling).toBe(false);
+});
+
 it('does not refresh by itself when no job is in progress', async () => {
   server.respond = () => ({ body: { code: 0, jobs: [job(2, 5), job(1, 7)], total: 2 } });
   await model.refreshJobs();
@@ -238,6 +262,29 @@ describe('configuration checks while the panel is shown', () => {
       expect(Date.now() - started).toBeGreaterThanOrEqual(POLL_MS * 15);
     } finally {
       backoff.dispose();
+    }
+  });
+
+  it('keeps checking at the poll interval while the local backend is being set up', async () => {
+    server.respond = () => ({
+      body: {
+        ...config(false),
+        setting_up: { seconds_left: 20, expected_seconds: 25, elapsed_seconds: 5 }
+      }
+    });
+    const settingUp = new ShieldModel({
+      api: model.api,
+      contents: null as unknown as Contents.IManager,
+      pollInterval: POLL_MS,
+      statusInterval: POLL_MS * 1000
+    });
+    try {
+      settingUp.watchStatus();
+      // its countdown stays current: with the backoff, 7 checks would take 127 intervals
+      // (over 5 s); without it, 7
+      await until(() => configRequests().length >= 7, 'seven checks', 3000);
+    } finally {
+      settingUp.dispose();
     }
   });
 

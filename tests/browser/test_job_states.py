@@ -22,6 +22,10 @@ RAISES = "raises/raises.ipynb"
 PARENT = "sub/reads_parent.ipynb"
 #: What the job card and the Output notification say of RAISES (its second code cell).
 RAISED = "1 cell raised an error in the stage-2 run; the first: ZeroDivisionError in code cell 2"
+#: What its card says once the server scanned its output, before Output is pressed.
+SCANNED = (
+    "Finished, but 1 cell raised; the first: ZeroDivisionError: division by zero (code cell 2)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -89,23 +93,23 @@ def test_deleting_a_finished_job_does_not_warn_of_a_run(lab, page):
     dialog.get_by_role("button", name="Cancel").click()
 
 
-def test_output_of_a_notebook_whose_cell_raised_says_which_cell(lab, page):
+def test_a_finished_card_says_which_cell_raised_before_output_and_output_too(lab, page):
     job = lab.wait_for_job(lab.submit(RAISES))
     assert job["job_status"] == 5  # Finished, as the real API's --allow-errors run ends
     page.reload()
     page.wait_for_selector("#jp-manatee-shield:not(.lm-mod-hidden)")
     item = job_item(page, job["id"])
-    assert item.locator(".jp-manatee-Job-errors").count() == 0  # not known before Output
+    note = item.locator(".jp-manatee-Job-errors")
+    note.wait_for()  # the server's background scan: no Output pressed
+    assert note.inner_text() == SCANNED
+    assert note.get_attribute("data-error-count") == "1"
 
     item.get_by_role("button", name=f"Output of job #{job['id']}").click()
 
     notification = toast(page, f"Job #{job['id']} finished, but ")
     assert notification.inner_text().startswith(f"Job #{job['id']} finished, but {RAISED}")
     assert "Toastify__toast--warning" in notification.get_attribute("class")
-    note = item.locator(".jp-manatee-Job-errors")
-    note.wait_for()
-    assert note.inner_text() == RAISED
-    assert note.get_attribute("data-error-count") == "1"
+    assert note.inner_text() == SCANNED
 
 
 def test_the_confirm_dialog_warns_of_code_reading_outside_the_folder(page):

@@ -48,6 +48,7 @@ STAGE2_NOTEBOOK = notebook_bytes(
     "import ipykernel, json\n"
     "info = json.loads(ipykernel.get_connection_info())\n"
     "print('transport=' + info['transport'] + ' ip=' + info['ip'])",
+    "print('pip_version_check_disabled=' + os.environ.get('PIP_DISABLE_PIP_VERSION_CHECK', ''))",
 )
 FAILING_NOTEBOOK = notebook_bytes(
     "print('before')", "raise ValueError('boom in cell 2')", "print('after')"
@@ -126,6 +127,12 @@ def test_the_downloaded_output_holds_the_stage_2_result(ran):
     assert reply["filename"] == f"out-{ran.stage2['id']}-nb.ipynb"
     text = outputs_text(content)[0]
     assert "stage=2 beside=beside-the-notebook real=owner-data flag=on secret=s3" in text
+
+
+def test_pip_in_a_stage_2_run_does_not_look_for_a_newer_pip(ran):
+    # else `!pip install` leaves "A new release of pip is available" in the output
+    _, content = download(ran, ran.stage2)
+    assert "pip_version_check_disabled=1" in outputs_text(content)[2]
 
 
 def test_the_notebook_ran_with_the_workspace_as_working_directory(ran):

@@ -49,7 +49,15 @@ from .runner import (
     runs_root_for,
 )
 from .signing import UrlSigner
-from .store import BUILDING, FAILED, RUNNING, STARTING, JobRecord, JobStore
+from .store import (
+    BUILDING,
+    FAILED,
+    MAX_IN_PROGRESS_PER_CREATOR,
+    RUNNING,
+    STARTING,
+    JobRecord,
+    JobStore,
+)
 from .tokens import DEFAULT_AUDIENCE, Deployment, TokenIssuer
 
 try:
@@ -424,6 +432,10 @@ class LocalBackend:
     async def find_job(self, job_id: int, creator: str) -> JobRecord | None:
         assert self._store is not None
         return await self._db(self._store.get, job_id, creator)
+
+    async def at_job_limit(self, creator: str) -> bool:
+        assert self._store is not None
+        return await self._db(self._store.in_progress, creator) >= MAX_IN_PROGRESS_PER_CREATOR
 
     async def accept_job(
         self,

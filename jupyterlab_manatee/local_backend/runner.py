@@ -6,9 +6,12 @@ while it is not held (`JobRunner.hold`), and when one of ``max_running`` slots i
 The build reads the creator's one workspace object as it is *then* (a later submit may
 have replaced it: job A then builds B's files, as upstream). Then:
 1 (unpack and prepare the workspace) -> 3 (starting the executor) -> 4 (Running, the
-kernel is up) -> 5 (Finished: output and token published). Failures keep a reason:
-2 when the archive cannot be used as a workspace, 9 when the executor or its kernel
-cannot start, 7 when the run crashes or exceeds ``job_timeout``. The notebook runs in
+kernel is up) -> 5 (Finished: output and token published). As upstream, 5 only means
+the executor stopped: a notebook missing from the top of the workspace, a kernel that
+cannot start, an executor that crashes all end 5 without output or token (upstream's VM
+stops and the reconciler sees it TERMINATED). Other failures keep a reason too: 2 when
+the archive cannot be used as a workspace, 9 when the job cannot be launched (confined),
+7 when it exceeds ``job_timeout``. The notebook runs in
 a child process (the ``execute`` module) in its own process group; a timeout or a stop
 kills that group, and only processes the backend started or verified itself (see
 `JobRunner._kill`): no pid the job reports is trusted. A delete does not kill: it is soft,
@@ -189,6 +192,11 @@ def prepare_runs_root(root: Path, isolated: bool) -> None:
     os.chmod(root, 0o711 if isolated else 0o700)
     for entry in root.iterdir():  # left by a backend that stopped abruptly
         remove_tree(entry)
+
+
+class NotebookMissing(Exception):
+    """The workspace unpacked, but the notebook is not at its top (or is not one): the
+    build succeeds upstream and its executor fails, so the job ends 5 without output."""
 
 
 @dataclass(frozen=True)
@@ -499,6 +507,12 @@ class JobRunner:
                 await self._blocking(ctx, self._prepare, job, handle, size, ctx.uid, ctx.cancel)
             finally:
                 handle.close()
+        except NotebookMissing as exc:
+            # Upstream's build succeeds (it only copies files); the executor's nbconvert
+            # then fails in the VM, which stops: 5, without output or token.
+            log.info("job %s: %s", job.uuid, exc)
+            ctx.end(FINISHED, f"the executor failed, no output: {exc}")
+            return
         except UnpackError as exc:
             log.info("job %s: workspace refused: %s", job.uuid, exc)
             ctx.end(BUILD_FAILED, str(exc))
@@ -541,18 +555,21 @@ class JobRunner:
             log.info("job %s finished", job.uuid)
             return
         detail = (error or {}).get("message") or await self._blocking(ctx, self._log_tail, log_path)
-        if returncode == protocol.EXIT_KERNEL_FAILED:
-            reason = f"the kernel {self._config.kernel_name!r} could not start: {detail}"
-            ctx.end(LAUNCH_FAILED, reason)
-        elif returncode == protocol.EXIT_NOT_CONFINED:
+        # Upstream's executor is a VM: whatever stops it, the reconciler sees the VM
+        # TERMINATED and the job ends 5 (Finished), without output or token. Only a job
+        # that cannot be launched at all (here: not confined) is 9.
+        if returncode == protocol.EXIT_NOT_CONFINED:
             ctx.end(LAUNCH_FAILED, f"the job could not be confined: {detail}")
+            log.info("job %s could not be launched", job.uuid)
+            return
+        if returncode == protocol.EXIT_KERNEL_FAILED:
+            reason = f"the kernel {self._config.kernel_name!r} could not start"
         elif returncode < 0:
             reason = f"the executor was killed by signal {-returncode}"
-            ctx.end(FAILED, f"{reason}: {detail}" if detail else reason)
         else:
             reason = f"the executor failed (exit code {returncode})"
-            ctx.end(FAILED, f"{reason}: {detail}" if detail else reason)
-        log.info("job %s failed: exit code %s", job.uuid, returncode)
+        ctx.end(FINISHED, f"{reason}, no output: {detail}" if detail else f"{reason}, no output")
+        log.info("job %s: the executor failed (exit code %s)", job.uuid, returncode)
 
     async def _supervise(self, job: JobRecord, ctx: _JobContext) -> dict[str, Any] | None:
         """Send the environment, then follow the executor's progress lines until it exits."""
@@ -656,15 +673,20 @@ class JobRunner:
             cancel=cancel,
         )
         notebook = workspace / job.jupyter_file_name
-        if not notebook.is_file():
-            raise UnpackError(
+        # Upstream's image copies only the top of the workspace (its Dockerfile's
+        # ``COPY <creator>-workspace/* ./``): a name with a folder is never found there.
+        name = job.jupyter_file_name
+        if not name or "/" in name or "\0" in name or not notebook.is_file():
+            raise NotebookMissing(
                 f"the notebook {job.jupyter_file_name!r} is not at the top of the workspace "
                 "archive (it must sit directly in the archive's top-level folder)"
             )
         try:
             nbformat.read(notebook, as_version=4)
         except Exception as exc:
-            raise UnpackError(f"{job.jupyter_file_name!r} is not a valid notebook: {exc}") from exc
+            raise NotebookMissing(
+                f"{job.jupyter_file_name!r} is not a valid notebook: {exc}"
+            ) from exc
         if self._config.stage2_data_dir is not None:
             placed, skipped = place_stage2_data(self._config.stage2_data_dir, workspace, cancel)
             log.info("job %s: %d stage-2 data file(s) placed", job.uuid, len(placed))
@@ -751,7 +773,17 @@ class JobRunner:
         """The kernel's environment: the allow-list, stage 2, the job's envs, the operator's."""
         env = self._base_env(run_dir)
         env["EXECUTION_STAGE"] = "2"
-        env.update({item["key"]: item["value"] for item in job.envs})
+        # Any key passes the API, as upstream's; one no environment can hold (empty, with
+        # "=" or NUL) is left out rather than failing the kernel's start.
+        env.update(
+            {
+                item["key"]: item["value"]
+                for item in job.envs
+                if item["key"]
+                and "=" not in item["key"]
+                and "\0" not in item["key"] + item["value"]
+            }
+        )
         env.update(self._config.stage2_env)
         if self._config.stage2_data_dir is not None:
             env["MANATEE_STAGE2_DATA_DIR"] = str(self._config.stage2_data_dir)

@@ -2,13 +2,17 @@
 
 Job routes are POST with a trailing slash; without the slash they answer 307 with a bare
 ``Location``. Failures of a well-formed HTTP exchange are HTTP 200 with
-``{"code": 10001, "msg": ...}``, as upstream; framing problems are plain-text 404, 405,
-413. Signed files are served by ``GET /storage/<key>?expires=..&signature=..``.
+``{"code": 10001, "msg": ...}``, as upstream, in upstream's words (see `validation`);
+an unknown path or a wrong method is plain-text 404, a body over the limit 413, and
+where upstream's handler panics (a submit without its file part) HTTP 500 with no body.
+Signed files are served by ``GET /storage/<key>?expires=..&signature=..``.
 
 Before any route runs, `BaseHandler.prepare` applies the access rules (see `access`):
 a foreign ``Host`` or browser ``Origin`` is refused with HTTP 403 and the API's error
 body; a job route whose ``Authorization`` is not the API token gets the API's error reply
-(HTTP 200, code 10001), before any request body is read.
+(HTTP 200, code 10001), before any request body is read. Both are deliberate differences
+from upstream (docs/real-api.md); a route without its slash redirects before the token
+check, as upstream's.
 
 The handlers reach the backend only through the `interface.ApiBackend` protocol.
 """
@@ -120,10 +124,7 @@ class BaseHandler(tornado.web.RequestHandler):
             return None
         if "Authorization" not in headers:
             return self.missing_token_msg  # upstream's words (it checks only presence)
-        return (
-            "the Authorization header is not this backend's API token (USER_TOKEN; "
-            "manatee-local keeps it in <data dir>/api-token)"
-        )
+        return "the Authorization header is not this backend's API token"
 
     def set_default_headers(self) -> None:
         self.clear_header("Server")

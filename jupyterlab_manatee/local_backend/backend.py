@@ -41,6 +41,7 @@ from .isolation import DEFAULT_JOB_IDS, Confinement
 from .isolation import plan as plan_confinement
 from .layout import TMP_PREFIX, DataLayout, remove_tree
 from .runner import (
+    DEFAULT_JOB_TIMEOUT,
     JobRunner,
     RunnerConfig,
     interpreter_for,
@@ -87,7 +88,7 @@ class LocalBackend:
         port: int = 0,
         public_url: str | None = None,
         max_running: int = 2,
-        job_timeout: float = 600.0,
+        job_timeout: float = DEFAULT_JOB_TIMEOUT,
         max_archive_size: int = 6 * 1024**3,
         stage2_env: dict[str, str] | None = None,
         stage2_data_dir: str | Path | None = None,

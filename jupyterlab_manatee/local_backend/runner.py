@@ -11,7 +11,8 @@ the executor stopped: a notebook missing from the top of the workspace, a kernel
 cannot start, an executor that crashes all end 5 without output or token (upstream's VM
 stops and the reconciler sees it TERMINATED). Other failures keep a reason too: 2 when
 the archive cannot be used as a workspace, 9 when the job cannot be launched (confined),
-7 when it exceeds ``job_timeout``. The notebook runs in
+7 when it is still in progress ``job_timeout`` after its creation (upstream: 6 h, the
+default). The notebook runs in
 a child process (the ``execute`` module) in its own process group; a timeout or a stop
 kills that group, and only processes the backend started or verified itself (see
 `JobRunner._kill`): no pid the job reports is trusted. A delete does not kill: it is soft,
@@ -41,9 +42,11 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -194,6 +197,10 @@ def prepare_runs_root(root: Path, isolated: bool) -> None:
         remove_tree(entry)
 
 
+#: Upstream's time limit: a job in progress 6 hours after its creation fails (7).
+DEFAULT_JOB_TIMEOUT = 6 * 3600.0
+
+
 class NotebookMissing(Exception):
     """The workspace unpacked, but the notebook is not at its top (or is not one): the
     build succeeds upstream and its executor fails, so the job ends 5 without output."""
@@ -204,7 +211,7 @@ class RunnerConfig:
     """How jobs are run."""
 
     max_running: int = 2
-    job_timeout: float = 600.0
+    job_timeout: float = DEFAULT_JOB_TIMEOUT
     kernel_name: str = "python3"
     max_unpacked_size: int = 4 * 6 * 1024**3
     stage2_env: dict[str, str] = field(default_factory=dict)
@@ -452,8 +459,15 @@ class JobRunner:
             return
         ctx = _JobContext(job_uuid)
         timeout = self._config.job_timeout
+        # Upstream's reconciler fails (7) any job still in progress this long after it
+        # was created, however long it waited for its build.
+        created = datetime.strptime(job.created_at, "%Y-%m-%d %H:%M:%S")
+        deadline = created.replace(tzinfo=timezone.utc).timestamp() + timeout
         try:
-            await asyncio.wait_for(self._execute(job, ctx), timeout=timeout)
+            remaining = deadline - time.time()
+            if remaining <= 0:
+                raise asyncio.TimeoutError
+            await asyncio.wait_for(self._execute(job, ctx), timeout=remaining)
         except asyncio.TimeoutError:
             log.info("job %s timed out after %s s", job_uuid, format_seconds(timeout))
             ctx.end(FAILED, f"timed out after {format_seconds(timeout)} s")

@@ -14,12 +14,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from contract_support import TOKEN, LocalTarget, RealTarget, Target
+from contract_support import API_URL, RECORD, TOKEN, LocalTarget, RealTarget, Target
 
 from jupyterlab_manatee.local_backend import LocalBackend
-
-API_URL = os.environ.get("MANATEE_CONTRACT_API_URL", "").rstrip("/")
-RECORD = os.environ.get("MANATEE_CONTRACT_RECORD") == "1"
 
 
 @pytest.fixture

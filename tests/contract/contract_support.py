@@ -31,6 +31,9 @@ import requests
 from tests.support import notebook_text
 
 RECORDED = Path(__file__).resolve().parent / "recorded"
+#: The real API to drive (the local backend when unset), and whether to record it.
+API_URL = os.environ.get("MANATEE_CONTRACT_API_URL", "").rstrip("/")
+RECORD = os.environ.get("MANATEE_CONTRACT_RECORD") == "1"
 #: The API token the local target is started with (the real API only checks presence).
 TOKEN = "contract-token"
 #: The upstream commit the recordings were made at (see recorded/README.md).

@@ -11,8 +11,14 @@ from typing import Any
 
 import pytest
 from cases import CASES, DELIBERATE
-from conftest import RECORD
-from contract_support import Exchange, LocalTarget, Recorder, load_recording, write_recording
+from contract_support import (
+    RECORD,
+    Exchange,
+    LocalTarget,
+    Recorder,
+    load_recording,
+    write_recording,
+)
 
 
 def without_status_reason(body: Any) -> Any:

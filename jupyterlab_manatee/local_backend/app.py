@@ -2,13 +2,17 @@
 
 Job routes are POST with a trailing slash; without the slash they answer 307 with a bare
 ``Location``. Failures of a well-formed HTTP exchange are HTTP 200 with
-``{"code": 10001, "msg": ...}``, as upstream; framing problems are plain-text 404, 405,
-413. Signed files are served by ``GET /storage/<key>?expires=..&signature=..``.
+``{"code": 10001, "msg": ...}``, as upstream, in upstream's words (see `validation`);
+an unknown path or a wrong method is plain-text 404, a body over the limit 413, and
+where upstream's handler panics (a submit without its file part) HTTP 500 with no body.
+Signed files are served by ``GET /storage/<key>?expires=..&signature=..``.
 
 Before any route runs, `BaseHandler.prepare` applies the access rules (see `access`):
 a foreign ``Host`` or browser ``Origin`` is refused with HTTP 403 and the API's error
 body; a job route whose ``Authorization`` is not the API token gets the API's error reply
-(HTTP 200, code 10001), before any request body is read.
+(HTTP 200, code 10001), before any request body is read. Both are deliberate differences
+from upstream (docs/real-api.md); a route without its slash redirects before the token
+check, as upstream's.
 
 The handlers reach the backend only through the `interface.ApiBackend` protocol.
 """
@@ -37,11 +41,10 @@ from ..api_client import (
     SUCCESS_CODE,
     SUCCESS_MSG,
 )
-from . import validation
+from . import tarcheck, validation
 from .interface import ApiBackend
 from .layout import DataLayout
 from .signing import STORAGE_PREFIX, SignatureRefused
-from .store import MAX_IN_PROGRESS_PER_CREATOR
 from .tokens import DISCOVERY_PATH, JWKS_PATH
 from .upload import FORM_OVERHEAD, MultipartUpload, UploadError, UploadTooLarge
 
@@ -51,6 +54,17 @@ access_log = logging.getLogger("jupyterlab_manatee.local_backend.access")
 SERVICE_ERROR_CODE = ERROR_CODE
 #: Upstream's message for a job id that is not the creator's (or does not exist).
 JOB_NOT_FOUND_MSG = "failed to query jobs or it doesn't exist: record not found"
+#: Upstream's replies to a request without an Authorization header: its JSON routes bind
+#: the header into a required body field, its submit route into a required header field.
+MISSING_TOKEN_MSG = (
+    "'access_token' field is a 'required' parameter, but the request body does not have "
+    "this parameter 'access_token'"
+)
+SUBMIT_MISSING_TOKEN_MSG = (
+    "'Authorization' field is a 'required' parameter, but the request does not have this parameter"
+)
+#: Upstream's (Hertz's) answer to an unknown path or a method a route does not have.
+NOT_FOUND_TEXT = "404 page not found"
 _STREAM_CHUNK = 256 * 1024
 
 
@@ -63,6 +77,10 @@ class BaseHandler(tornado.web.RequestHandler):
 
     #: Job routes require the API token; the public routes set this to False.
     needs_token = True
+    #: Upstream's reply to a request without an Authorization header (JSON routes).
+    missing_token_msg = MISSING_TOKEN_MSG
+    #: Upstream's name of the route's request, in its binder's words.
+    request_type = "job.Request"
 
     @property
     def backend(self) -> ApiBackend:
@@ -105,10 +123,7 @@ class BaseHandler(tornado.web.RequestHandler):
         if not self.needs_token or self.backend.access.token_matches(headers.get("Authorization")):
             return None
         if "Authorization" not in headers:
-            return (
-                "the Authorization header is required: send this backend's API token "
-                "(USER_TOKEN; manatee-local keeps it in <data dir>/api-token)"
-            )
+            return self.missing_token_msg  # upstream's words (it checks only presence)
         return "the Authorization header is not this backend's API token"
 
     def set_default_headers(self) -> None:
@@ -126,20 +141,23 @@ class BaseHandler(tornado.web.RequestHandler):
     def api_error(self, message: str) -> None:
         self.write_json({"code": SERVICE_ERROR_CODE, "msg": message})
 
+    def server_panic(self) -> None:
+        """Upstream's answer where its handler panics (recovered): HTTP 500, no body."""
+        self.set_status(500)
+        self.clear_header("Content-Type")
+        self.finish()
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 405:  # upstream's router has no 405: a wrong method is not found
+            self.set_status(404)
+            self.set_header("Content-Type", "text/plain")
+            self.finish(NOT_FOUND_TEXT)
+            return
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish(f"{status_code} {self._reason}")
 
     def json_body(self) -> dict[str, Any]:
-        try:
-            body = json.loads(self.request.body or b"null")
-        except RecursionError:
-            raise ApiError("the request body is nested too deeply") from None
-        except ValueError as exc:
-            raise ApiError(f"the request body must be a JSON object: {exc}") from exc
-        if not isinstance(body, dict):
-            raise ApiError("the request body must be a JSON object")
-        return body
+        return validation.parse_body(self.request.body or b"", self.request_type)
 
 
 class JsonApiHandler(BaseHandler):
@@ -158,29 +176,44 @@ class JsonApiHandler(BaseHandler):
 
 
 class QueryHandler(JsonApiHandler):
+    request_type = "job.QueryJobRequest"
+
     async def handle(self, body: dict[str, Any]) -> dict[str, Any]:
-        creator = validation.creator(body.get("creator"))
-        page = validation.page(body.get("page"))
-        page_size = validation.page_size(body.get("page_size"))
+        # bound first (types), then validated in upstream's field order
+        page = validation.integer(body, "page")
+        page_size = validation.integer(body, "page_size")
+        creator = validation.text(body, "creator")
+        validation.page(page)
+        validation.creator(creator)
         jobs, total = await self.backend.query_jobs(creator, page, page_size)
         return {"jobs": jobs, "total": total}
 
 
 class DeleteHandler(JsonApiHandler):
+    request_type = "job.DeleteJobRequest"
+
     async def handle(self, body: dict[str, Any]) -> dict[str, Any]:
-        job_uuid = validation.job_uuid(body.get("uuid"))
-        creator = validation.creator(body.get("creator"))
+        job_uuid = validation.text(body, "uuid")  # not required: "" matches nothing
+        creator = validation.creator(validation.text(body, "creator"))
         await self.backend.delete_job(job_uuid, creator)
         return {}
 
 
+def _job_of(body: dict[str, Any]) -> tuple[int, str]:
+    """The ``id`` and ``creator`` of an output or attestation request, bound and checked."""
+    job_id = validation.integer(body, "id")
+    creator = validation.text(body, "creator")
+    return validation.job_id(job_id), validation.creator(creator)
+
+
 class OutputDownloadHandler(JsonApiHandler):
+    request_type = "job.DownloadJobOutputRequest"
+
     async def handle(self, body: dict[str, Any]) -> dict[str, Any]:
-        job_id = validation.job_id(body.get("id"))
-        creator = validation.creator(body.get("creator"))
+        job_id, creator = _job_of(body)
         job = await self.backend.find_job(job_id, creator)
         if job is None:
-            raise ApiError(f"{JOB_NOT_FOUND_MSG} (no job {job_id} of creator {creator!r})")
+            raise ApiError(JOB_NOT_FOUND_MSG)
         key = DataLayout.output_key(job.uuid, job.jupyter_file_name)
         return {
             "signed_url": self.backend.signer.sign(key),
@@ -189,14 +222,14 @@ class OutputDownloadHandler(JsonApiHandler):
 
 
 class AttestationHandler(JsonApiHandler):
+    request_type = "job.QueryJobAttestationRequest"
     # Upstream's attestation route takes no token; here it does (closed by default).
 
     async def handle(self, body: dict[str, Any]) -> dict[str, Any]:
-        job_id = validation.job_id(body.get("id"))
-        creator = validation.creator(body.get("creator"))
+        job_id, creator = _job_of(body)
         job = await self.backend.find_job(job_id, creator)
         if job is None:
-            raise ApiError(f"{JOB_NOT_FOUND_MSG} (no job {job_id} of creator {creator!r})")
+            raise ApiError(JOB_NOT_FOUND_MSG)
         return {"signed_url": self.backend.signer.sign(DataLayout.token_key_for(job.uuid))}
 
 
@@ -204,8 +237,10 @@ class AttestationHandler(JsonApiHandler):
 class SubmitHandler(BaseHandler):
     """Receives the workspace archive straight to disk while parsing the form."""
 
+    missing_token_msg = SUBMIT_MISSING_TOKEN_MSG
     _upload: MultipartUpload | None = None
     _error: UploadError | None = None
+    _not_a_form = False
     _refusal: str | None = None
 
     async def prepare(self) -> None:
@@ -231,8 +266,8 @@ class SubmitHandler(BaseHandler):
         temp = self.backend.layout.uploads / f".tmp-{uuid_module.uuid4().hex}.tar.gz"
         try:
             self._upload = MultipartUpload(self.request.headers.get("Content-Type"), temp, limit)
-        except UploadError as exc:
-            self._error = exc
+        except UploadError:
+            self._not_a_form = True  # upstream finds no file part in it, and panics
 
     async def data_received(self, chunk: bytes) -> None:
         upload = self._upload
@@ -253,6 +288,9 @@ class SubmitHandler(BaseHandler):
             self.api_error(self._refusal)
             return
         upload = self._upload
+        if self._not_a_form:
+            self.server_panic()
+            return
         try:
             if isinstance(self._error, UploadTooLarge):
                 self.write_text(413, str(self._error))
@@ -263,14 +301,25 @@ class SubmitHandler(BaseHandler):
             if not upload.complete:
                 raise ApiError("the multipart body ended before its closing boundary")
             fields = upload.fields
-            creator = validation.creator(fields.get("creator"))
-            notebook = validation.notebook_name(fields.get("filename"))
-            envs = validation.envs(fields.get("envs"))
+            try:
+                envs = validation.envs(fields.get("envs"))
+            except validation.HandlerPanics:
+                self.server_panic()
+                return
             if not upload.has_file:
-                raise ApiError("the form has no 'file' part (the gzip tar of the workspace)")
+                self.server_panic()  # upstream opens the missing file part and panics
+                return
+            # Upstream never validates the submit form: any creator and filename pass.
+            creator = fields.get("creator", "")
+            notebook = fields.get("filename", "")
             await self.backend.run_io(upload.close_file)
-            if not upload.looks_gzipped:
-                raise ApiError("the 'file' part must be a gzip-compressed tar (workspace.tar.gz)")
+            # Upstream's order: the job limit, then the archive read through as a gzip tar
+            # (a file that is not one is refused here, and no job is made).
+            if await self.backend.at_job_limit(creator):
+                raise ApiError(JOB_LIMIT_MSG)
+            refused = await self.backend.run_io(tarcheck.refusal, upload.temp_path)
+            if refused is not None:
+                raise ApiError(refused)
             job_uuid = await self.backend.accept_job(
                 temp_archive=upload.temp_path,
                 creator=creator,
@@ -279,11 +328,8 @@ class SubmitHandler(BaseHandler):
                 archive_sha256=upload.sha256,
                 archive_size=upload.file_size,
             )
-            if job_uuid is None:
-                raise ApiError(
-                    f"{JOB_LIMIT_MSG} ({MAX_IN_PROGRESS_PER_CREATOR} jobs of {creator!r} are "
-                    "in progress; wait for one to end or delete one)"
-                )
+            if job_uuid is None:  # a concurrent submit took the last place
+                raise ApiError(JOB_LIMIT_MSG)
         except (ApiError, validation.InvalidRequest) as exc:
             self.api_error(str(exc))
             return
@@ -305,12 +351,15 @@ class SlashRedirectHandler(BaseHandler):
         return  # drained, not stored
 
     def prepare(self) -> None:
-        if self.guard():
+        # As upstream, the redirect comes before any check of the Authorization header
+        # (the slash route checks it); the Host and Origin rules still apply.
+        if self.guard_host_and_origin():
             self.request.connection.set_max_body_size(self.backend.max_archive_size + FORM_OVERHEAD)
 
     def post(self, route: str) -> None:
         self.set_status(307)
         self.set_header("Location", f"{route}/")
+        self.clear_header("Content-Type")
         self.finish()
 
 
@@ -381,7 +430,9 @@ class NotFoundHandler(BaseHandler):
 
     def prepare(self) -> None:
         if self.guard():
-            self.write_text(404, "404 page not found")
+            self.set_status(404)
+            self.set_header("Content-Type", "text/plain")
+            self.finish(NOT_FOUND_TEXT)
 
 
 def _log_request(handler: tornado.web.RequestHandler) -> None:

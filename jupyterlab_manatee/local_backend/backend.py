@@ -41,6 +41,7 @@ from .isolation import DEFAULT_JOB_IDS, Confinement
 from .isolation import plan as plan_confinement
 from .layout import TMP_PREFIX, DataLayout, remove_tree
 from .runner import (
+    DEFAULT_JOB_TIMEOUT,
     JobRunner,
     RunnerConfig,
     interpreter_for,
@@ -49,7 +50,15 @@ from .runner import (
     runs_root_for,
 )
 from .signing import UrlSigner
-from .store import BUILDING, FAILED, RUNNING, STARTING, JobRecord, JobStore
+from .store import (
+    BUILDING,
+    FAILED,
+    MAX_IN_PROGRESS_PER_CREATOR,
+    RUNNING,
+    STARTING,
+    JobRecord,
+    JobStore,
+)
 from .tokens import DEFAULT_AUDIENCE, Deployment, TokenIssuer
 
 try:
@@ -79,7 +88,7 @@ class LocalBackend:
         port: int = 0,
         public_url: str | None = None,
         max_running: int = 2,
-        job_timeout: float = 600.0,
+        job_timeout: float = DEFAULT_JOB_TIMEOUT,
         max_archive_size: int = 6 * 1024**3,
         stage2_env: dict[str, str] | None = None,
         stage2_data_dir: str | Path | None = None,
@@ -424,6 +433,10 @@ class LocalBackend:
     async def find_job(self, job_id: int, creator: str) -> JobRecord | None:
         assert self._store is not None
         return await self._db(self._store.get, job_id, creator)
+
+    async def at_job_limit(self, creator: str) -> bool:
+        assert self._store is not None
+        return await self._db(self._store.in_progress, creator) >= MAX_IN_PROGRESS_PER_CREATOR
 
     async def accept_job(
         self,

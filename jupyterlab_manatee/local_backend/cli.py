@@ -13,6 +13,7 @@ from pathlib import Path
 from .access import TOKEN_ENV
 from .backend import DataDirInUse, LocalBackend
 from .isolation import DEFAULT_JOB_IDS, IsolationError
+from .runner import DEFAULT_JOB_TIMEOUT
 from .tokens import (
     DEFAULT_IMAGE_REGISTRY,
     DEFAULT_PROJECT_ID,
@@ -49,7 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--max-running", type=int, default=2, help="jobs executing at once")
     parser.add_argument(
-        "--job-timeout", type=float, default=600.0, help="seconds a job may run before it fails"
+        "--job-timeout",
+        type=float,
+        default=DEFAULT_JOB_TIMEOUT,
+        help="seconds after its creation a job still in progress fails with status 7 "
+        "(default: 21600, upstream's 6 hours)",
     )
     parser.add_argument(
         "--max-archive-size",

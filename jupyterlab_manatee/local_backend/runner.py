@@ -6,9 +6,13 @@ while it is not held (`JobRunner.hold`), and when one of ``max_running`` slots i
 The build reads the creator's one workspace object as it is *then* (a later submit may
 have replaced it: job A then builds B's files, as upstream). Then:
 1 (unpack and prepare the workspace) -> 3 (starting the executor) -> 4 (Running, the
-kernel is up) -> 5 (Finished: output and token published). Failures keep a reason:
-2 when the archive cannot be used as a workspace, 9 when the executor or its kernel
-cannot start, 7 when the run crashes or exceeds ``job_timeout``. The notebook runs in
+kernel is up) -> 5 (Finished: output and token published). As upstream, 5 only means
+the executor stopped: a notebook missing from the top of the workspace, a kernel that
+cannot start, an executor that crashes all end 5 without output or token (upstream's VM
+stops and the reconciler sees it TERMINATED). Other failures keep a reason too: 2 when
+the archive cannot be used as a workspace, 9 when the job cannot be launched (confined),
+7 when it is still in progress ``job_timeout`` after its creation (upstream: 6 h, the
+default). The notebook runs in
 a child process (the ``execute`` module) in its own process group; a timeout or a stop
 kills that group, and only processes the backend started or verified itself (see
 `JobRunner._kill`): no pid the job reports is trusted. A delete does not kill: it is soft,
@@ -38,9 +42,11 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -191,12 +197,21 @@ def prepare_runs_root(root: Path, isolated: bool) -> None:
         remove_tree(entry)
 
 
+#: Upstream's time limit: a job in progress 6 hours after its creation fails (7).
+DEFAULT_JOB_TIMEOUT = 6 * 3600.0
+
+
+class NotebookMissing(Exception):
+    """The workspace unpacked, but the notebook is not at its top (or is not one): the
+    build succeeds upstream and its executor fails, so the job ends 5 without output."""
+
+
 @dataclass(frozen=True)
 class RunnerConfig:
     """How jobs are run."""
 
     max_running: int = 2
-    job_timeout: float = 600.0
+    job_timeout: float = DEFAULT_JOB_TIMEOUT
     kernel_name: str = "python3"
     max_unpacked_size: int = 4 * 6 * 1024**3
     stage2_env: dict[str, str] = field(default_factory=dict)
@@ -444,8 +459,15 @@ class JobRunner:
             return
         ctx = _JobContext(job_uuid)
         timeout = self._config.job_timeout
+        # Upstream's reconciler fails (7) any job still in progress this long after it
+        # was created, however long it waited for its build.
+        created = datetime.strptime(job.created_at, "%Y-%m-%d %H:%M:%S")
+        deadline = created.replace(tzinfo=timezone.utc).timestamp() + timeout
         try:
-            await asyncio.wait_for(self._execute(job, ctx), timeout=timeout)
+            remaining = deadline - time.time()
+            if remaining <= 0:
+                raise asyncio.TimeoutError
+            await asyncio.wait_for(self._execute(job, ctx), timeout=remaining)
         except asyncio.TimeoutError:
             log.info("job %s timed out after %s s", job_uuid, format_seconds(timeout))
             ctx.end(FAILED, f"timed out after {format_seconds(timeout)} s")
@@ -499,6 +521,12 @@ class JobRunner:
                 await self._blocking(ctx, self._prepare, job, handle, size, ctx.uid, ctx.cancel)
             finally:
                 handle.close()
+        except NotebookMissing as exc:
+            # Upstream's build succeeds (it only copies files); the executor's nbconvert
+            # then fails in the VM, which stops: 5, without output or token.
+            log.info("job %s: %s", job.uuid, exc)
+            ctx.end(FINISHED, f"the executor failed, no output: {exc}")
+            return
         except UnpackError as exc:
             log.info("job %s: workspace refused: %s", job.uuid, exc)
             ctx.end(BUILD_FAILED, str(exc))
@@ -541,18 +569,21 @@ class JobRunner:
             log.info("job %s finished", job.uuid)
             return
         detail = (error or {}).get("message") or await self._blocking(ctx, self._log_tail, log_path)
-        if returncode == protocol.EXIT_KERNEL_FAILED:
-            reason = f"the kernel {self._config.kernel_name!r} could not start: {detail}"
-            ctx.end(LAUNCH_FAILED, reason)
-        elif returncode == protocol.EXIT_NOT_CONFINED:
+        # Upstream's executor is a VM: whatever stops it, the reconciler sees the VM
+        # TERMINATED and the job ends 5 (Finished), without output or token. Only a job
+        # that cannot be launched at all (here: not confined) is 9.
+        if returncode == protocol.EXIT_NOT_CONFINED:
             ctx.end(LAUNCH_FAILED, f"the job could not be confined: {detail}")
+            log.info("job %s could not be launched", job.uuid)
+            return
+        if returncode == protocol.EXIT_KERNEL_FAILED:
+            reason = f"the kernel {self._config.kernel_name!r} could not start"
         elif returncode < 0:
             reason = f"the executor was killed by signal {-returncode}"
-            ctx.end(FAILED, f"{reason}: {detail}" if detail else reason)
         else:
             reason = f"the executor failed (exit code {returncode})"
-            ctx.end(FAILED, f"{reason}: {detail}" if detail else reason)
-        log.info("job %s failed: exit code %s", job.uuid, returncode)
+        ctx.end(FINISHED, f"{reason}, no output: {detail}" if detail else f"{reason}, no output")
+        log.info("job %s: the executor failed (exit code %s)", job.uuid, returncode)
 
     async def _supervise(self, job: JobRecord, ctx: _JobContext) -> dict[str, Any] | None:
         """Send the environment, then follow the executor's progress lines until it exits."""
@@ -656,15 +687,20 @@ class JobRunner:
             cancel=cancel,
         )
         notebook = workspace / job.jupyter_file_name
-        if not notebook.is_file():
-            raise UnpackError(
+        # Upstream's image copies only the top of the workspace (its Dockerfile's
+        # ``COPY <creator>-workspace/* ./``): a name with a folder is never found there.
+        name = job.jupyter_file_name
+        if not name or "/" in name or "\0" in name or not notebook.is_file():
+            raise NotebookMissing(
                 f"the notebook {job.jupyter_file_name!r} is not at the top of the workspace "
                 "archive (it must sit directly in the archive's top-level folder)"
             )
         try:
             nbformat.read(notebook, as_version=4)
         except Exception as exc:
-            raise UnpackError(f"{job.jupyter_file_name!r} is not a valid notebook: {exc}") from exc
+            raise NotebookMissing(
+                f"{job.jupyter_file_name!r} is not a valid notebook: {exc}"
+            ) from exc
         if self._config.stage2_data_dir is not None:
             placed, skipped = place_stage2_data(self._config.stage2_data_dir, workspace, cancel)
             log.info("job %s: %d stage-2 data file(s) placed", job.uuid, len(placed))
@@ -754,7 +790,17 @@ class JobRunner:
         # `!pip install` in a notebook would otherwise ask PyPI for pip's newest release and
         # leave "A new release of pip is available" in the output the user downloads
         env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-        env.update({item["key"]: item["value"] for item in job.envs})
+        # Any key passes the API, as upstream's; one no environment can hold (empty, with
+        # "=" or NUL) is left out rather than failing the kernel's start.
+        env.update(
+            {
+                item["key"]: item["value"]
+                for item in job.envs
+                if item["key"]
+                and "=" not in item["key"]
+                and "\0" not in item["key"] + item["value"]
+            }
+        )
         env.update(self._config.stage2_env)
         if self._config.stage2_data_dir is not None:
             env["MANATEE_STAGE2_DATA_DIR"] = str(self._config.stage2_data_dir)

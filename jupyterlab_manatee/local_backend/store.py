@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api_client import JOB_KEYS as API_JOB_KEYS
+from .validation import page_window
 
 # Upstream's job_status values.
 CREATED = 0
@@ -243,15 +244,27 @@ class JobStore:
     # -- reads -------------------------------------------------------------------------
     def query(self, creator: str, page: int, page_size: int) -> tuple[list[JobRecord], int]:
         """One page of ``creator``'s jobs in id order (oldest first, as upstream's query,
-        which has no ORDER BY), and how many they have in all."""
+        which has no ORDER BY), and how many they have in all. Any ``page_size`` goes, as
+        upstream's (see `validation.page_window`)."""
         (total,) = self._conn.execute(
             f"SELECT COUNT(*) FROM jobs WHERE creator = ? AND {_LIVE}", (creator,)
         ).fetchone()
+        limit, offset = page_window(page, page_size)
         rows = self._conn.execute(
             f"SELECT * FROM jobs WHERE creator = ? AND {_LIVE} ORDER BY id LIMIT ? OFFSET ?",
-            (creator, page_size, page_size * (page - 1)),
+            (creator, limit, offset),
         ).fetchall()
         return [self._record(row) for row in rows], int(total)
+
+    def in_progress(self, creator: str) -> int:
+        """How many of the creator's jobs are in progress (statuses 0, 1, 3, 4)."""
+        statuses = ",".join(str(s) for s in sorted(IN_PROGRESS))
+        (count,) = self._conn.execute(
+            f"SELECT COUNT(*) FROM jobs WHERE creator = ? AND job_status IN ({statuses})"
+            f" AND {_LIVE}",
+            (creator,),
+        ).fetchone()
+        return int(count)
 
     def get(self, job_id: int, creator: str) -> JobRecord | None:
         return self._one(

@@ -32,10 +32,10 @@ async def test_wait_for_status_returns_the_job_once_it_reaches_a_wanted_status(t
     try:
         api = Api(backend.url)
         job_uuid = await asyncio.to_thread(api.submit_ok, QUICK_FAIL_ARCHIVE)
-        job = await backend.wait_for_status(job_uuid, {2}, timeout=30)
-        assert job["uuid"] == job_uuid and job["job_status"] == 2
+        job = await backend.wait_for_status(job_uuid, {5}, timeout=30)
+        assert job["uuid"] == job_uuid and job["job_status"] == 5
         with pytest.raises(TimeoutError):
-            await backend.wait_for_status(job_uuid, {5}, timeout=0.3)
+            await backend.wait_for_status(job_uuid, {2}, timeout=0.3)
     finally:
         await backend.stop()
 

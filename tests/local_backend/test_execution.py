@@ -322,13 +322,17 @@ def test_deleting_a_running_job_leaves_its_processes_running(start_backend):
     assert processes_under(backend.runs_root / job_uuid) == before
 
 
-def test_a_kernel_that_cannot_start_is_launch_failed_status_9(start_backend):
+def test_a_kernel_that_cannot_start_finishes_5_without_output(start_backend):
+    """As upstream, where the kernel starts inside the VM: nbconvert fails, the VM stops,
+    the reconciler sees it TERMINATED and the job is Finished (5) with no output."""
     backend = start_backend(kernel_name="no-such-kernel")
     api = Api(backend.url)
     job_uuid = api.submit_ok(workspace_archive({"nb.ipynb": notebook_bytes("print(1)")}))
     job = api.wait(job_uuid, {2, 5, 6, 7, 8, 9}, timeout=30)
-    assert job["job_status"] == 9
-    assert "no-such-kernel" in job["status_reason"]
+    assert job["job_status"] == 5
+    assert job["status_reason"].startswith("the kernel 'no-such-kernel' could not start, no output")
+    download = api.download(job["id"])["signed_url"]
+    assert requests.get(download, timeout=10).status_code == 404
 
 
 def test_jobs_past_max_running_wait_in_status_0(start_backend):

@@ -27,6 +27,7 @@ import {
   mayHaveOutput,
   parseApiTime,
   plural,
+  reachText,
   statusInfo
 } from './format';
 import { shieldIcon } from './icons';
@@ -84,10 +85,7 @@ export function bannerItems(model: ShieldModel): IBannerItem[] {
       items.push({
         key: 'reachable',
         heading: `The ManaTEE API${status.api_url ? ` at ${status.api_url}` : ''} is not reachable`,
-        text:
-          (status.problem ? `${status.problem}. ` : '') +
-          'Check that the API is running and that DATA_CLEAN_ROOM_HOST ' +
-          '(or c.ManateeConfig.api_url) points at it.'
+        text: reachText(status.problem)
       });
     }
     if (status.creator_problem) {

@@ -3,6 +3,7 @@
  */
 
 import {
+  reachText,
   formatApiTime,
   formatBytes,
   formatEpochSeconds,
@@ -156,5 +157,26 @@ describe('localizeTimes', () => {
 
   it('leaves text without such times alone', () => {
     expect(localizeTimes('nbf is not in the future')).toBe('nbf is not in the future');
+  });
+});
+
+describe('reachText', () => {
+  it('gives the advice once when the problem already says what to do', () => {
+    expect(
+      reachText(
+        'Cannot reach http://h:1 for /health: nothing is listening at h:1 (connection ' +
+          'refused). Start the ManaTEE API (./dev run starts a local one), then try again.'
+      )
+    ).toBe(
+      'Cannot reach http://h:1 for /health: nothing is listening at h:1 (connection ' +
+        'refused). Start the ManaTEE API (./dev run starts a local one), then try again.'
+    );
+  });
+
+  it('adds what to check to any other problem, with one full stop between', () => {
+    expect(reachText('http://h:1 did not answer /health within 10 s.')).toBe(
+      'http://h:1 did not answer /health within 10 s. Check that the API is running and ' +
+        'that DATA_CLEAN_ROOM_HOST (or c.ManateeConfig.api_url) points at it.'
+    );
   });
 });

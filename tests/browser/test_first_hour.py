@@ -40,8 +40,8 @@ def finished(lab) -> dict[str, Any]:
     return lab.wait_for_job(lab.submit(NOTEBOOK), timeout=180)
 
 
-def small_page(browser: Any, lab: LabServer) -> Any:
-    return open_lab(browser, lab, width=1280, height=720)
+def small_page(browser: Any, lab: LabServer, **options: Any) -> Any:
+    return open_lab(browser, lab, width=1280, height=720, **options)
 
 
 def notify(page: Any, count: int) -> None:
@@ -83,9 +83,11 @@ def test_ten_notifications_leave_the_jobs_list_clickable(browser, lab, finished,
 
         report.click(timeout=5_000)  # fails if a toast intercepts the click
 
-        page.locator(".jp-Dialog .jp-manatee-Report").wait_for()
-        page.keyboard.press("Escape")
-        page.locator(".jp-Dialog").wait_for(state="detached")
+        dialog = page.locator(".jp-Dialog")
+        dialog.locator(".jp-manatee-Report").wait_for()
+        # by the keyboard: toasts may sit over the dialog's button
+        dialog.get_by_role("button", name="Close").press("Enter")
+        dialog.wait_for(state="detached")
     finally:
         close_page(page)
 
@@ -174,13 +176,25 @@ def test_a_stopped_api_is_told_before_the_confirm_dialog(
     with backend.running_in_thread() as running:
         url = running.url
         stopped_lab = lab_factory(root, url, local_issuers=[url])
-        page = small_page(browser, stopped_lab)
+        checks: list[int] = []
+
+        def seen(response: Any) -> None:
+            if "/manatee/config" in response.url:
+                checks.append(response.status)
+
+        page = small_page(browser, stopped_lab, prepare=lambda c: c.on("response", seen))
         source = page.locator(f'li.jp-manatee-Source[data-path="{NOTEBOOK}"]')
         submit = source.get_by_role("button", name=f"Submit {NOTEBOOK}")
         submit.wait_for()
         page.wait_for_function(
             "() => !document.querySelector('.jp-manatee-Source-submit[disabled]')"
         )
+        # the panel's first check of the API (after 3 s) is done: the next one is 30 s away
+        for _ in range(150):  # events reach `seen` while playwright waits
+            if len(checks) >= 2:
+                break
+            page.wait_for_timeout(200)
+        assert checks[:2] == [200, 200], checks
     try:
         # the API stopped after the page had seen it answer: Submit is still enabled
         submit.click()
@@ -203,7 +217,12 @@ def test_a_stopped_api_is_told_before_the_confirm_dialog(
         assert dialog.get_by_role("button").all_inner_texts() == ["Close"]
         dialog.get_by_role("button", name="Close").click()
         dialog.wait_for(state="detached")
-        assert page.locator(".jp-manatee-Banner", has_text="is not reachable").count() == 1
+        banner = page.locator(".jp-manatee-Banner-item[data-problem='reachable']")
+        assert banner.locator(".jp-manatee-Banner-heading").inner_text() == (
+            f"The ManaTEE API at {url} is not reachable"
+        )
+        text = banner.locator(".jp-manatee-Banner-text").inner_text()
+        assert text.endswith("then try again.") and "Check that" not in text  # advice once
     finally:
         close_page(page)
 

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from tests.browser.lab_support import (
-    PANEL_TAB,
     LabServer,
     close_page,
     copy_tutorials,
@@ -251,9 +250,11 @@ def test_a_reload_during_an_upload_shows_it_then_the_job_it_became(browser, lab,
 
         page.reload()
         page.wait_for_selector("#jupyterlab-splash", state="detached")
-        # the page's URL resets the layout (a user's reload keeps the panel open)
-        if not page.locator("#jp-manatee-shield").is_visible():
-            page.click(PANEL_TAB)
+        # the page's URL resets the layout (a user's reload keeps the panel open): open it
+        # by its command, which never closes it (its tab toggles)
+        page.wait_for_function("() => window.jupyterapp?.commands.hasCommand('manatee:open')")
+        page.evaluate("() => window.jupyterapp.commands.execute('manatee:open')")
+        page.wait_for_selector("#jp-manatee-shield:not(.lm-mod-hidden)")
         upload = page.locator("li.jp-manatee-Upload", has_text=f"Submitting {name}…")
         upload.wait_for()
 

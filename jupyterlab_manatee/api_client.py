@@ -25,7 +25,15 @@ from tornado.httputil import HTTPHeaders, HTTPInputError
 from tornado.iostream import StreamClosedError
 from urllib3.filepost import encode_multipart_formdata
 
-from .api_session import ApiSession, Broken, ConnectTimeout, ReplyTooLarge, Unreachable
+from .api_session import (
+    REFUSED,
+    ApiSession,
+    Broken,
+    ConnectTimeout,
+    ReplyTooLarge,
+    Unreachable,
+    connect_failure,
+)
 from .archive_stream import ArchiveStream
 from .config import redact_url
 from .errors import (
@@ -401,7 +409,7 @@ class ManateeApiClient:
                 f"{_host(url)} did not answer {route} within {timeout:g} s; try again later"
             ) from None
         except Unreachable as e:
-            raise ApiUnavailable(f"Cannot reach {_host(url)} for {route}: {e}") from None
+            raise _cannot_reach(url, route, str(e)) from None
         except (Broken, OSError) as e:
             raise ApiUnavailable(
                 f"The connection to {_host(url)} broke during {route}: {e or type(e).__name__}"
@@ -450,10 +458,12 @@ class ManateeApiClient:
                 f"The connection to {_host(request.url)} broke during {what}: {e.message}"
             ) from None
         except (OSError, StreamClosedError) as e:
-            reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
-            raise ApiUnavailable(
-                f"Cannot reach {_host(request.url)} for {what}: {reason}"
-            ) from None
+            if isinstance(e, StreamClosedError):
+                reason = str(e) or type(e).__name__
+            else:
+                parts = urlsplit(request.url)
+                reason = connect_failure(e, parts.hostname or "", parts.port)
+            raise _cannot_reach(request.url, what, reason) from None
         finally:
             client.close()
 
@@ -550,6 +560,17 @@ def _json_or_none(body: bytes | None) -> Any:
 def _snippet(body: bytes) -> str:
     text = body[:200].decode("utf-8", errors="replace").strip()
     return text or "(empty body)"
+
+
+def _cannot_reach(url: str, what: str, reason: str) -> ApiUnavailable:
+    """The API could not be reached; for a refused connection, what to do about it."""
+    message = f"Cannot reach {_host(url)} for {what}: {reason}"
+    if reason.endswith(REFUSED):
+        message += (
+            ". Start the ManaTEE API (./dev run starts a local one), or point "
+            "DATA_CLEAN_ROOM_HOST (c.ManateeConfig.api_url) at one that runs, then try again."
+        )
+    return ApiUnavailable(message)
 
 
 def _host(url: str) -> str:

@@ -17,6 +17,7 @@ on a new one (the JSON routes are safe to repeat).
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,22 @@ class ConnectTimeout(Exception):
 
 class Unreachable(Exception):
     """The connection could not be made (refused, no route, name not found, TLS)."""
+
+
+#: How a refused connection ends its reason (the API client adds what to do about it).
+REFUSED = "(connection refused)"
+
+
+def connect_failure(error: OSError, host: str, port: int | None) -> str:
+    """Why no connection could be made, in words: asyncio's "Connect call failed
+    ('127.0.0.1', 55295)" says neither that nothing listens nor what to do."""
+    where = f"{host}:{port}" if port else host
+    text = str(error)
+    if isinstance(error, ConnectionRefusedError) or "Connect call failed" in text:
+        return f"nothing is listening at {where} {REFUSED}"
+    if isinstance(error, socket.gaierror):
+        return f"the host name {host} is not known ({error.strerror or text})"
+    return getattr(error, "strerror", None) or text or type(error).__name__
 
 
 class Broken(Exception):
@@ -165,8 +182,7 @@ class ApiSession:
                 detail = getattr(cert, "verify_message", "") or str(cert)
                 raise Unreachable(f"TLS failed: certificate verify failed ({detail})") from None
             except aiohttp.ClientConnectorError as e:
-                reason = getattr(e.os_error, "strerror", None) or str(e.os_error)
-                raise Unreachable(reason or type(e).__name__) from None
+                raise Unreachable(connect_failure(e.os_error, e.host, e.port)) from None
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as e:
                 if trace.get("reused") and attempt == 0:
                     continue  # the server closed it while it sat in the pool

@@ -158,7 +158,13 @@ class JobsHandler(ManateeHandler):
         page = self.int_argument("page", 1, 1, 1_000_000)
         page_size = self.int_argument("page_size", 10, 1, MAX_PAGE_SIZE)
         jobs = await self.manager.list_jobs(self.username, page, page_size)
-        self.reply({**jobs, "queued": self.manager.queued(self.username)})
+        self.reply(
+            {
+                **jobs,
+                "queued": self.manager.queued(self.username),
+                "submitting": self.manager.submitting(self.username),
+            }
+        )
 
     @web.authenticated
     @authorized
@@ -181,12 +187,18 @@ class JobHandler(ManateeHandler):
 
 
 class QueueHandler(ManateeHandler):
-    """``GET manatee/queue``: submissions held back, and what became of recent ones."""
+    """``GET manatee/queue``: submissions held back, what became of recent ones, and the
+    uploads under way (``submitting``)."""
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply({"queued": self.manager.queued(self.username)})
+        self.reply(
+            {
+                "queued": self.manager.queued(self.username),
+                "submitting": self.manager.submitting(self.username),
+            }
+        )
 
 
 class QueuedHandler(ManateeHandler):

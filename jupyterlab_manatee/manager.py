@@ -12,6 +12,9 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -106,6 +109,9 @@ class ManateeManager:
         self._queue_task: asyncio.Future[None] | None = None
         #: which cells raised in Finished jobs' outputs, scanned in the background
         self.scans = OutputScans(self._pool, log)
+        #: uploads under way, per creator: a page reloaded meanwhile shows them until they
+        #: become jobs (the upload goes on without the page)
+        self._sending: dict[str, dict[str, dict[str, str]]] = {}
         #: the JSON calls' pooled connections to the API, closed by :meth:`close`
         self.api_session = ApiSession()
 
@@ -413,11 +419,39 @@ class ManateeManager:
         if entry is None:
             raise NotFound(f"No queued submission {entry_id}")
 
+    def submitting(self, username: str) -> list[dict[str, str]]:
+        """The user's submissions being uploaded now, oldest first (each until the API has
+        answered it: then it is a job, or its error went to the page that sent it)."""
+        return list(self._sending.get(self.creator(username), {}).values())
+
+    @contextmanager
+    def _under_way(self, creator: str, manifest: workspace.Manifest) -> Iterator[None]:
+        entry_id = uuid.uuid4().hex
+        entries = self._sending.setdefault(creator, {})
+        entries[entry_id] = {
+            "id": entry_id,
+            "notebook": manifest.notebook,
+            "path": str(PurePosixPath(manifest.folder_path) / manifest.notebook),
+            "started_at": now_text(),
+        }
+        try:
+            yield
+        finally:
+            del entries[entry_id]
+            if not entries:
+                self._sending.pop(creator, None)
+
     async def _send_now(
         self, client: ManateeApiClient, creator: str, manifest: workspace.Manifest
     ) -> dict[str, Any]:
         """Archive the notebook's folder off the loop while uploading it (see
         :mod:`.archive_stream`), once, and remember where it came from."""
+        with self._under_way(creator, manifest):
+            return await self._stream(client, creator, manifest)
+
+    async def _stream(
+        self, client: ManateeApiClient, creator: str, manifest: workspace.Manifest
+    ) -> dict[str, Any]:
         stream = await ArchiveStream.start(
             lambda out: workspace.write_archive(
                 manifest, f"{creator}-workspace", out, compresslevel=self.config.compression_level

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.conftest import call
@@ -24,6 +26,56 @@ async def test_refused_connection_is_502_naming_the_host(jp_fetch, jp_serverapp,
     status, reply = await call(jp_fetch, "jobs")
     assert status == 502
     assert "Cannot reach" in reply["message"] and url in reply["message"]
+
+
+async def test_refused_connection_says_nothing_listens_and_what_to_do(
+    jp_fetch, jp_serverapp, manatee_config
+):
+    url = closed_port_url()
+    jp_serverapp.web_app.settings["manatee_manager"].config.api_url = url
+    status, reply = await call(jp_fetch, "jobs")
+    assert status == 502
+    port = url.rsplit(":", 1)[1]
+    assert reply["message"] == (
+        f"Cannot reach {url} for /v1/job/query/: nothing is listening at 127.0.0.1:{port} "
+        "(connection refused). Start the ManaTEE API (./dev run starts a local one), or point "
+        "DATA_CLEAN_ROOM_HOST (c.ManateeConfig.api_url) at one that runs, then try again."
+    )
+
+
+async def test_config_of_a_stopped_api_is_unreachable_saying_nothing_listens(
+    jp_fetch, jp_serverapp, manatee_config
+):
+    url = closed_port_url()
+    jp_serverapp.web_app.settings["manatee_manager"].config.api_url = url
+    status, reply = await call(jp_fetch, "config")
+    assert (status, reply["configured"], reply["reachable"]) == (200, True, False)
+    port = url.rsplit(":", 1)[1]
+    assert reply["problem"].startswith(
+        f"Cannot reach {url} for /health: nothing is listening at 127.0.0.1:{port} "
+        "(connection refused). Start the ManaTEE API"
+    )
+
+
+async def test_a_submission_under_way_is_listed_until_the_api_answers(
+    jp_fetch, jp_serverapp, fault_server, notebook
+):
+    jp_serverapp.web_app.settings["manatee_manager"].config.queue_submissions = False
+    fault_server.mode = "hang"  # the API takes the upload, then answers 2 s later
+    fault_server.hang_seconds = 2.0
+    body = {"path": "analysis/nb.ipynb", "filename": "nb.ipynb"}
+    submit = asyncio.ensure_future(call(jp_fetch, "jobs", method="POST", body=body))
+    listed: list = []
+    for _ in range(100):
+        _, reply = await call(jp_fetch, "queue")
+        listed = reply["submitting"]
+        if listed:
+            break
+        await asyncio.sleep(0.05)
+    assert [(e["notebook"], e["path"]) for e in listed] == [("nb.ipynb", "analysis/nb.ipynb")]
+    await submit
+    _, reply = await call(jp_fetch, "queue")
+    assert reply["submitting"] == []
 
 
 async def test_api_hanging_past_the_request_timeout_is_504(jp_fetch, fault_server):

@@ -15,13 +15,18 @@ import {
   errorMessage,
   errorText
 } from './api';
-import { ErrorDetails, ManifestSummary, ReportView } from './dialogs';
+import { ApiDownMessage, ErrorDetails, ManifestSummary, ReportView } from './dialogs';
 import { giveFocusBack } from './focus';
 import { formatBytes, plural } from './format';
 import { ShieldModel } from './model';
 
 /** Notifications cut messages at 140 characters: longer ones get a Details action. */
 const NOTIFICATION_LIMIT = 140;
+/** Success and information toasts close by themselves after this long (milliseconds). */
+export const TOAST_MS = 5000;
+/** Errors and warnings whose lasting trace is elsewhere (a job's card, a notebook's row,
+ * the queue's list) are a short toast (milliseconds). */
+export const SHORT_ERROR_MS = 8000;
 
 function titleOf(error: unknown, fallback: string): string {
   return error instanceof ManateeError ? error.title : fallback;
@@ -47,14 +52,50 @@ function detailsAction(title: string, message: string, shown: string): Notificat
   ];
 }
 
-/** An error notification that stays until dismissed, with the full text one click away. */
-export function notifyError(title: string, error: unknown): void {
+/** An error notification, with the full text one click away; it stays until dismissed
+ * unless `autoClose` (milliseconds) says when it goes (its trace stays in the panel). */
+export function notifyError(
+  title: string,
+  error: unknown,
+  autoClose: number | false = false
+): void {
   const message = errorMessage(error);
   const shown = `${title}: ${message}`;
   Notification.error(shown, {
-    autoClose: false,
+    autoClose,
     actions: detailsAction(titleOf(error, title), message, shown)
   });
+}
+
+/** Why the API cannot take a submission now (not configured, not answering), or null. */
+export function apiDown(
+  model: ShieldModel
+): { heading: string; problem: string; advice: string } | null {
+  const status = model.status;
+  if (!status) {
+    return null; // the Jupyter server itself did not answer: the next call says so
+  }
+  const at = status.api_url ? ` at ${status.api_url}` : '';
+  if (!status.configured) {
+    return {
+      heading: 'The ManaTEE API is not configured',
+      problem: status.problem ?? 'no API URL is set',
+      advice: 'Set DATA_CLEAN_ROOM_HOST (or c.ManateeConfig.api_url), then restart JupyterLab.'
+    };
+  }
+  if (status.reachable === false) {
+    const problem = status.problem ?? 'it did not answer its health check';
+    return {
+      heading: `The ManaTEE API${at} is not answering`,
+      problem,
+      advice: /Start the ManaTEE API/.test(problem)
+        ? 'Nothing was sent. Submit again once the API answers (the message at the top of ' +
+          'the panel goes away by itself).'
+        : 'Nothing was sent. Check that the API is running and that DATA_CLEAN_ROOM_HOST ' +
+          '(or c.ManateeConfig.api_url) points at it, then submit again.'
+    };
+  }
+  return null;
 }
 
 export class ShieldActions {
@@ -77,15 +118,26 @@ export class ShieldActions {
     const name = path.split('/').pop() ?? path;
     const opener = document.activeElement;
     if (model.submitting.has(path)) {
-      Notification.info(`${name} is already being submitted.`, { autoClose: 4000 });
+      Notification.info(`${name} is already being submitted.`, { autoClose: TOAST_MS });
       return;
     }
     model.submitErrors.delete(path);
     model.submitting.set(path, 'checking');
     model.emit();
     try {
-      // the job limit is known before anything is asked: count what is in flight now
-      await model.refreshJobs();
+      // the job limit and whether the API answers are known before anything is asked:
+      // count what is in flight now, and check the API (manatee/config probes its /health)
+      await Promise.all([model.refreshJobs(), model.refreshStatus()]);
+      const down = apiDown(model);
+      if (down) {
+        model.submitErrors.set(path, `${down.heading}: ${down.problem}`);
+        await showDialog({
+          title: `Cannot submit ${name}`,
+          body: <ApiDownMessage {...down} />,
+          buttons: [Dialog.okButton({ label: 'Close' })]
+        });
+        return;
+      }
       const limit = model.status?.job_limit;
       if (typeof limit === 'number' && model.jobsInFlight >= limit) {
         Notification.warning(
@@ -158,7 +210,7 @@ export class ShieldActions {
             ? `job #${waits.id}'s image build`
             : 'an earlier queued submission';
         Notification.info(`Queued ${name}: waits for ${behind}; it is sent by itself after that`, {
-          autoClose: 8000
+          autoClose: TOAST_MS
         });
       }
       if (model.page !== 1) {
@@ -168,14 +220,18 @@ export class ShieldActions {
       }
       if (!reply.queued) {
         Notification.success(`Submitted ${name} as ${this._jobName(reply.uuid)}`, {
-          autoClose: 8000
+          autoClose: TOAST_MS
         });
       }
       if (reply.warning) {
         // the job stands, but its output and report will not be what the user expects:
-        // told until dismissed, the whole text one click away
+        // kept on the job's card, a short toast, the whole text one click away
+        if (reply.uuid) {
+          model.jobProblems.set(reply.uuid, reply.warning);
+          model.emit();
+        }
         Notification.warning(reply.warning, {
-          autoClose: false,
+          autoClose: SHORT_ERROR_MS,
           actions: detailsAction(`Submitted ${name}, with a warning`, reply.warning, reply.warning)
         });
       }
@@ -197,8 +253,9 @@ export class ShieldActions {
       Notification.warning(`${title}: ${errorMessage(error)}`, { autoClose: 8000 });
       return;
     }
+    // kept under the notebook in Sources until the next try: the toast is short
     this.model.submitErrors.set(path, errorText(error));
-    notifyError(title, error);
+    notifyError(title, error, SHORT_ERROR_MS);
   }
 
   private _openContext(path: string) {
@@ -227,18 +284,19 @@ export class ShieldActions {
       const saved = `Saved the output of job #${job.id} as ${reply.filename}.`;
       if (reply.errors_message) {
         // the run "Finished", but its cells raised: the user must not take it for a result
-        // (first, so the notification's first 140 characters carry it)
+        // (first, so the notification's first 140 characters carry it); the job's card
+        // keeps saying it, so the toast is short
         const shown = `Job #${job.id} finished, but ${reply.errors_message}. ${saved}${report}`;
         Notification.warning(shown, {
-          autoClose: false,
+          autoClose: SHORT_ERROR_MS,
           actions: detailsAction(`Job #${job.id}: cells raised`, shown, shown)
         });
       } else {
-        Notification.success(`${saved}${report}`, { autoClose: 6000 });
+        Notification.success(`${saved}${report}`, { autoClose: TOAST_MS });
       }
       void this.model.refreshJobs(); // the card tells what the output holds
     } catch (error) {
-      notifyError(`Cannot fetch the output of job #${job.id}`, error);
+      this._jobFailed(job, `Cannot fetch the output of job #${job.id}`, error);
     } finally {
       this._end(job);
     }
@@ -254,7 +312,7 @@ export class ShieldActions {
     try {
       reply = await this.model.api.attestation(job.id);
     } catch (error) {
-      notifyError(`Cannot read the report of job #${job.id}`, error);
+      this._jobFailed(job, `Cannot read the report of job #${job.id}`, error);
       return;
     } finally {
       this._end(job);
@@ -299,7 +357,7 @@ export class ShieldActions {
       model.dropQueued(entry.id);
       if (entry.state !== 'failed') {
         Notification.info(`Cancelled the queued submission of ${entry.notebook}.`, {
-          autoClose: 5000
+          autoClose: TOAST_MS
         });
       }
     } catch (error) {
@@ -316,12 +374,14 @@ export class ShieldActions {
     if (entry.state === 'sent') {
       Notification.success(
         `Sent ${entry.notebook} from the queue as ${this._jobName(entry.uuid)}`,
-        { autoClose: 8000 }
+        { autoClose: TOAST_MS }
       );
     } else {
+      // the entry stays in the Jobs list with its reason until dismissed
       notifyError(
         `The queued submission of ${entry.notebook} was not sent`,
-        new ManateeError(0, entry.error || 'no reason was given')
+        new ManateeError(0, entry.error || 'no reason was given'),
+        SHORT_ERROR_MS
       );
     }
   }
@@ -358,10 +418,10 @@ export class ShieldActions {
     try {
       await this.model.api.deleteJob(job.uuid);
       Notification.success(`Deleted job #${job.id} (${job.jupyter_file_name}).`, {
-        autoClose: 5000
+        autoClose: TOAST_MS
       });
     } catch (error) {
-      notifyError(`Cannot delete job #${job.id}`, error);
+      this._jobFailed(job, `Cannot delete job #${job.id}`, error);
     } finally {
       this._end(job);
     }
@@ -369,10 +429,25 @@ export class ShieldActions {
     await this.returnFocus(opener);
   }
 
+  /** An action on one job failed: the job's card says so until the next action on it,
+   * and a short toast tells it now. */
+  private _jobFailed(job: IJob, title: string, error: unknown): void {
+    this.model.jobProblems.set(job.uuid, `${title}: ${errorMessage(error)}`);
+    this.model.emit();
+    notifyError(title, error, SHORT_ERROR_MS);
+  }
+
+  /** Forget a job's problem (its card's Dismiss). */
+  dismissProblem(job: IJob): void {
+    this.model.jobProblems.delete(job.uuid);
+    this.model.emit();
+  }
+
   private _start(job: IJob, action: 'output' | 'report' | 'delete'): boolean {
     if (this.model.busyJobs.has(job.uuid)) {
       return false;
     }
+    this.model.jobProblems.delete(job.uuid);
     this.model.busyJobs.set(job.uuid, action);
     this.model.emit();
     return true;

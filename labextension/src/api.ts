@@ -65,11 +65,21 @@ export interface IQueuedEntry {
   error?: string | null;
 }
 
+/** A submission the server is uploading now (it goes on after a page reload). */
+export interface IUploadEntry {
+  id: string;
+  notebook: string;
+  path: string;
+  started_at: string;
+}
+
 export interface IJobPage {
   jobs: IJob[];
   total: number;
   /** The user's queued submissions and recent outcomes, oldest first. */
   queued: IQueuedEntry[];
+  /** The user's submissions being uploaded now, oldest first. */
+  submitting: IUploadEntry[];
 }
 
 export interface ISubmitReply {
@@ -224,6 +234,10 @@ function isJob(value: unknown): value is IJob {
   );
 }
 
+function isUploadEntry(value: unknown): value is IUploadEntry {
+  return isObject(value) && typeof value.id === 'string' && typeof value.notebook === 'string';
+}
+
 function isQueuedEntry(value: unknown): value is IQueuedEntry {
   return (
     isObject(value) &&
@@ -267,7 +281,8 @@ export class ManateeApi {
       throw this.malformed('jobs', data);
     }
     const queued = Array.isArray(data.queued) ? data.queued.filter(isQueuedEntry) : [];
-    return { jobs: newestFirst(jobs), total: data.total, queued };
+    const submitting = Array.isArray(data.submitting) ? data.submitting.filter(isUploadEntry) : [];
+    return { jobs: newestFirst(jobs), total: data.total, queued, submitting };
   }
 
   /** `DELETE manatee/queue/<id>`: cancel a queued submission (its archive goes too). */

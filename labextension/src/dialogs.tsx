@@ -9,19 +9,20 @@ import {
   Button,
   LabIcon,
   checkIcon,
+  circleEmptyIcon,
   copyIcon,
-  errorIcon,
-  infoIcon
+  errorIcon
 } from '@jupyterlab/ui-components';
 import * as React from 'react';
 import { IAttestationReply, IJob, IManifest, IVerification } from './api';
 import { formatBytes, formatEpochSeconds, localizeTimes, plural } from './format';
 import { LargestItems } from './largest';
-import { VERDICT_LABELS, VerdictState, checkedWhat, verdictState } from './verdict';
+import { VerdictState, checkedWhat, stateWord, verdictState } from './verdict';
 
 const VERDICT_ICONS: Record<VerdictState, LabIcon> = {
   verified: checkIcon,
-  local: infoIcon,
+  // neutral: nothing is wrong and nothing is proven (JupyterLab's info icon is a "?")
+  local: circleEmptyIcon,
   failed: errorIcon
 };
 
@@ -184,6 +185,7 @@ export function VerificationView(props: {
   const state = verdictState(verification);
   const Icon = VERDICT_ICONS[state];
   const checks = verification?.checks ?? [];
+  const word = stateWord(state, verification?.verdict);
   return (
     <section
       className={`jp-manatee-Verdict jp-mod-${state}`}
@@ -192,8 +194,10 @@ export function VerificationView(props: {
       data-verified={String(verification?.verified === true && state === 'verified')}
     >
       <h3 id="jp-manatee-verdict-title" className="jp-manatee-Verdict-title">
-        <Icon.react tag="span" className="jp-manatee-Verdict-icon" elementPosition="center" />
-        <span className="jp-manatee-Verdict-state">{VERDICT_LABELS[state]}</span>
+        {/* inline beside the words: centred on a line of its own it looked like a help button */}
+        <Icon.react tag="span" className="jp-manatee-Verdict-icon" />
+        {word && <span className="jp-manatee-Verdict-state">{word}</span>}
+        {/* its first letter capitalized by the style when it leads the heading */}
         <span className="jp-manatee-Verdict-verdict">
           {verification ? verification.verdict : 'no verification came with this reply'}
         </span>
@@ -341,6 +345,23 @@ export function ReportView(props: IReportProps): JSX.Element {
           {report.token}
         </pre>
       </section>
+    </div>
+  );
+}
+
+/** Why nothing can be submitted now, and what to do (instead of a confirm dialog). */
+export function ApiDownMessage(props: {
+  heading: string;
+  problem: string;
+  advice: string;
+}): JSX.Element {
+  return (
+    <div className="jp-manatee-ApiDown" role="alert">
+      <p>
+        <strong className="jp-manatee-ApiDown-heading">{props.heading}</strong>:{' '}
+        <span className="jp-manatee-ApiDown-problem">{props.problem}</span>
+      </p>
+      <p className="jp-manatee-ApiDown-advice">{props.advice}</p>
     </div>
   );
 }

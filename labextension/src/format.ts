@@ -304,3 +304,16 @@ export function creatorNoticeText(notice: { old: string; new: string }): string 
     'under that name: ask your operator if you need them.'
   );
 }
+
+/** Why the API is not reachable and what to do, the advice once (the server's message
+ * for a refused connection already says what to do). */
+export function reachText(problem: string | null): string {
+  const advice =
+    'Check that the API is running and that DATA_CLEAN_ROOM_HOST ' +
+    '(or c.ManateeConfig.api_url) points at it.';
+  if (!problem) {
+    return advice;
+  }
+  const why = problem.replace(/\.\s*$/, '');
+  return /Start the ManaTEE API/.test(why) ? `${why}.` : `${why}. ${advice}`;
+}

@@ -8,7 +8,7 @@
 import { Contents } from '@jupyterlab/services';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
-import { IJob, IManateeStatus, IQueuedEntry, ManateeApi, errorText } from './api';
+import { IJob, IManateeStatus, IQueuedEntry, IUploadEntry, ManateeApi, errorText } from './api';
 import { isInProgress, statusInfo } from './format';
 
 /** Folders never searched for notebooks (as the workspace exclusions). */
@@ -90,6 +90,12 @@ export class ShieldModel implements IDisposable {
   queued: IQueuedEntry[] = [];
   /** Queue ids being cancelled. */
   readonly cancelling = new Set<string>();
+  /** Submissions the server is uploading now, as the last listing said (also those sent
+   * from a page since reloaded: the upload goes on without it). */
+  uploads: IUploadEntry[] = [];
+  /** A lasting problem of one job (an action on it failed), by uuid, shown on its card
+   * until the next action on it or until dismissed. */
+  readonly jobProblems = new Map<string, string>();
 
   /** A queued submission seen waiting was sent (`uuid`) or failed (`error`). */
   get queueOutcome(): ISignal<this, IQueuedEntry> {
@@ -135,7 +141,8 @@ export class ShieldModel implements IDisposable {
   get anyInProgress(): boolean {
     return (
       this.jobs.some(job => isInProgress(job.job_status) || job.cells_raised_pending === true) ||
-      this.queued.some(entry => isPending(entry.state))
+      this.queued.some(entry => isPending(entry.state)) ||
+      this.uploads.length > 0
     );
   }
 
@@ -298,6 +305,7 @@ export class ShieldModel implements IDisposable {
       this.jobs = reply.jobs;
       this.total = reply.total;
       this._updateQueue(reply.queued);
+      this.uploads = reply.submitting;
       this.jobsError = null;
       this.jobsLoaded = true;
       this.lastRefreshed = new Date();

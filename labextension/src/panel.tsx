@@ -19,7 +19,7 @@ import { Message } from '@lumino/messaging';
 import { AccordionPanel, Widget } from '@lumino/widgets';
 import * as React from 'react';
 import { ShieldActions } from './actions';
-import { IJob, IQueuedEntry } from './api';
+import { IJob, IQueuedEntry, IUploadEntry } from './api';
 import {
   cellsRaisedText,
   creatorNoticeText,
@@ -30,12 +30,15 @@ import {
   parseApiTime,
   plural,
   settingUpHeading,
+  reachText,
   statusInfo
 } from './format';
 import { shieldIcon } from './icons';
 import { SOURCE_DEPTH, SOURCE_LIMIT, ShieldModel, SubmitStage } from './model';
 
 export const PANEL_ID = 'jp-manatee-shield';
+/** On the body while the panel is shown in the right sidebar (toasts then stack beside). */
+const TOASTS_BESIDE = 'jp-manatee-mod-toastsBeside';
 
 /** A React view that re-renders whenever the model changes. */
 abstract class ModelView extends ReactWidget {
@@ -93,10 +96,7 @@ export function bannerItems(model: ShieldModel): IBannerItem[] {
       items.push({
         key: 'reachable',
         heading: `The ManaTEE API${status.api_url ? ` at ${status.api_url}` : ''} is not reachable`,
-        text:
-          (status.problem ? `${status.problem}. ` : '') +
-          'Check that the API is running and that DATA_CLEAN_ROOM_HOST ' +
-          '(or c.ManateeConfig.api_url) points at it.'
+        text: reachText(status.problem)
       });
     }
     if (status.creator_problem) {
@@ -355,8 +355,33 @@ function QueuedItem(props: {
   );
 }
 
-function JobItem(props: { job: IJob; busy?: string; actions: ShieldActions }): JSX.Element {
-  const { job, busy, actions } = props;
+/** A submission the server is uploading (also one sent from a page since reloaded). */
+function UploadItem(props: { entry: IUploadEntry }): JSX.Element {
+  const { entry } = props;
+  return (
+    <li className="jp-manatee-Upload" data-upload-id={entry.id} data-path={entry.path}>
+      <div className="jp-manatee-Job-head">
+        <span className="jp-manatee-Job-name" title={entry.path}>
+          {entry.notebook}
+        </span>
+        <span className="jp-manatee-Chip jp-mod-pending" title="Not a job yet">
+          Sending
+        </span>
+      </div>
+      <p className="jp-manatee-Queued-why" role="status">
+        <progress aria-label={`Submitting ${entry.notebook}`} /> Submitting {entry.notebook}…
+      </p>
+    </li>
+  );
+}
+
+function JobItem(props: {
+  job: IJob;
+  busy?: string;
+  problem?: string;
+  actions: ShieldActions;
+}): JSX.Element {
+  const { job, busy, problem, actions } = props;
   const info = statusInfo(job.job_status);
   const ready = mayHaveOutput(job.job_status);
   const errorsText = cellsRaisedText(job);
@@ -389,6 +414,21 @@ function JobItem(props: { job: IJob; busy?: string; actions: ShieldActions }): J
         >
           {errorsText}
         </p>
+      )}
+      {problem && (
+        <div className="jp-manatee-Job-problem" role="alert">
+          <p>{problem}</p>
+          <Button
+            small
+            minimal
+            onClick={() => actions.dismissProblem(job)}
+            title="Remove this message (trying the action again also does)"
+            aria-label={`Dismiss the problem of job #${job.id}`}
+          >
+            <closeIcon.react tag="span" elementPosition="center" />
+            <span>Dismiss</span>
+          </Button>
+        </div>
       )}
       <div className="jp-manatee-Job-actions">
         <Button
@@ -467,6 +507,13 @@ class JobsView extends ModelView {
             {m.jobsError}
           </p>
         )}
+        {m.uploads.length > 0 && (
+          <ul className="jp-manatee-UploadList" aria-label="Submissions being sent">
+            {m.uploads.map(entry => (
+              <UploadItem key={entry.id} entry={entry} />
+            ))}
+          </ul>
+        )}
         {(m.pendingQueue.length > 0 || m.failedQueue.length > 0) && (
           <ul className="jp-manatee-QueueList" aria-label="Queued submissions">
             {[...m.pendingQueue, ...m.failedQueue].map(entry => (
@@ -485,6 +532,7 @@ class JobsView extends ModelView {
               key={job.uuid}
               job={job}
               busy={m.busyJobs.get(job.uuid)}
+              problem={m.jobProblems.get(job.uuid)}
               actions={this.actions}
             />
           ))}
@@ -584,15 +632,34 @@ export class ShieldPanel extends SidePanel {
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
     this._resizeObserver.observe(this.content.node);
+    window.addEventListener('resize', this._onWindowResize);
   }
 
   protected onAfterHide(msg: Message): void {
     void this.model.unwatchStatus();
     super.onAfterHide(msg);
+    this._placeToasts();
+  }
+
+  /**
+   * JupyterLab stacks its toasts in the bottom-right corner, over the right sidebar: while
+   * this panel is shown there, they stack left of it instead (`--jp-manatee-toast-right`),
+   * so however many are raised, the Jobs list stays clickable.
+   */
+  private _placeToasts(): void {
+    const body = document.body;
+    const viewport = document.documentElement.clientWidth;
+    const left = this.node.getBoundingClientRect().left;
+    const beside = this.isVisible && !this.isDisposed && left > viewport / 2;
+    body.classList.toggle(TOASTS_BESIDE, beside);
+    if (beside) {
+      body.style.setProperty('--jp-manatee-toast-right', `${Math.ceil(viewport - left)}px`);
+    }
   }
 
   protected onBeforeDetach(msg: Message): void {
     this._resizeObserver.unobserve(this.content.node);
+    window.removeEventListener('resize', this._onWindowResize);
     super.onBeforeDetach(msg);
   }
 
@@ -613,6 +680,7 @@ export class ShieldPanel extends SidePanel {
   /** The first time the panel is shown, load everything; later, the moving parts. */
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
+    this._placeToasts();
     this.model.watchStatus();
     if (!this._loaded) {
       this._loaded = true;
@@ -626,10 +694,16 @@ export class ShieldPanel extends SidePanel {
 
   dispose(): void {
     this._resizeObserver.disconnect();
+    window.removeEventListener('resize', this._onWindowResize);
+    document.body.classList.remove(TOASTS_BESIDE);
     this.model.dispose();
     super.dispose();
   }
 
   private _loaded = false;
-  private _resizeObserver = new ResizeObserver(() => this.content.update());
+  private _onWindowResize = () => this._placeToasts();
+  private _resizeObserver = new ResizeObserver(() => {
+    this.content.update();
+    this._placeToasts();
+  });
 }

@@ -38,6 +38,15 @@ export const VERDICT_LABELS: Record<VerdictState, string> = {
   failed: 'Not verified'
 };
 
+/**
+ * The state's word, unless the verdict already starts with it ("local run, no hardware
+ * TEE" says "Local run"): the heading says the verdict once.
+ */
+export function stateWord(state: VerdictState, verdict: string | undefined): string | null {
+  const label = VERDICT_LABELS[state];
+  return verdict && verdict.toLowerCase().startsWith(label.toLowerCase()) ? null : label;
+}
+
 /** Which file the verdict is about, in words. */
 export function checkedWhat(reply: {
   source?: string;

@@ -6,6 +6,7 @@ import {
   cellsRaisedText,
   creatorNoticeText,
   settingUpHeading,
+  reachText,
   formatApiTime,
   formatBytes,
   formatEpochSeconds,
@@ -227,6 +228,27 @@ describe('creatorNoticeText', () => {
         'server maps user names to names the job images and TEE VMs accept. Jobs you ' +
         'submitted as "alice@example.org" are no longer listed here; they are still kept ' +
         'by the ManaTEE API under that name: ask your operator if you need them.'
+    );
+  });
+});
+
+describe('reachText', () => {
+  it('gives the advice once when the problem already says what to do', () => {
+    expect(
+      reachText(
+        'Cannot reach http://h:1 for /health: nothing is listening at h:1 (connection ' +
+          'refused). Start the ManaTEE API (./dev run starts a local one), then try again.'
+      )
+    ).toBe(
+      'Cannot reach http://h:1 for /health: nothing is listening at h:1 (connection ' +
+        'refused). Start the ManaTEE API (./dev run starts a local one), then try again.'
+    );
+  });
+
+  it('adds what to check to any other problem, with one full stop between', () => {
+    expect(reachText('http://h:1 did not answer /health within 10 s.')).toBe(
+      'http://h:1 did not answer /health within 10 s. Check that the API is running and ' +
+        'that DATA_CLEAN_ROOM_HOST (or c.ManateeConfig.api_url) points at it.'
     );
   });
 });

@@ -135,6 +135,24 @@ it('asks for the configured page size', async () => {
   expect(model.jobsLoaded).toBe(true);
 });
 
+it('keeps refreshing while the server uploads a submission, until it is a job', async () => {
+  const upload = { id: 'a'.repeat(32), notebook: 'nb.ipynb', path: 'nb.ipynb', started_at: 'x' };
+  let uploaded = false;
+  server.respond = () => ({
+    body: uploaded
+      ? { code: 0, jobs: [job(1, 5)], total: 1, submitting: [] }
+      : { code: 0, jobs: [], total: 0, submitting: [upload] }
+  });
+  await model.refreshJobs();
+  expect(model.uploads.map(u => u.notebook)).toEqual(['nb.ipynb']);
+  expect(model.polling).toBe(true);
+
+  uploaded = true;
+  await until(() => model.jobs.length === 1, 'the job the upload became');
+  expect(model.uploads).toEqual([]);
+  expect(model.polling).toBe(false);
+});
+
 describe('queued submissions', () => {
   function entry(id: string, state: string, extra: Record<string, unknown> = {}) {
     return {

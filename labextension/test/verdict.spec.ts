@@ -3,7 +3,7 @@
  */
 
 import { IVerification } from '../src/api';
-import { VERDICT_LABELS, checkedWhat, verdictState } from '../src/verdict';
+import { VERDICT_LABELS, checkedWhat, stateWord, verdictState } from '../src/verdict';
 
 function verification(
   verdict: string,
@@ -74,5 +74,17 @@ describe('checkedWhat', () => {
     expect(checkedWhat({ source: 'api', path: null, attestation_path: null })).toBe(
       "Checked ManaTEE's copy of the output (none is saved in your workspace)."
     );
+  });
+});
+
+describe('stateWord', () => {
+  it('is left out when the verdict already says it', () => {
+    expect(stateWord('local', 'local run, no hardware TEE')).toBeNull();
+    expect(stateWord('failed', 'not verified')).toBeNull();
+  });
+
+  it('leads a verdict that does not say it', () => {
+    expect(stateWord('failed', 'signature does not match')).toBe('Not verified');
+    expect(stateWord('failed', undefined)).toBe('Not verified');
   });
 });

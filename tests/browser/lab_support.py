@@ -144,6 +144,8 @@ class LabServer:
             f"--ManateeConfig.state_dir={self.home / 'state'}",
             f"--ManateeConfig.temp_dir={self.home}",
             "--LabApp.news_url=None",
+            # window.jupyterapp: tests run JupyterLab's own commands (notify, change-theme)
+            "--LabApp.expose_app_in_browser=True",
         ]
         command += [f"--ManateeConfig.local_issuers={issuer}" for issuer in self.local_issuers]
         if (CHECKOUT_LABEXTENSION / "package.json").exists():

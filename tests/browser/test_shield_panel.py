@@ -209,7 +209,7 @@ def test_report_shows_the_decoded_claims_with_this_jobs_nonce(page, lab, finishe
     # the dialog leads with the verdict, then the checks, before the claims
     assert "jp-manatee-Verdict" in report.locator("section").first.get_attribute("class")
     verdict = report.locator(".jp-manatee-Verdict")
-    assert verdict.locator(".jp-manatee-Verdict-verdict").inner_text() == LOCAL_VERDICT
+    assert verdict.locator(".jp-manatee-Verdict-verdict").text_content() == LOCAL_VERDICT
     assert expected["verification"]["verdict"] == LOCAL_VERDICT
     checks = verdict.locator("tr[data-check]")
     assert checks.count() == len(expected["verification"]["checks"])

@@ -158,7 +158,7 @@ def test_report_leads_with_the_local_run_verdict_its_checks_and_this_jobs_nonce(
     try:
         first = report.locator("section").first
         assert "jp-manatee-Verdict" in first.get_attribute("class")
-        verdict = first.locator(".jp-manatee-Verdict-verdict").inner_text()
+        verdict = first.locator(".jp-manatee-Verdict-verdict").text_content()
         assert verdict == LOCAL_VERDICT
         checks = {
             row.get_attribute("data-check"): row.locator(".jp-manatee-Check").inner_text()

@@ -151,6 +151,9 @@ class LocalBackend:
         self._sockets: list[socket.socket] = []
         self._state = "new"  # new -> starting -> running -> stopped
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: cleared by `hold_submits`: a submit's reply waits (its body is read meanwhile)
+        self._submits_open = asyncio.Event()
+        self._submits_open.set()
         self.signer: UrlSigner
         self.tokens: TokenIssuer
         self.access: AccessPolicy
@@ -491,6 +494,20 @@ class LocalBackend:
     def release_builds(self) -> None:
         """Let the reconciler start builds again, at once."""
         self._in_loop(lambda runner: runner.release())
+
+    def hold_submits(self) -> None:
+        """Answer no submit until `release_submits` (each body is still read to its end):
+        for tests of what a client shows while an upload is under way; callable from any
+        thread."""
+        self._in_loop(lambda _runner: self._submits_open.clear())
+
+    def release_submits(self) -> None:
+        """Answer the held submits, and every later one at once."""
+        self._in_loop(lambda _runner: self._submits_open.set())
+
+    async def submits_answered(self) -> None:
+        """Return once submits are not held (`hold_submits`)."""
+        await self._submits_open.wait()
 
     def _in_loop(self, action: Callable[[JobRunner], None]) -> None:
         runner, loop = self._runner, self._loop

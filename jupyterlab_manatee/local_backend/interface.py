@@ -42,6 +42,10 @@ class ApiBackend(Protocol):
         """The creator's (not deleted) job with this id."""
         ...
 
+    async def submits_answered(self) -> None:
+        """Return once submits may be answered (tests hold them)."""
+        ...
+
     async def at_job_limit(self, creator: str) -> bool:
         """Whether the creator already has the most jobs in progress allowed."""
         ...

@@ -78,10 +78,11 @@ TARGETS = {
             "tests/test_attestation_verify.py",
         ),
     ),
-    # the fast rules only: the tests that run confined notebooks are too slow per mutant
+    # the rules, and the launcher run for real without a backend; the tests that run
+    # confined notebooks are too slow per mutant
     "isolation": Target(
         "jupyterlab_manatee/local_backend/isolation.py",
-        ("tests/local_backend/test_isolation_rules.py",),
+        ("tests/local_backend/test_isolation_rules.py", "tests/local_backend/test_launcher.py"),
     ),
 }
 

@@ -257,7 +257,10 @@ def test_an_output_renamed_out_of_the_pattern_is_a_notebook_again(page, lab, sav
     current = page.locator("#jp-main-dock-panel .lm-TabBar-tab.jp-mod-current")
     current.locator(".lm-TabBar-tabLabel", has_text=re.compile(r"^twin\.ipynb$")).wait_for()
 
-    notebook.locator(".jp-CodeCell").first.locator(".cm-content").click()
+    cell = notebook.locator(".jp-CodeCell").first.locator(".cm-content")
+    cell.click()
+    # the key goes where focus is: on a busy machine the editor takes it a moment later
+    expect(cell).to_be_focused(timeout=20_000)
     page.keyboard.press("Shift+Enter")
     kernel = notebook.locator(".jp-KernelName", has_text="Python 3")
     kernels = page.locator(".jp-Dialog", has_text=KERNEL_DIALOG)

@@ -311,6 +311,11 @@ def test_names_with_a_port_are_taken_as_given_and_blank_names_skipped():
     }
 
 
+def test_an_ipv6_name_on_its_schemes_default_port_is_also_served_bare():
+    policy = AccessPolicy(TOKEN, 8888, ["[FD00::7]:443"])
+    assert policy.allowed_hosts == LOOPBACK_8888 | {"[fd00::7]:443", "[fd00::7]"}
+
+
 def test_a_backend_on_port_80_also_serves_its_names_without_a_port():
     policy = AccessPolicy(TOKEN, 80, ["manatee.example"])
     assert policy.allowed_hosts == {

@@ -67,7 +67,12 @@ TARGETS = {
     "uuid": Target("jupyterlab_manatee/job_uuid.py", ("tests/test_attestation_identity.py",)),
     "api_session": Target(
         "jupyterlab_manatee/api_session.py",
-        ("tests/test_api_http.py", "tests/test_api_faults.py", "tests/test_hostile_api.py"),
+        (
+            "tests/test_api_http.py",
+            "tests/test_api_faults.py",
+            "tests/test_hostile_api.py",
+            "tests/test_connect_failure.py",
+        ),
     ),
     "reply_head": Target(
         "jupyterlab_manatee/reply_head.py",

@@ -633,6 +633,12 @@ export class ShieldPanel extends SidePanel {
     super.onAfterAttach(msg);
     this._resizeObserver.observe(this.content.node);
     window.addEventListener('resize', this._onWindowResize);
+    // Attached while already shown (the layout restored with the panel open, its sidebar
+    // attached after the panel became current): Lumino sends no after-show then, and the
+    // panel would say "Loading jobs…" forever.
+    if (this.isVisible) {
+      this._shown();
+    }
   }
 
   protected onAfterHide(msg: Message): void {
@@ -680,6 +686,10 @@ export class ShieldPanel extends SidePanel {
   /** The first time the panel is shown, load everything; later, the moving parts. */
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
+    this._shown();
+  }
+
+  private _shown(): void {
     this._placeToasts();
     this.model.watchStatus();
     if (!this._loaded) {

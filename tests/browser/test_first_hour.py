@@ -241,12 +241,6 @@ def new_job_count(page: Any, name: str) -> int:
     return names.count()
 
 
-@pytest.mark.skip(
-    reason="open (issue #27): with the API holding the submit (LocalBackend.hold_submits), "
-    "the reloaded page did not show 'Submitting…' within 90 s although GET manatee/jobs "
-    "listed the upload under 'submitting' every 2 s; without the hold the upload may end "
-    "before the page is back, so the test cannot tell"
-)
 def test_a_reload_during_an_upload_shows_it_then_the_job_it_became(browser, lab, backend, finished):
     path = big_folder(lab.root, 200)
     name = path.split("/")[-1]

@@ -106,6 +106,36 @@ def test_a_success_toast_closes_by_itself_within_seconds(browser, lab, finished)
         close_page(page)
 
 
+def test_a_jobs_problem_stays_on_its_card_after_its_toast_has_closed(browser, lab):
+    job = lab.wait_for_job(lab.submit(NOTEBOOK), timeout=180)
+    page = small_page(browser, lab)
+    try:
+        card = job_item(page, job["id"])
+        output = card.get_by_role("button", name=f"Output of job #{job['id']}")
+        output.wait_for()
+        # another tab deletes the job: this page still lists it (nothing is in progress,
+        # so it does not poll) and its Output fails
+        lab.call("DELETE", f"jobs/{job['uuid']}")
+        output.click()
+
+        problem = card.locator(".jp-manatee-Job-problem")
+        problem.wait_for()
+        text = problem.locator("p").inner_text()
+        assert text == (
+            f"Cannot fetch the output of job #{job['id']}: ManaTEE API: "
+            "failed to query jobs or it doesn't exist: record not found"
+        )
+        failed = toast(page, f"Cannot fetch the output of job #{job['id']}")
+        page.mouse.move(0, 0)  # a toast under the pointer waits
+        failed.wait_for(state="detached", timeout=20_000)
+        assert problem.locator("p").inner_text() == text  # the toast went; the card keeps it
+
+        card.get_by_role("button", name=f"Dismiss the problem of job #{job['id']}").click()
+        problem.wait_for(state="detached")
+    finally:
+        close_page(page)
+
+
 def change_theme(page: Any, theme: str) -> None:
     page.evaluate(
         "(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme

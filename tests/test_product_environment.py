@@ -25,6 +25,11 @@ TEST_ONLY = {
     "mbi",
     "jax",
     "opendp",
+    # the documentation site (the docs extra, part of the test extra)
+    "sphinx",
+    "myst-parser",
+    "pydata-sphinx-theme",
+    "autodoc-traits",
 }
 
 

@@ -11,7 +11,7 @@ Before any route runs, `BaseHandler.prepare` applies the access rules (see `acce
 a foreign ``Host`` or browser ``Origin`` is refused with HTTP 403 and the API's error
 body; a job route whose ``Authorization`` is not the API token gets the API's error reply
 (HTTP 200, code 10001), before any request body is read. Both are deliberate differences
-from upstream (docs/real-api.md); a route without its slash redirects before the token
+from upstream (docs/operators/real-api.md); a route without its slash redirects before the token
 check, as upstream's.
 
 The handlers reach the backend only through the `interface.ApiBackend` protocol.

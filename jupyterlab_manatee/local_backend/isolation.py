@@ -101,7 +101,8 @@ class Confinement:
             "unprivileged one): a submitted notebook can read the data directory, including "
             "the token signing key, and sign any output, and jobs running at the same time "
             "can reach each other's files and processes. Run the backend as root (e.g. in a "
-            "container) to confine jobs; see README, 'The local backend's trust boundary'."
+            "container) to confine jobs; see docs/operators/local-backend.md, 'The local "
+            "backend's trust boundary'."
         )
 
     def wrap(self, command: list[str], *, uid: int | None, run_dir: Path, stage: Path) -> list[str]:

@@ -4,8 +4,9 @@
 at the data (`domain`; drafted by ``manatee-provision domain``, `draft`), shows the plan of
 the noise against the counts (`plan`), runs MST (`mst.synthesize`), writes the synthetic
 CSV and a report (`quality`), and can put the stage-1 and stage-2 files at their
-locations (`files.upload`). `docs/provisioning.md` is the data owner's guide. The heavy libraries
-(mbi, JAX) come with the ``provision`` extra and are imported only when synthesizing.
+locations (`files.upload`). `docs/data-owners/provisioning.md` is the data owner's guide.
+The heavy libraries (mbi, JAX) come with the ``provision`` extra and are imported only
+when synthesizing.
 """
 
 from __future__ import annotations

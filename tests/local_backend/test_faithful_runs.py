@@ -1,4 +1,4 @@
-"""Runs as the real API's reconciler and executor would end them (docs/real-api.md):
+"""Runs as the real API's reconciler and executor would end them (docs/operators/real-api.md):
 the time limit counts from the job's creation; a notebook the executor cannot find ends
 5 without output; any env key reaches the notebook."""
 

@@ -84,7 +84,7 @@ def test_a_wrong_crc_read_before_the_tars_end_is_an_invalid_checksum(tmp_path):
 
 
 def test_corrupt_deflate_data_is_flates_corrupt_input_without_its_offset(tmp_path):
-    """Go adds ``before offset N`` (a docs/real-api.md deliberate difference)."""
+    """Go adds ``before offset N`` (a docs/operators/real-api.md deliberate difference)."""
     compressed = gzip.compress(tar_bytes({"a.txt": b"hello"}))
     data = compressed[:20] + b"\xff" * 30 + compressed[50:]
     assert check(tmp_path, data) == "failed to read tar entry: flate: corrupt input"

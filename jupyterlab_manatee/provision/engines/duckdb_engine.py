@@ -3,12 +3,11 @@
 DuckDB streams a CSV or Parquet file through the statements of `.sql` and keeps only the
 aggregates, so the tool's memory does not grow with the table; whatever an operator must
 hold beyond ``memory_limit`` is spilled to a private temporary folder, removed on close.
-A ``gs://`` object is first copied there (see `.staging`).
+A ``gs://`` object is first copied there (see `.sources`).
 """
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import tempfile
@@ -22,7 +21,7 @@ from ..domain import TableDomain
 from ..errors import InputError, MissingExtraError
 from . import DEFAULT_MEMORY_LIMIT, sql
 from .base import PARQUET, Census, ColumnCensus, Engine, Marginals, Source, Table, fill
-from .staging import local_copy
+from .sources import checked_header, csv_header, local_copy
 
 
 def _import() -> Any:
@@ -161,13 +160,13 @@ class DuckDBEngine(Engine):
             except self.duckdb.Error as error:
                 raise InputError(f"cannot read {source.location}: {_reason(error, ',')}") from None
             names = [str(row[0]) for row in described]
-            header = _checked_header([n.strip() for n in names], source.location)
+            header = checked_header([n.strip() for n in names], source.location)
             select = ", ".join(
                 f"{d.ident(raw)} AS {d.ident(name)}"
                 for raw, name in zip(names, header, strict=True)
             )
         else:
-            header = _checked_header(_csv_header(path, source), source.location)
+            header = checked_header(csv_header(path, source), source.location)
             columns = ", ".join(f"{d.string(f'c{i}')}: 'VARCHAR'" for i in range(len(header)))
             relation = (
                 f"read_csv({d.string(str(path))}, header = true, auto_detect = false, "
@@ -200,23 +199,3 @@ class DuckDBEngine(Engine):
             self.connection.close()
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def _csv_header(path: Path, source: Source) -> list[str]:
-    """The header row, read by Python's csv module (only the first row is read)."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            header = next(csv.reader(handle, delimiter=source.delimiter), None)
-    except OSError as error:
-        raise InputError(f"cannot read the input {source.location}: {error.strerror}") from error
-    except (UnicodeDecodeError, csv.Error) as error:
-        raise InputError(f"{source.location} is not a UTF-8 CSV file: {error}") from error
-    if not header:
-        raise InputError(f"{source.location} is empty: a CSV with a header row is expected")
-    return [name.strip() for name in header]
-
-
-def _checked_header(header: list[str], label: str) -> list[str]:
-    if len(set(header)) != len(header):
-        raise InputError(f"{label}: the header names a column twice: {header}")
-    return header

@@ -39,8 +39,9 @@ class Dialect:
     #: a single quote inside a string literal ("''", or "\\'" where backslashes escape)
     quote_escape: str
     ident_quote: str
-    #: the function ``f(text, pattern)`` that is true when the whole text matches
-    full_match: str
+    #: the function ``f(text, pattern)`` that is true when the pattern matches somewhere in
+    #: the text; every pattern here is anchored (``^...$``), so it matches the whole text
+    match_function: str
 
     def string(self, text: str) -> str:
         if self.quote_escape == "\\'":
@@ -52,14 +53,14 @@ class Dialect:
         return q + name.replace(q, q + q) + q
 
     def matches(self, expr: str, pattern: str) -> str:
-        return f"{self.full_match}({expr}, {self.string(pattern)})"
+        return f"{self.match_function}({expr}, {self.string(pattern)})"
 
     def extract(self, expr: str, pattern: str, group: int) -> str:
         return f"regexp_extract({expr}, {self.string(pattern)}, {group})"
 
 
-DUCKDB = Dialect("duckdb", quote_escape="''", ident_quote='"', full_match="regexp_full_match")
-SPARK = Dialect("spark", quote_escape="\\'", ident_quote="`", full_match="regexp")
+DUCKDB = Dialect("duckdb", quote_escape="''", ident_quote='"', match_function="regexp_matches")
+SPARK = Dialect("spark", quote_escape="\\'", ident_quote="`", match_function="regexp")
 
 
 def _double(value: float, dialect: Dialect) -> str:
@@ -92,7 +93,7 @@ def _places(i: int, dialect: Dialect) -> str:
     exponent = f"coalesce(TRY_CAST({dialect.extract(t, '[eE]([+-]?[0-9]+)$', 1)} AS INT), 0)"
     trailing = f"length({dialect.extract(digits, '0*$', 0)})"
     return (
-        f"CASE WHEN {dialect.matches(digits, '0*')} THEN 0 "
+        f"CASE WHEN {dialect.matches(digits, '^0*$')} THEN 0 "
         f"ELSE greatest(0, {fraction} - {exponent} - {trailing}) END"
     )
 

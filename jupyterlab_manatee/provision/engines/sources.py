@@ -1,4 +1,5 @@
-"""Where an engine reads a table from: a local path as it is, a ``gs://`` object copied.
+"""Where an engine reads a table from: a local path as it is, a ``gs://`` object copied;
+and the header of a CSV.
 
 A ``gs://`` object is copied once into the engine's private temporary folder with
 google-cloud-storage (already the tool's client for uploads: same credentials, same
@@ -10,9 +11,11 @@ would download at run time, and Spark's needs a connector jar.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from ..errors import InputError, MissingExtraError, ProvisionError
+from .base import Source
 
 GS = "gs://"
 
@@ -50,3 +53,23 @@ def local_copy(location: str, folder: Path, *, project: str | None = None) -> Pa
     except (api.GoogleAPIError, auth.GoogleAuthError) as error:
         raise ProvisionError(f"cannot read {location}: {error}") from error
     return target
+
+
+def csv_header(path: Path, source: Source) -> list[str]:
+    """The header row, read by Python's csv module (only the first row is read)."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle, delimiter=source.delimiter), None)
+    except OSError as error:
+        raise InputError(f"cannot read the input {source.location}: {error.strerror}") from error
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise InputError(f"{source.location} is not a UTF-8 CSV file: {error}") from error
+    if not header:
+        raise InputError(f"{source.location} is empty: a CSV with a header row is expected")
+    return [name.strip() for name in header]
+
+
+def checked_header(header: list[str], label: str) -> list[str]:
+    if len(set(header)) != len(header):
+        raise InputError(f"{label}: the header names a column twice: {header}")
+    return header

@@ -18,13 +18,17 @@ rho (zCDP) is split in three equal parts:
 The model is then estimated from all the measurements (mirror descent) and sampled; merged
 values are split back where the 1-way measurements put their mass (`split_weights`, not
 uniformly: a uniform split invents values in bins no record is in), and each bin becomes a
-value drawn inside it (`domain.Column.decode`). Neighbouring tables differ by one added or
+value drawn inside it (`domain.Column.draw`). Neighbouring tables differ by one added or
 removed record.
+
+`fit` sees the table only as those marginals' exact counts (an engine computes them where
+the data is, see `engines`); `Fit.pieces` samples the rows a piece at a time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import time
 from collections.abc import Iterator
@@ -234,7 +238,8 @@ class Fit:
         piece's size, as it does for a whole table); merged values are split back by
         `split_weights`; each bin becomes a value drawn inside it (`Column.draw`)."""
         numpy_state = _seeded_numpy_state(self.numpy_seed)
-        split, draw = self.streams["split"], self.streams["draw"]
+        # copies: sampling the same fit again gives the same rows again
+        split, draw = (copy.deepcopy(self.streams[name]) for name in ("split", "draw"))
         names = self.domain.names
         estimates = {
             name: float(np.asarray(self.model.project((name,)).datavector())[int(to.max())])

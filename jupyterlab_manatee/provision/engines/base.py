@@ -139,6 +139,18 @@ class Engine(abc.ABC):
         self.close()
 
 
+def census_of(domain: TableDomain, row: Sequence[object]) -> Census:
+    """The `Census` in the one row of `sql.census`."""
+    fields = len(sql.CENSUS_FIELDS)
+    columns = {
+        column.name: ColumnCensus(
+            *(int(v) for v in row[1 + i * fields : 1 + (i + 1) * fields])  # type: ignore[call-overload]
+        )
+        for i, column in enumerate(domain.columns)
+    }
+    return Census(int(row[0]), columns)  # type: ignore[call-overload]
+
+
 def fill(
     domain: TableDomain, cliques: Sequence[tuple[str, ...]], rows: Sequence[Sequence[object]]
 ) -> Marginals:
@@ -169,6 +181,7 @@ __all__ = [
     "Marginals",
     "Source",
     "Table",
+    "census_of",
     "fill",
     "sql",
 ]

@@ -20,7 +20,7 @@ import numpy as np
 from ..domain import TableDomain
 from ..errors import InputError, MissingExtraError
 from . import DEFAULT_MEMORY_LIMIT, sql
-from .base import PARQUET, Census, ColumnCensus, Engine, Marginals, Source, Table, fill
+from .base import PARQUET, Census, Engine, Marginals, Source, Table, census_of, fill
 from .sources import checked_header, csv_header, local_copy
 
 
@@ -71,12 +71,7 @@ class DuckDBTable(Table):
 
     def census(self, domain: TableDomain) -> Census:
         row = self._run(sql.census(domain, self.view, self.engine.dialect)).fetchone()
-        fields = len(sql.CENSUS_FIELDS)
-        columns = {
-            column.name: ColumnCensus(*(int(v) for v in row[1 + i * fields : 1 + (i + 1) * fields]))
-            for i, column in enumerate(domain.columns)
-        }
-        return Census(int(row[0]), columns)
+        return census_of(domain, row)
 
     def examples(
         self, domain: TableDomain, name: str, problem: str, limit: int = 5

@@ -9,6 +9,7 @@ import csv
 import json
 import random
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -243,6 +244,31 @@ def test_a_parquet_input_on_gs_is_provisioned_with_a_report(tmp_path, gcs_emulat
     assert saved["input"] == "gs://stage2-bucket/insurance.parquet"
     assert saved["engine"].startswith("DuckDB ")
     assert saved["not_private"]["input_rows"] == 20000
+
+
+def test_ctrl_c_during_a_run_removes_the_engines_private_folder(tmp_path):
+    temp = tmp_path / "engine-temp"
+    temp.mkdir()
+    # as from a terminal, whose Ctrl-C raises KeyboardInterrupt (see test_provision_owner)
+    start = (
+        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "sys.argv[0] = 'manatee-provision'; "
+        "runpy.run_module('jupyterlab_manatee.provision', run_name='__main__')"
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable, "-c", start, str(STAGE2), "--domain", str(INSURANCE_DOMAIN),
+            "--epsilon", "3", "--temp-dir", str(temp), "--output", str(tmp_path / "o.csv"),
+        ],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+    )  # fmt: skip
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("plan:")  # the engine has read the table
+    assert len(list(temp.iterdir())) == 1
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert list(temp.iterdir()) == []
 
 
 # -- memory --------------------------------------------------------------------------

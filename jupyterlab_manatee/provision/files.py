@@ -106,6 +106,11 @@ def interrupted_message() -> str:
     return "interrupted; written before: " + ", ".join(_written)
 
 
+#: Temporary folders that may hold private data (an engine's spill files and its copy of
+#: a gs:// input): removed by `on_interrupt` too, which ends the program without unwinding.
+private_folders: set[Path] = set()
+
+
 def on_interrupt(signum: int, frame: FrameType | None) -> None:
     """The SIGINT handler of the command: stop at once, but never in the middle of a write.
 
@@ -114,6 +119,8 @@ def on_interrupt(signum: int, frame: FrameType | None) -> None:
     if _shelter["depth"]:
         _shelter["pending"] = True
         return
+    for folder in list(private_folders):
+        shutil.rmtree(folder, ignore_errors=True)
     sys.stderr.write(f"manatee-provision: {interrupted_message()}\n")
     sys.stderr.flush()
     os._exit(130)

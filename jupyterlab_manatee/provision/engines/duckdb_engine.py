@@ -19,6 +19,7 @@ import numpy as np
 
 from ..domain import TableDomain
 from ..errors import InputError, MissingExtraError
+from ..files import private_folders
 from . import DEFAULT_MEMORY_LIMIT, sql
 from .base import PARQUET, Census, Engine, Marginals, Source, Table, census_of, fill
 from .sources import checked_header, csv_header, local_copy
@@ -127,6 +128,7 @@ class DuckDBEngine(Engine):
     ) -> None:
         self.duckdb = _import()
         self.folder = Path(tempfile.mkdtemp(prefix="manatee-provision-", dir=temp_root))
+        private_folders.add(self.folder)
         self.gcp_project = gcp_project
         config = {
             "memory_limit": memory_limit,
@@ -194,3 +196,4 @@ class DuckDBEngine(Engine):
             self.connection.close()
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
+            private_folders.discard(self.folder)

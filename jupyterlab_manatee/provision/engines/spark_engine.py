@@ -19,6 +19,7 @@ import numpy as np
 
 from ..domain import TableDomain
 from ..errors import InputError, MissingExtraError
+from ..files import private_folders
 from . import sql
 from .base import PARQUET, Census, Engine, Marginals, Source, Table, census_of, fill
 from .sources import checked_header, csv_header, local_copy
@@ -117,6 +118,7 @@ class SparkEngine(Engine):
     ) -> None:
         pyspark, session_builder = _import()
         self.folder = Path(tempfile.mkdtemp(prefix="manatee-provision-", dir=temp_root))
+        private_folders.add(self.folder)
         self.gcp_project = gcp_project
         self.session = (
             session_builder.builder.master(master)
@@ -178,3 +180,4 @@ class SparkEngine(Engine):
             self.session.stop()
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
+            private_folders.discard(self.folder)

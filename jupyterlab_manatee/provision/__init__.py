@@ -1,12 +1,14 @@
 """Data provisioning: the data owner's tool that makes stage-1 data from the real table.
 
-``manatee-provision`` (see `cli`) checks the table against a domain fixed without looking
-at the data (`domain`; drafted by ``manatee-provision domain``, `draft`), shows the plan of
-the noise against the counts (`plan`), runs MST (`mst.synthesize`), writes the synthetic
-CSV and a report (`quality`), and can put the stage-1 and stage-2 files at their
-locations (`files.upload`). `docs/data-owners/provisioning.md` is the data owner's guide.
-The heavy libraries (mbi, JAX) come with the ``provision`` extra and are imported only
-when synthesizing.
+``manatee-provision`` (see `cli`) reads the real table only through an engine (`engines`:
+DuckDB embedded, out of core; counts, never the rows), checks it against a domain fixed
+without looking at the data (`domain`; drafted by ``manatee-provision domain``, `draft`),
+shows the plan of the noise against the counts (`plan`), runs MST on the counts
+(`mst.fit`), writes the synthetic CSV or Parquet in pieces (`output`) and a report
+(`quality`), and can put the stage-1 and stage-2 files at their locations
+(`files.upload`). `docs/data-owners/provisioning.md` is the data owner's guide. The heavy libraries
+(mbi, JAX, DuckDB) come with the ``provision`` extra and are imported only when used.
+`synthesize` and `read_table` serve tables small enough to hold in memory.
 """
 
 from __future__ import annotations

@@ -18,14 +18,18 @@ import math
 import secrets
 import signal
 import sys
+import time
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from .engines import DEFAULT_MEMORY_LIMIT, ENGINES
 from .errors import ProvisionError
+from .files import check_writable, destination, upload, write_whole
 
 if TYPE_CHECKING:
     from .domain import TableDomain
+    from .engines import Census
 
 DEFAULT_DELTA = 1e-9
 
@@ -99,7 +103,11 @@ def parser() -> argparse.ArgumentParser:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("input", type=Path, help="the real table: a CSV file with a header row")
+    p.add_argument(
+        "input",
+        help="the real table: a CSV file with a header row, or a .parquet file; a path or "
+        "gs://bucket/object",
+    )
     p.add_argument(
         "--delimiter",
         type=_delimiter,
@@ -107,7 +115,12 @@ def parser() -> argparse.ArgumentParser:
         help="the character between values (default ','; 'tab' for a tab)",
     )
     p.add_argument("--domain", type=Path, required=True, help="the domain file (JSON)")
-    p.add_argument("--output", type=Path, required=True, help="where to write the synthetic CSV")
+    p.add_argument(
+        "--output",
+        type=Path,
+        required=True,
+        help="where to write the synthetic table: CSV, or Parquet if the name ends in .parquet",
+    )
     p.add_argument("--epsilon", type=_positive_float, required=True, help="privacy budget")
     p.add_argument("--delta", type=_delta, default=DEFAULT_DELTA, help=f"default {DEFAULT_DELTA:g}")
     p.add_argument("--seed", type=_seed, default=None, help="for a reproducible run (keep secret)")
@@ -128,7 +141,6 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--holdout",
-        type=Path,
         default=None,
         help="real rows kept out of the input: the report scores a model trained on the "
         "output on them (not private; with --target)",
@@ -147,7 +159,31 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--upload-s2", metavar="LOCATION", default=None, help="put the real table there, alike"
     )
-    p.add_argument("--gcp-project", default=None, help="project for gs:// uploads")
+    p.add_argument("--gcp-project", default=None, help="project for gs:// inputs and uploads")
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="duckdb",
+        help="what reads the table: duckdb (embedded, the default) or spark",
+    )
+    p.add_argument(
+        "--memory-limit",
+        default=DEFAULT_MEMORY_LIMIT,
+        help=f"DuckDB's memory for its own work, past which it spills to disk (default "
+        f"{DEFAULT_MEMORY_LIMIT})",
+    )
+    p.add_argument(
+        "--spark-master",
+        default="local[*]",
+        help="the Spark master for --engine spark (default local[*])",
+    )
+    p.add_argument(
+        "--temp-dir",
+        type=Path,
+        default=None,
+        help="where the engine spills and copies gs:// inputs (default: the system's temporary "
+        "folder; removed at the end)",
+    )
     p.add_argument(
         "--overwrite", action="store_true", help="replace existing output, report and uploads"
     )
@@ -194,106 +230,134 @@ def summary(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def clipping_lines(
-    domain: TableDomain, rows: dict[str, list[str]], clipped: dict[str, int]
-) -> list[str]:
+def clipping_lines(domain: TableDomain, census: Census) -> list[str]:
     """One line per numeric column with clipped values (not private: real counts)."""
     lines = []
     for column in domain.columns:
-        count = clipped.get(column.name, 0)
-        if column.numeric and count:
-            below, above = column.outside(rows[column.name])
+        counts = census.columns.get(column.name)
+        if column.numeric and counts is not None and counts.clipped:
             lines.append(
-                f"clipped (not private): column {column.name!r}: {count} of "
-                f"{len(rows[column.name])} values outside [{float(column.edges[0]):g}, "
-                f"{float(column.edges[-1]):g}) ({below} below, {above} above) put into the "
-                "end bins"
+                f"clipped (not private): column {column.name!r}: {counts.clipped} of "
+                f"{census.rows} values outside [{float(column.edges[0]):g}, "
+                f"{float(column.edges[-1]):g}) ({counts.below} below, {counts.above} above) "
+                "put into the end bins"
             )
     return lines
 
 
-def run(args: argparse.Namespace, say: Callable[[str], None] = print) -> None:
-    """Provision as the arguments say, telling progress through ``say``."""
-    from .domain import MAX_CLIPPED_SHARE, load_domain
-    from .files import (
-        check_writable,
-        destination,
-        read_table,
-        upload,
-        write_csv,
-        write_whole,
-    )
-    from .plan import make_plan
-    from .quality import utility
+def _is_gcs(location: str) -> bool:
+    return location.startswith("gs://")
 
-    if args.output.resolve() == args.input.resolve():
+
+def _check_places(args: argparse.Namespace) -> str:
+    """Refuse, before any work, outputs and uploads that cannot be written; returns the
+    data name for the uploads."""
+    if not _is_gcs(args.input) and args.output.resolve() == Path(args.input).resolve():
         raise ProvisionError("--output must not be the input file")
     if (args.holdout is None) != (args.target is None):
         raise ProvisionError("--holdout and --target go together: give both or neither")
+    if args.upload_s2 and _is_gcs(args.input):
+        raise ProvisionError("--upload-s2 puts a local input in place: this input is in gs://")
     for target in (args.output, args.report):
         if target is not None:
             # checked now, so a long run is not wasted (and again when writing)
             check_writable(target, overwrite=args.overwrite)
-    name = args.name or args.input.name
+    name = args.name or PurePosixPath(args.input).name
     for location, source in ((args.upload_s1, args.output), (args.upload_s2, args.input)):
         if location:
             where = destination(location, name)
-            if not where.startswith("gs://") and Path(where).resolve() != source.resolve():
+            if not _is_gcs(where) and Path(where).resolve() != Path(source).resolve():
                 check_writable(Path(where), overwrite=args.overwrite)
-    domain = load_domain(args.domain)
-    header, rows = read_table(args.input, args.delimiter)
-    share = None if args.allow_clipping else MAX_CLIPPED_SHARE
-    _, clipped = domain.encode(header, rows, max_clipped_share=share)
-    holdout = None
-    if args.holdout is not None:
-        if args.target not in domain.names:
-            raise ProvisionError(f"--target {args.target!r} is not a column of the domain")
-        holdout_header, holdout = read_table(args.holdout, args.delimiter)
-        try:
-            domain.encode(holdout_header, holdout, max_clipped_share=None)
-        except ProvisionError as error:
-            raise ProvisionError(f"the holdout {args.holdout}: {error}") from None
-    plan = make_plan(domain, len(rows[header[0]]), args.epsilon, args.delta)
-    for line in [*plan.lines(), *clipping_lines(domain, rows, clipped)]:
-        say(line)
-    if plan.refused and not args.force:
-        raise ProvisionError(
-            "the noise swamps the counts of half the columns or more: the output would be "
-            "mostly noise. Take the suggestion above, or pass --force to run anyway"
-        )
-    from .mst import synthesize
+    return name
 
-    seed = args.seed if args.seed is not None else secrets.randbits(63)
-    result = synthesize(
-        rows,
-        header,
-        domain,
-        epsilon=args.epsilon,
-        delta=args.delta,
-        seed=seed,
-        output_rows=args.rows,
-        iters=args.iters,
-        allow_clipping=True,  # checked above
-    )
-    result.report["seed"] = seed if args.seed is not None else "random, not recorded"
-    result.report["input"] = str(args.input)
-    result.report["domain"] = str(args.domain)
-    result.report["plan"] = {
-        "sigma_one_way_rows": plan.sigma1,
-        "sigma_two_way_rows": plan.sigma2,
-        "swamped_columns": plan.swamped,
-        "noisy_pairs": [list(pair) for pair in plan.noisy_pairs],
-        "forced": bool(plan.refused and args.force),
-    }
-    if holdout is not None:
-        result.report["not_private"]["utility"] = utility(
-            domain, rows, result.columns, holdout, args.target
+
+def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {"temp_root": args.temp_dir, "gcp_project": args.gcp_project}
+    if args.engine == "spark":
+        options["master"] = args.spark_master
+    else:
+        options["memory_limit"] = args.memory_limit
+    return options
+
+
+def run(args: argparse.Namespace, say: Callable[[str], None] = print) -> None:
+    """Provision as the arguments say, telling progress through ``say``.
+
+    The real table is read only through an engine (counts, and pieces of typed columns
+    for the report's model); the synthetic rows are written in pieces."""
+    from .domain import MAX_CLIPPED_SHARE, load_domain
+    from .engines import Source, open_engine
+    from .engines.sql import one_and_two_way
+    from .output import write_pieces
+    from .plan import make_plan
+    from .quality import distances, utility_of
+
+    name = _check_places(args)
+    domain = load_domain(args.domain)
+    with open_engine(args.engine, **_engine_options(args)) as engine:
+        table = engine.open(Source(args.input, delimiter=args.delimiter))
+        share = None if args.allow_clipping else MAX_CLIPPED_SHARE
+        census = domain.check(table, max_clipped_share=share)
+        holdout = None
+        if args.holdout is not None:
+            if args.target not in domain.names:
+                raise ProvisionError(f"--target {args.target!r} is not a column of the domain")
+            holdout = engine.open(Source(args.holdout, delimiter=args.delimiter))
+            try:
+                domain.check(holdout, max_clipped_share=None)
+            except ProvisionError as error:
+                raise ProvisionError(f"the holdout {args.holdout}: {error}") from None
+        plan = make_plan(domain, census.rows, args.epsilon, args.delta)
+        for line in [*plan.lines(), *clipping_lines(domain, census)]:
+            say(line)
+        if plan.refused and not args.force:
+            raise ProvisionError(
+                "the noise swamps the counts of half the columns or more: the output would be "
+                "mostly noise. Take the suggestion above, or pass --force to run anyway"
+            )
+        from .mst import fit
+
+        seed = args.seed if args.seed is not None else secrets.randbits(63)
+        started = time.monotonic()
+        cliques = one_and_two_way(domain.names)
+        real = table.marginals(domain, cliques)
+        model = fit(
+            real, domain, epsilon=args.epsilon, delta=args.delta, seed=seed, iters=args.iters
         )
-    write_csv(args.output, domain.names, result.records(), overwrite=args.overwrite)
-    say(f"wrote {args.output}")
-    say(summary(result.report))
+        count = args.rows or model.estimated_rows
+        write_pieces(args.output, domain, model.pieces(count), overwrite=args.overwrite)
+        seconds = round(time.monotonic() - started, 2)
+        say(f"wrote {args.output}")
+        output = engine.open(Source(str(args.output)))
+        report = {
+            **model.report,
+            "rows": {"output": count},
+            "seconds": seconds,
+            "engine": engine.description,
+            "seed": seed if args.seed is not None else "random, not recorded",
+            "input": str(args.input),
+            "domain": str(args.domain),
+            "plan": {
+                "sigma_one_way_rows": plan.sigma1,
+                "sigma_two_way_rows": plan.sigma2,
+                "swamped_columns": plan.swamped,
+                "noisy_pairs": [list(pair) for pair in plan.noisy_pairs],
+                "forced": bool(plan.refused and args.force),
+            },
+            # Everything below compares with the real table: not differentially private.
+            "not_private": {
+                "input_rows": census.rows,
+                "clipped_values": {n: c.clipped for n, c in census.columns.items()},
+                "distances": distances(domain, real, output.marginals(domain, cliques)),
+            },
+        }
+        if holdout is not None:
+            report["not_private"]["utility"] = utility_of(
+                domain, table, output, holdout, args.target
+            )
+    say(summary(report))
     if args.report is not None:
-        text = json.dumps(result.report, indent=2) + "\n"
+        text = json.dumps(report, indent=2) + "\n"
         write_whole(args.report, lambda h: h.write(text), overwrite=args.overwrite, mode=0o600)
         say(f"report (not private) written to {args.report}")
     options = {"overwrite": args.overwrite, "gcp_project": args.gcp_project}
@@ -301,7 +365,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None] = print) -> None:
         where = upload(args.output, args.upload_s1, name, **options)
         say(f"stage-1 file uploaded to {where}")
     if args.upload_s2:
-        where = upload(args.input, args.upload_s2, name, **options)
+        where = upload(Path(args.input), args.upload_s2, name, **options)
         say(f"stage-2 file uploaded to {where}")
 
 

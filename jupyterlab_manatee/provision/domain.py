@@ -31,15 +31,18 @@ import itertools
 import json
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import DomainError, InputError
+
+if TYPE_CHECKING:
+    from .engines.base import Census, ColumnCensus, Table
 
 CATEGORY = "category"
 INTEGER = "integer"
@@ -78,106 +81,23 @@ class Column:
         highs = np.array([math.ceil(e * scale) for e in self.edges[1:]], dtype=np.int64)
         return lows, highs
 
-    # -- input -> bin index ------------------------------------------------------------
-    def encode(self, values: list[str], *, input_check: bool = True) -> tuple[np.ndarray, int]:
-        """Return each value's category or bin index, and how many were clipped.
-
-        ``input_check`` refuses float values with as many decimals as the output has
-        (off when re-encoding an output to compare it with the input)."""
-        codes, clipped, problems = self.examine(values, input_check=input_check)
-        if problems:
-            raise InputError(f"column {self.name!r}: " + "; ".join(problems))
-        return codes, clipped
-
-    def examine(
-        self, values: list[str], *, input_check: bool = True
-    ) -> tuple[np.ndarray, int, list[str]]:
-        """Codes, the clipped count and every problem of the column (empty if it fits),
-        so that one error can list all columns' problems at once."""
-        empty = sum(1 for v in values if v == "")
-        problems = [f"{empty} empty value(s): fill or drop them first"] if empty else []
-        if self.kind == CATEGORY:
-            index = {category: i for i, category in enumerate(self.categories)}
-            unknown = sorted({v for v in values if v not in index and v != ""})
-            if unknown:
-                problems.append(
-                    f"values not among the domain's categories {list(self.categories)}: "
-                    + _some(unknown)
-                )
-            codes = np.array([index.get(v, 0) for v in values], dtype=np.int64)
-            return codes, 0, problems
-        numbers = np.full(len(values), np.nan)  # NaN: empty or not a number
-        not_numbers: list[str] = []
-        fractional: list[str] = []
-        places = 0
-        for i, text in enumerate(values):
-            if text == "":
-                continue
-            try:
-                number = Decimal(text)
-            except InvalidOperation:
-                not_numbers.append(text)
-                continue
-            if not number.is_finite():
-                not_numbers.append(text)
-                continue
-            if self.kind == INTEGER and number != number.to_integral_value():
-                fractional.append(text)
-            # 82.0 or 1.250: trailing zeros do not make a value more precise
-            exponent = number.normalize().as_tuple().exponent
-            assert isinstance(exponent, int)
-            places = max(places, -exponent)
-            numbers[i] = float(number)
-        if not_numbers:
-            problems.append("text that is not a number: " + _some(sorted(set(not_numbers))))
-        if fractional:
-            problems.append(
-                "non-whole numbers in an integer column: " + _some(sorted(set(fractional)))
-            )
-        if self.kind == FLOAT and input_check and places >= self.decimals:
-            if places + 1 <= MAX_DECIMALS:
-                advice = f'set "decimals" to at least {places + 1} in the domain file'
-            else:
-                advice = (
-                    f"round the input to at most {MAX_DECIMALS - 1} decimals (the domain "
-                    f"allows at most {MAX_DECIMALS} output decimals)"
-                )
-            problems.append(
-                f"values with up to {places} decimals, but output values have "
-                f"{self.decimals} (the last one non-zero), which must be more than any "
-                f"input value has so that no output value can equal an input value: {advice}"
-            )
-        inner = np.array([float(e) for e in self.edges[1:-1]], dtype=np.float64)
-        parsed = np.nan_to_num(numbers, nan=float(self.edges[0]))
-        codes = np.searchsorted(inner, parsed, side="right").astype(np.int64)
-        lo, hi = float(self.edges[0]), float(self.edges[-1])
-        clipped = int(np.count_nonzero((numbers < lo) | (numbers >= hi)))  # NaN: neither
-        return codes, clipped, problems
-
-    def outside(self, values: list[str]) -> tuple[int, int]:
-        """How many numbers lie below the first edge and at or above the last one."""
-        numbers = []
-        for text in values:
-            try:
-                numbers.append(float(text))
-            except ValueError:
-                continue
-        array = np.array(numbers, dtype=np.float64)
-        below = int(np.count_nonzero(array < float(self.edges[0])))
-        above = int(np.count_nonzero(array >= float(self.edges[-1])))
-        return below, above
-
     # -- bin index -> output value -----------------------------------------------------
     def decode(self, codes: np.ndarray, rng: np.random.Generator) -> list[str]:
         """Turn indexes into output values: the category, or a fresh draw inside the bin."""
+        return self.text(self.draw(codes, rng))
+
+    def draw(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Per bin index, a category index or a number drawn uniformly inside the bin (as
+        an integer on the bin's grid: whole numbers, or multiples of ``10**-decimals``
+        scaled to integers). Floats never end in a zero decimal."""
         codes = np.asarray(codes, dtype=np.int64)
         if self.kind == CATEGORY:
-            return [self.categories[c] for c in codes]
+            return codes
         lows, highs = self._grid_bounds()
         low, high = lows[codes], highs[codes]
         drawn = rng.integers(low, high)  # uniform on [low, high)
         if self.kind == INTEGER:
-            return [str(int(v)) for v in drawn]
+            return drawn
         # Values whose last decimal is 0 have fewer decimals: they could be input values.
         # Draw them again (this depends on nothing but the bin), until none is left.
         while True:
@@ -185,7 +105,21 @@ class Column:
             if again.size == 0:
                 break
             drawn[again] = rng.integers(low[again], high[again])
+        return drawn
+
+    def text(self, drawn: np.ndarray) -> list[str]:
+        """`draw`'s values as the output's text."""
+        if self.kind == CATEGORY:
+            return [self.categories[c] for c in drawn]
+        if self.kind == INTEGER:
+            return [str(int(v)) for v in drawn]
         return [_fixed(int(v), self.decimals) for v in drawn]
+
+    def number(self, drawn: np.ndarray) -> np.ndarray:
+        """`draw`'s numbers as int64 (integers) or float64 (the nearest double)."""
+        if self.kind == FLOAT:
+            return np.asarray(drawn, dtype=np.float64) / 10**self.decimals
+        return np.asarray(drawn, dtype=np.int64)
 
     def check_bins(self) -> None:
         """Every bin must be able to hold an output value."""
@@ -209,10 +143,10 @@ def _fixed(scaled: int, decimals: int) -> str:
     return f"{sign}{whole}.{fraction:0{decimals}d}"
 
 
-def _some(values: list[str], shown: int = 5) -> str:
+def _some(first: list[str], total: int) -> str:
     """The first few values, quoted, and how many more there are."""
-    text = ", ".join(repr(v) for v in values[:shown])
-    return text + (f" and {len(values) - shown} more" if len(values) > shown else "")
+    text = ", ".join(repr(v) for v in first)
+    return text + (f" and {total - len(first)} more" if total > len(first) else "")
 
 
 def _show(value: Fraction) -> str:
@@ -237,19 +171,20 @@ class TableDomain:
                 return column
         raise KeyError(name)
 
-    def encode(
-        self,
-        header: list[str],
-        rows: dict[str, list[str]],
-        *,
-        max_clipped_share: float | None = MAX_CLIPPED_SHARE,
-    ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
-        """Check the input against the domain and encode it; returns (codes, clipped counts).
+    def only(self, names: Iterable[str]) -> TableDomain:
+        """The domain of these columns alone, in the domain's order."""
+        keep = set(names)
+        return TableDomain(tuple(c for c in self.columns if c.name in keep), self.description)
+
+    def check(self, table: Table, *, max_clipped_share: float | None = MAX_CLIPPED_SHARE) -> Census:
+        """Check a table against the domain; returns its census (row count, clipped counts).
 
         Every problem of every column is gathered into one `InputError`, so the owner fixes
         the domain file in one go. A numeric column with more than ``max_clipped_share`` of
         its values outside the edges is a problem too (wrong units or edges), unless
-        ``max_clipped_share`` is None."""
+        ``max_clipped_share`` is None. The table is read through its engine: counts, and
+        the first few bad values of a column that has some."""
+        header = table.header
         missing = [name for name in self.names if name not in header]
         extra = [name for name in header if name not in self.names]
         problems = []
@@ -265,20 +200,19 @@ class TableDomain:
                     "the input's columns do not match the domain: " + "; ".join(parts) + "\n" + hint
                 )
             problems.append("  - the columns do not match: " + "; ".join(parts))
-        codes, clipped = {}, {}
-        for column in self.columns:
-            if column.name in missing:
-                continue
-            values = rows[column.name]
-            codes[column.name], clipped[column.name], found = column.examine(values)
-            share = clipped[column.name] / max(1, len(values))
+        present = self.only(header)
+        census = table.census(present)
+        for column in present.columns:
+            found = _problems(column, census.columns[column.name], present, table)
+            counts = census.columns[column.name]
+            share = counts.clipped / max(1, census.rows)
             if max_clipped_share is not None and share > max_clipped_share:
-                below, above = column.outside(values)
                 lo, hi = _show(column.edges[0]), _show(column.edges[-1])
                 found.append(
-                    f"{clipped[column.name]} of {len(values)} values ({share:.0%}) lie outside "
-                    f"[{lo}, {hi}) ({below} below, {above} above) and would be clipped into "
-                    f"the end bins: check the units and the edges, or pass --allow-clipping"
+                    f"{counts.clipped} of {census.rows} values ({share:.0%}) lie outside "
+                    f"[{lo}, {hi}) ({counts.below} below, {counts.above} above) and would be "
+                    "clipped into the end bins: check the units and the edges, or pass "
+                    "--allow-clipping"
                 )
             problems.extend(f"  - column {column.name!r}: {p}" for p in found)
         if problems:
@@ -286,7 +220,62 @@ class TableDomain:
                 "the input does not fit the domain; fix these, then run again:\n"
                 + "\n".join(problems)
             )
-        return codes, clipped
+        if census.rows == 0:
+            raise InputError(f"{table.label} has a header but no rows")
+        return census
+
+    def encode(
+        self,
+        header: list[str],
+        rows: dict[str, list[str]],
+        *,
+        max_clipped_share: float | None = MAX_CLIPPED_SHARE,
+    ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+        """Check a table held in memory as text columns and return (codes, clipped counts):
+        `check` and the bins, through the embedded engine."""
+        from .engines import open_engine
+
+        with open_engine() as engine:
+            table = engine.from_columns(header, rows)
+            census = self.check(table, max_clipped_share=max_clipped_share)
+            codes = table.codes(self)
+        return codes, {name: counts.clipped for name, counts in census.columns.items()}
+
+
+def _problems(column: Column, counts: ColumnCensus, domain: TableDomain, table: Table) -> list[str]:
+    """What is wrong with one column's values, from its census (and examples of bad ones)."""
+
+    def some(problem: str) -> str:
+        first, total = table.examples(domain, column.name, problem)
+        return _some(first, total)
+
+    problems = []
+    if counts.empty:
+        problems.append(f"{counts.empty} empty value(s): fill or drop them first")
+    if counts.unknown:
+        problems.append(
+            f"values not among the domain's categories {list(column.categories)}: "
+            + some("unknown")
+        )
+    if counts.not_numbers:
+        problems.append("text that is not a number: " + some("not_numbers"))
+    if counts.fractional:
+        problems.append("non-whole numbers in an integer column: " + some("fractional"))
+    if column.kind == FLOAT and counts.places >= column.decimals:
+        places = counts.places
+        if places + 1 <= MAX_DECIMALS:
+            advice = f'set "decimals" to at least {places + 1} in the domain file'
+        else:
+            advice = (
+                f"round the input to at most {MAX_DECIMALS - 1} decimals (the domain "
+                f"allows at most {MAX_DECIMALS} output decimals)"
+            )
+        problems.append(
+            f"values with up to {places} decimals, but output values have "
+            f"{column.decimals} (the last one non-zero), which must be more than any "
+            f"input value has so that no output value can equal an input value: {advice}"
+        )
+    return problems
 
 
 def delimiter_hint(header: list[str]) -> str:

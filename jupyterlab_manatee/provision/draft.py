@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,7 @@ def _grid(spec: Spec) -> list[float]:
 
 
 def dp_quantile_edges(
-    specs: list[Spec], data: dict[str, list[str]], epsilon: float, bins: int
+    specs: list[Spec], data: Mapping[str, Sequence[Any]], epsilon: float, bins: int
 ) -> dict[str, list[float]]:
     """Inner edges from OpenDP private quantiles: ``epsilon`` split evenly over all."""
     try:
@@ -129,11 +130,13 @@ def dp_quantile_edges(
         values = []
         for text in data[spec.name]:
             try:
-                values.append(float(text))
+                value = float(text)
             except ValueError:
-                raise ProvisionError(
-                    f"column {spec.name!r} of --data holds {text!r}, not a number"
-                ) from None
+                value = math.nan
+            if math.isnan(value):
+                shown = "an empty value or text" if isinstance(text, float) else repr(text)
+                raise ProvisionError(f"column {spec.name!r} of --data holds {shown}, not a number")
+            values.append(value)
         candidates = _grid(spec)
         found = []
         for j in range(1, bins):
@@ -163,7 +166,7 @@ def draft(
     specs: list[Spec],
     *,
     bins: int = DEFAULT_BINS,
-    data: dict[str, list[str]] | None = None,
+    data: Mapping[str, Sequence[Any]] | None = None,
     epsilon: float | None = None,
 ) -> dict[str, Any]:
     """The domain document for ``specs``; checked as `parse_domain` checks a file."""
@@ -208,6 +211,25 @@ def draft(
     return document
 
 
+class _Columns(Mapping[str, Sequence[Any]]):
+    """A table's columns, each read through its engine (as numbers) when asked for: only
+    the columns whose quantiles are estimated are read."""
+
+    def __init__(self, header: list[str], read: Callable[[str], np.ndarray]) -> None:
+        self.header, self.read = header, read
+
+    def __getitem__(self, name: str) -> Sequence[Any]:
+        if name not in self.header:
+            raise KeyError(name)
+        return self.read(name).tolist()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.header)
+
+    def __len__(self) -> int:
+        return len(self.header)
+
+
 class _Column(argparse.Action):
     """Keep every column flag, whatever its kind, in the order given."""
 
@@ -234,7 +256,9 @@ def parser() -> argparse.ArgumentParser:
             f"--{kind}", dest="columns", action=_Column, metavar=kind, default=[], help=helps[kind]
         )
     p.add_argument("--bins", type=int, default=DEFAULT_BINS, help="bins for LOW..HIGH columns")
-    p.add_argument("--data", type=Path, default=None, help="the real table, for DP quantiles")
+    p.add_argument(
+        "--data", default=None, help="the real table (CSV, .parquet, gs://), for DP quantiles"
+    )
     p.add_argument("--delimiter", default=",", help="the data's delimiter (default ',')")
     p.add_argument("--epsilon", type=float, default=None, help="budget for the DP quantiles")
     p.add_argument("--output", type=Path, required=True, help="where to write the domain file")
@@ -244,7 +268,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     """Run ``manatee-provision domain``; errors propagate to the caller's handler."""
-    from .files import check_writable, read_table, write_whole
+    from .files import check_writable, write_whole
 
     args = parser().parse_args(argv)
     if not args.columns:
@@ -257,15 +281,20 @@ def main(argv: list[str]) -> int:
         raise ProvisionError("--epsilon must be a positive number")
     check_writable(args.output, overwrite=args.overwrite)
     specs = [parse_spec(kind, text) for kind, text in args.columns]
-    data = None
-    if args.data is not None:
+    if args.data is None:
+        document = draft(specs, bins=args.bins)
+    else:
+        from .engines import Source, open_engine
+
         delimiter = "\t" if args.delimiter == "tab" else args.delimiter
-        _, data = read_table(args.data, delimiter)
-    document = draft(specs, bins=args.bins, data=data, epsilon=args.epsilon)
+        with open_engine() as engine:
+            table = engine.open(Source(args.data, delimiter=delimiter))
+            data = _Columns(table.header, table.numbers)
+            document = draft(specs, bins=args.bins, data=data, epsilon=args.epsilon)
     text = json.dumps(document, indent=2) + "\n"
     write_whole(args.output, lambda h: h.write(text), overwrite=args.overwrite)
     print(f"wrote {args.output}: {len(specs)} columns")
-    if data is not None and any(s.bounds for s in specs):
+    if args.data is not None and any(s.bounds for s in specs):
         print(
             f"the DP quantiles spent epsilon {args.epsilon:g} of the data's budget: the total "
             f"is this plus the synthesis's --epsilon (e.g. {args.epsilon:g} + 3 = "

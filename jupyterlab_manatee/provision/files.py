@@ -106,6 +106,11 @@ def interrupted_message() -> str:
     return "interrupted; written before: " + ", ".join(_written)
 
 
+#: Temporary folders that may hold private data (an engine's spill files and its copy of
+#: a gs:// input): removed by `on_interrupt` too, which ends the program without unwinding.
+private_folders: set[Path] = set()
+
+
 def on_interrupt(signum: int, frame: FrameType | None) -> None:
     """The SIGINT handler of the command: stop at once, but never in the middle of a write.
 
@@ -114,29 +119,51 @@ def on_interrupt(signum: int, frame: FrameType | None) -> None:
     if _shelter["depth"]:
         _shelter["pending"] = True
         return
+    for folder in list(private_folders):
+        shutil.rmtree(folder, ignore_errors=True)
     sys.stderr.write(f"manatee-provision: {interrupted_message()}\n")
     sys.stderr.flush()
     os._exit(130)
+
+
+def checkpoint() -> None:
+    """Inside a long write, a safe point to stop at if Ctrl-C was pressed meanwhile (the
+    temporary file is then removed, as for any failure)."""
+    if _shelter["pending"]:
+        _shelter["pending"] = False
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def placed(target: Path, *, overwrite: bool, mode: int = 0o644) -> Iterator[Path]:
+    """A temporary file beside ``target`` to write, put in place when the block ends
+    without error (then synced to disk), removed otherwise. A Ctrl-C meanwhile takes
+    effect at the block's end or at its next `checkpoint`."""
+    target = Path(target)
+    with _sheltered():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".tmp-{uuid.uuid4().hex}-{target.name}")
+        try:
+            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
+            yield temp
+            fd = os.open(temp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _put_in_place(temp, target, overwrite)
+            _written.append(str(target))
+        finally:
+            temp.unlink(missing_ok=True)
 
 
 def write_whole(
     target: Path, write: Callable[[IO[str]], None], *, overwrite: bool, mode: int = 0o644
 ) -> None:
     """Write a text file through ``write`` under a temporary name, then put it in place."""
-    target = Path(target)
-    with _sheltered():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.with_name(f".tmp-{uuid.uuid4().hex}-{target.name}")
-        try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                write(handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            _put_in_place(temp, target, overwrite)
-            _written.append(str(target))
-        finally:
-            temp.unlink(missing_ok=True)
+    with placed(target, overwrite=overwrite, mode=mode) as temp:
+        with open(temp, "w", encoding="utf-8", newline="") as handle:
+            write(handle)
 
 
 def _put_in_place(temp: Path, target: Path, overwrite: bool) -> None:
@@ -160,6 +187,13 @@ def write_csv(
         writer.writerows(rows)
 
     write_whole(target, write, overwrite=overwrite)
+
+
+def content_type(path: str | os.PathLike[str]) -> str:
+    """The media type of a table file, by its name."""
+    if str(path).lower().endswith((".parquet", ".pq")):
+        return "application/vnd.apache.parquet"
+    return "text/csv"
 
 
 def destination(location: str, name: str) -> str:
@@ -195,11 +229,8 @@ def upload(
     if target_path.resolve() == Path(source).resolve():
         return target  # already there
 
-    def copy(handle: IO[str]) -> None:
-        with open(source, encoding="utf-8", newline="") as original:
-            shutil.copyfileobj(original, handle)
-
-    write_whole(target_path, copy, overwrite=overwrite)
+    with placed(target_path, overwrite=overwrite) as temp:
+        shutil.copyfile(source, temp)
     return target
 
 
@@ -221,7 +252,9 @@ def _upload_gcs(source: Path, target: str, *, overwrite: bool, project: str | No
             raise ProvisionError(f"{target} exists; pass --overwrite to replace it")
         # if_generation_match=0: the object must not exist (checked by the server too)
         blob.upload_from_filename(
-            str(source), content_type="text/csv", if_generation_match=None if overwrite else 0
+            str(source),
+            content_type=content_type(source),
+            if_generation_match=None if overwrite else 0,
         )
     except api.PreconditionFailed:
         raise ProvisionError(f"{target} exists; pass --overwrite to replace it") from None

@@ -18,13 +18,17 @@ rho (zCDP) is split in three equal parts:
 The model is then estimated from all the measurements (mirror descent) and sampled; merged
 values are split back where the 1-way measurements put their mass (`split_weights`, not
 uniformly: a uniform split invents values in bins no record is in), and each bin becomes a
-value drawn inside it (`domain.Column.decode`). Neighbouring tables differ by one added or
+value drawn inside it (`domain.Column.draw`). Neighbouring tables differ by one added or
 removed record.
+
+`fit` sees the table only as those marginals' exact counts (an engine computes them where
+the data is, see `engines`); `Fit.pieces` samples the rows a piece at a time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import time
 from collections.abc import Iterator
@@ -35,12 +39,15 @@ import numpy as np
 
 from . import privacy
 from .domain import MAX_CLIPPED_SHARE, TableDomain
+from .engines.base import Marginals
 from .errors import MissingExtraError
 from .quality import distances
 
 #: Values with a noisy count below this many sigmas are merged (the paper's choice).
 COMPRESS_SIGMAS = 3.0
 DEFAULT_ITERS = 1000
+#: Synthetic rows sampled and written at a time: bounds the memory of a large output.
+PIECE_ROWS = 100_000
 
 
 def _import_mbi() -> Any:
@@ -67,14 +74,22 @@ def _import_mbi() -> Any:
     return mbi
 
 
+def _seeded_numpy_state(seed: int) -> dict[str, Any]:
+    """The state numpy's global generator has after ``np.random.seed(seed)``."""
+    return np.random.RandomState(seed).get_state(legacy=False)  # type: ignore[return-value]
+
+
 @contextlib.contextmanager
-def _numpy_global_seed(seed: int) -> Iterator[None]:
-    """mbi samples with numpy's global generator: seed it, then put back what was there."""
+def _numpy_state(state: dict[str, Any]) -> Iterator[None]:
+    """mbi samples with numpy's global generator: give it ``state`` for the block, keep
+    where it got to in ``state`` (the next piece goes on from there), put back the
+    caller's."""
     saved = np.random.get_state()
-    np.random.seed(seed)
+    np.random.set_state(state)  # type: ignore[arg-type]
     try:
         yield
     finally:
+        state.update(np.random.get_state(legacy=False))  # type: ignore[arg-type]
         np.random.set_state(saved)
 
 
@@ -181,32 +196,107 @@ def _decompress(
     return result
 
 
-def synthesize(
-    rows: dict[str, list[str]],
-    header: list[str],
+def _compressed(
+    counts: np.ndarray, clique: tuple[str, ...], mapping: dict[str, np.ndarray]
+) -> np.ndarray:
+    """A marginal over the compressed domain: the counts of merged bins added up."""
+    result = counts
+    for axis, name in enumerate(clique):
+        if name in mapping:
+            to = mapping[name]
+            shape = list(result.shape)
+            shape[axis] = int(to.max()) + 1
+            merged = np.zeros(shape, dtype=result.dtype)
+            np.add.at(merged, (slice(None),) * axis + (to,), result)
+            result = merged
+    return result
+
+
+@dataclass
+class Fit:
+    """An MST model estimated from noisy counts, ready to sample, and what it spent."""
+
+    domain: TableDomain
+    model: Any
+    total: float
+    mapping: dict[str, np.ndarray]
+    one_way: list[Any]
+    report: dict[str, Any]
+    streams: dict[str, np.random.Generator]
+    numpy_seed: int
+
+    @property
+    def estimated_rows(self) -> int:
+        """The model's noisy estimate of the table's size (the true size is not released)."""
+        return max(1, round(float(self.total)))
+
+    def pieces(self, rows: int, piece_rows: int = PIECE_ROWS) -> Iterator[Piece]:
+        """``rows`` synthetic rows in pieces of at most ``piece_rows``: memory does not grow
+        with ``rows``, and the same fit gives the same pieces.
+
+        mbi samples a piece at a time (randomized rounding of the model's marginals to the
+        piece's size, as it does for a whole table); merged values are split back by
+        `split_weights`; each bin becomes a value drawn inside it (`Column.draw`)."""
+        numpy_state = _seeded_numpy_state(self.numpy_seed)
+        # copies: sampling the same fit again gives the same rows again
+        split, draw = (copy.deepcopy(self.streams[name]) for name in ("split", "draw"))
+        names = self.domain.names
+        estimates = {
+            name: float(np.asarray(self.model.project((name,)).datavector())[int(to.max())])
+            for name, to in self.mapping.items()
+        }
+        for start in range(0, rows, piece_rows):
+            count = min(piece_rows, rows - start)
+            with _numpy_state(numpy_state):
+                synthetic = self.model.synthetic_data(rows=count)
+            sampled = {name: np.asarray(synthetic.data[name], dtype=np.int64) for name in names}
+            for name, measurement in zip(names, self.one_way, strict=True):
+                if name in self.mapping:
+                    noisy = np.asarray(measurement.noisy_measurement, dtype=np.float64)
+                    sampled[name] = _decompress(
+                        sampled[name], self.mapping[name], noisy, estimates[name], split
+                    )
+            yield Piece(
+                self.domain,
+                sampled,
+                {c.name: c.draw(sampled[c.name], draw) for c in self.domain.columns},
+            )
+
+
+@dataclass
+class Piece:
+    """Some synthetic rows: each column's bins and the values drawn inside them."""
+
+    domain: TableDomain
+    bins: dict[str, np.ndarray]
+    drawn: dict[str, np.ndarray]
+
+    @property
+    def rows(self) -> int:
+        return len(next(iter(self.bins.values())))
+
+    def text(self) -> dict[str, list[str]]:
+        """The values as the output's text, by column."""
+        return {c.name: c.text(self.drawn[c.name]) for c in self.domain.columns}
+
+
+def fit(
+    marginals: Marginals,
     domain: TableDomain,
     *,
     epsilon: float,
     delta: float,
     seed: int,
-    output_rows: int | None = None,
     iters: int = DEFAULT_ITERS,
-    allow_clipping: bool = False,
-) -> Synthesis:
-    """Run MST on a table given as text columns; the same seed gives the same output.
+) -> Fit:
+    """Run MST's measurements and estimation on a table's exact counts.
 
-    ``output_rows`` fixes the number of rows; by default it is the model's noisy estimate
-    of the input's size (the true size is not released). ``allow_clipping`` accepts
-    numeric columns with many values outside their edges (see `TableDomain.encode`).
-    """
+    ``marginals`` holds every 1-way and 2-way marginal (see `engines.sql.one_and_two_way`)
+    as integer arrays indexed by bin in the domain's order: the noise is added in that
+    order, so the same counts, domain and seed give the same model, whatever order the
+    engine counted in. Nothing else of the table is read."""
     if iters < 1:
         raise ValueError("iters must be at least 1")
-    if output_rows is not None and output_rows < 1:
-        raise ValueError("the number of output rows must be at least 1")
-    started = time.monotonic()
-    codes, clipped = domain.encode(
-        header, rows, max_clipped_share=None if allow_clipping else MAX_CLIPPED_SHARE
-    )
     rho = privacy.rho_for(epsilon, delta)
     mbi = _import_mbi()
     from mbi import LinearMeasurement, estimation
@@ -220,14 +310,12 @@ def synthesize(
     noise1, select, noise2, sample, split, draw = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)
     )
-
     full_domain = mbi.Domain(names, [c.size for c in domain.columns])
-    data = mbi.Dataset(codes, full_domain)
 
     # 1. every 1-way marginal, with Gaussian noise
     one_way = []
     for name in names:
-        counts = np.asarray(data.project((name,)).datavector(), dtype=np.float64)
+        counts = np.asarray(marginals[(name,)], dtype=np.float64).ravel()
         noisy = counts + noise1.normal(0.0, sigma1, counts.size)
         one_way.append(LinearMeasurement(noisy, (name,), stddev=sigma1))
     total = estimation.minimum_variance_unbiased_total(one_way)
@@ -245,46 +333,38 @@ def synthesize(
         to[small] = kept
         mapping[name] = to
         merged[name] = int(small.sum())
-    data_c = data.compress(mapping) if mapping else data
-    model_domain = data_c.domain
+    sizes = [
+        int(mapping[n].max()) + 1 if n in mapping else c.size
+        for n, c in zip(names, domain.columns, strict=True)
+    ]
+    model_domain = mbi.Domain(names, sizes)
     measurements = [m.compress(mapping, full_domain) for m in one_way]
 
     estimator = estimation.MirrorDescent()
     model = estimator.estimate(model_domain, measurements, known_total=total, iters=iters)
 
     # 2. choose the 2-way marginals: a spanning tree, with the exponential mechanism
+    pair_counts = {
+        pair: np.asarray(_compressed(marginals[pair], pair, mapping), dtype=np.float64).ravel()
+        for pair in itertools.combinations(names, 2)
+    }
     weights = {}
-    for pair in itertools.combinations(names, 2):
-        in_data = np.asarray(data_c.project(pair).datavector(), dtype=np.float64)
+    for pair, in_data in pair_counts.items():
         in_model = np.asarray(model.project(pair).datavector(), dtype=np.float64)
         weights[pair] = float(np.abs(in_data - in_model).sum())
     tree = _select_tree(weights, names, select_epsilon, select)
 
     # 3. measure them, with Gaussian noise
     for pair in tree:
-        counts = np.asarray(data_c.project(pair).datavector(), dtype=np.float64)
+        counts = pair_counts[pair]
         noisy = counts + noise2.normal(0.0, sigma2, counts.size)
         measurements.append(LinearMeasurement(noisy, pair, stddev=sigma2))
     model = estimator.estimate(
         model_domain, measurements, known_total=total, iters=iters, warm_start=model
     )
 
-    # sample, split merged values back, draw a value inside each bin
-    count = output_rows or max(1, round(float(total)))
-    with _numpy_global_seed(int(sample.integers(2**32))):
-        synthetic = model.synthetic_data(rows=count)
-    sampled = {name: np.asarray(synthetic.data[name], dtype=np.int64) for name in names}
-    for name, measurement in zip(names, one_way, strict=True):
-        if name in mapping:
-            group = int(mapping[name].max())
-            estimate = float(np.asarray(model.project((name,)).datavector())[group])
-            noisy = np.asarray(measurement.noisy_measurement, dtype=np.float64)
-            sampled[name] = _decompress(sampled[name], mapping[name], noisy, estimate, split)
-    columns = {column.name: column.decode(sampled[column.name], draw) for column in domain.columns}
-    result = Synthesis(domain, columns)
-
     spent = one_way_rho + selection_rho + two_way_rho
-    result.report = {
+    report = {
         "mechanism": "MST (McKenna, Miklau, Sheldon 2021) on mbi " + _mbi_version(),
         "privacy": {
             "epsilon": epsilon,
@@ -304,14 +384,70 @@ def synthesize(
         "selected_marginals": [list(pair) for pair in tree],
         "merged_values": merged,
         "merged_split": "by the closest non-negative counts to the bins' noisy counts",
-        "rows": {"output": count},
         "iterations": iters,
+    }
+    return Fit(
+        domain,
+        model,
+        float(total),
+        mapping,
+        one_way,
+        report,
+        {"split": split, "draw": draw},
+        int(sample.integers(2**32)),
+    )
+
+
+def synthesize(
+    rows: dict[str, list[str]],
+    header: list[str],
+    domain: TableDomain,
+    *,
+    epsilon: float,
+    delta: float,
+    seed: int,
+    output_rows: int | None = None,
+    iters: int = DEFAULT_ITERS,
+    allow_clipping: bool = False,
+) -> Synthesis:
+    """Run MST on a table held in memory as text columns; the same seed gives the same
+    output. (``manatee-provision`` reads files through an engine and writes in pieces.)
+
+    ``output_rows`` fixes the number of rows; by default it is the model's noisy estimate
+    of the input's size (the true size is not released). ``allow_clipping`` accepts
+    numeric columns with many values outside their edges (see `TableDomain.check`).
+    """
+    from .engines import open_engine
+    from .engines.sql import one_and_two_way
+
+    if output_rows is not None and output_rows < 1:
+        raise ValueError("the number of output rows must be at least 1")
+    started = time.monotonic()
+    cliques = one_and_two_way(domain.names)
+    with open_engine() as engine:
+        table = engine.from_columns(header, rows)
+        census = domain.check(
+            table, max_clipped_share=None if allow_clipping else MAX_CLIPPED_SHARE
+        )
+        real = table.marginals(domain, cliques)
+        model = fit(real, domain, epsilon=epsilon, delta=delta, seed=seed, iters=iters)
+        count = output_rows or model.estimated_rows
+        columns: dict[str, list[str]] = {name: [] for name in domain.names}
+        for piece in model.pieces(count):
+            for name, values in piece.text().items():
+                columns[name].extend(values)
+        result = Synthesis(domain, columns)
+        output = engine.from_columns(domain.names, columns).marginals(domain, cliques)
+    result.report = {
+        **model.report,
+        "rows": {"output": count},
         "seconds": round(time.monotonic() - started, 2),
+        "engine": engine.description,
         # Everything below compares with the real table: not differentially private.
         "not_private": {
-            "input_rows": len(rows[names[0]]),
-            "clipped_values": clipped,
-            "distances": distances(domain, codes, result.columns),
+            "input_rows": census.rows,
+            "clipped_values": {n: c.clipped for n, c in census.columns.items()},
+            "distances": distances(domain, real, output),
         },
     }
     return result

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from .bench import PARTS, Options, run, table
+from .bench import OPTIONAL_PARTS, PARTS, Options, run, table
 from .data import parse_size
 
 
@@ -31,23 +31,42 @@ def _size(text: str) -> int:
 
 def _parts(text: str) -> tuple[str, ...]:
     parts = tuple(part.strip() for part in text.split(",") if part.strip())
-    unknown = sorted(set(parts) - set(PARTS))
+    unknown = sorted(set(parts) - set(PARTS) - set(OPTIONAL_PARTS))
     if unknown or not parts:
-        raise argparse.ArgumentTypeError(f"choose among {', '.join(PARTS)}")
+        raise argparse.ArgumentTypeError(f"choose among {', '.join(PARTS + OPTIONAL_PARTS)}")
     return parts
+
+
+def _counts(text: str) -> list[int]:
+    try:
+        counts = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"whole numbers, comma-separated: {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"positive whole numbers: {text!r}")
+    return counts
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m tests.benchmarks",
         description="Measure submit, event-loop latency, output download, the job-list "
-        "proxy and sdk reads against baselines taken in the same run.",
+        "proxy and sdk reads against baselines taken in the same run; with --only "
+        "provision, manatee-provision on large tables (wall, rows/s, peak RSS).",
     )
     p.add_argument("--sizes", type=_sizes, help="workspace sizes (default 64M,256M,1G)")
     p.add_argument("--output-size", type=_size, help="executed notebook size (default 500M)")
     p.add_argument("--sdk-size", type=_size, help="object read by the sdk (default 100 MB)")
     p.add_argument(
-        "--only", type=_parts, help=f"comma-separated subset of {','.join(PARTS)} (default all)"
+        "--only",
+        type=_parts,
+        help=f"comma-separated subset of {','.join(PARTS + OPTIONAL_PARTS)} (default: "
+        f"{','.join(PARTS)}; provision only when named)",
+    )
+    p.add_argument(
+        "--provision-rows",
+        type=_counts,
+        help="input rows of the provision part (default 100000,1000000,5000000)",
     )
     p.add_argument("--repeat", type=int, default=1, help="submits and downloads each way (medians)")
     p.add_argument(
@@ -67,8 +86,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    needs_tools = not args.only or {"submit", "output"} & set(args.only)
     missing = [tool for tool in ("tar", "gzip", "curl") if shutil.which(tool) is None]
-    if missing:
+    if needs_tools and missing:
         print(f"the baselines need {', '.join(missing)} on PATH", file=sys.stderr)
         return 2
     options = Options.quick_options() if args.quick else Options()
@@ -83,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     options.repeat = args.repeat
     if args.only:
         options.parts = args.only
+    if args.provision_rows:
+        options.provision_rows = args.provision_rows
     options.workdir = args.workdir
     options.keep = args.keep
 

@@ -9,6 +9,7 @@ import os
 import platform
 import shlex
 import shutil
+import sys
 import tarfile
 import tempfile
 import time
@@ -36,6 +37,7 @@ from .probes import (
 from .servers import (
     API_AUTHORIZATION,
     CREATOR,
+    REPO,
     Child,
     start_backend,
     start_emulator,
@@ -47,6 +49,10 @@ TERMINAL = {2, 5, 6, 7, 8, 9}
 FINISHED = 5
 JUPYTER_TOKEN = "benchmark-token"
 PARTS = ("submit", "output", "list", "sdk")
+#: run only when asked for (--only provision): it starts no server
+OPTIONAL_PARTS = ("provision",)
+#: the parts that measure the servers (started only for them)
+SERVER_PARTS = PARTS
 
 
 @dataclass
@@ -64,6 +70,7 @@ class Options:
     keep: bool = False
     quick: bool = False
     parts: tuple[str, ...] = PARTS
+    provision_rows: list[int] = field(default_factory=lambda: [100_000, 1_000_000, 5_000_000])
 
     @classmethod
     def quick_options(cls) -> Options:
@@ -77,6 +84,7 @@ class Options:
             seed_jobs=3,
             quiet_windows=1,
             quick=True,
+            provision_rows=[20_000],
         )
 
 
@@ -563,6 +571,43 @@ class Bench:
         return rows
 
 
+def measure_provision(work: Path, rows: int, largest: bool, log: Callable[[str], None]) -> Row:
+    """``manatee-provision`` end to end on an insurance-like table of ``rows`` rows (the
+    real rows resampled with jitter), epsilon 3, as many output rows as the noisy count:
+    wall time, input rows per second, and the peak RSS of the command's process."""
+    from .tables import INSURANCE_DOMAIN, insurance_like
+
+    folder = work / f"provision-{rows}"
+    log(f"provision {rows:,} rows: writing the table")
+    table = insurance_like(folder / "table.csv", rows)
+    size = table.stat().st_size
+    _read_all(folder)  # from a warm page cache, as the other measurements
+    log(f"provision {rows:,} rows: manatee-provision")
+    command = " ".join(
+        shlex.quote(part)
+        for part in (
+            sys.executable, "-m", "jupyterlab_manatee.provision", str(table),
+            "--domain", str(INSURANCE_DOMAIN), "--epsilon", "3", "--seed", "1",
+            "--output", str(folder / "out.csv"),
+        )
+    )  # fmt: skip
+    done = run_shell(f"cd {shlex.quote(str(REPO))} && {command}", str(folder / "stdout.txt"))
+    if done.returncode != 0:
+        raise RuntimeError(f"manatee-provision failed: {done.stdout[-2000:]!r}")
+    written = sum(1 for _ in open(folder / "out.csv", "rb")) - 1
+    shutil.rmtree(folder)
+    limit = 1 << 30
+    return Row(
+        f"provision {rows:,} rows (wall, rows/s, peak RSS)",
+        f"{done.wall:.1f} s ({rows / done.wall:,.0f} rows/s), {done.max_rss / MiB:,.0f} MiB",
+        f"{size / 1e6:,.0f} MB CSV in, {written:,} rows out",
+        None,
+        "< 1 GiB peak RSS" if largest else "",
+        done.max_rss < limit if largest else None,
+        {"wall": done.wall, "rows": rows, "max_rss": done.max_rss, "bytes": size},
+    )
+
+
 def _read_chunks(f) -> bytes:
     pieces = []
     while chunk := f.read(1 << 20):
@@ -659,9 +704,12 @@ def run(options: Options, log: Callable[[str], None] = print) -> Report:
     """Every measurement, in an order where each starts from a quiet machine."""
     bench = Bench(options, log)
     try:
-        bench.start()
+        servers = any(part in SERVER_PARTS for part in options.parts)
+        if servers:
+            bench.start()
         before = CpuAccount.now(bench.pids)
-        bench.warm_up()
+        if servers:
+            bench.warm_up()
         rows: list[Row] = []
         if "submit" in options.parts:
             largest = max(options.sizes)
@@ -673,6 +721,11 @@ def run(options: Options, log: Callable[[str], None] = print) -> Report:
             rows += bench.measure_list()
         if "sdk" in options.parts:
             rows += bench.measure_sdk(options.sdk_size)
+        if "provision" in options.parts:
+            largest = max(options.provision_rows)
+            for count in sorted(options.provision_rows):
+                bench.quiet()
+                rows.append(measure_provision(bench.work, count, count == largest, log))
         other = CpuAccount.now(bench.pids).others_share_since(before)
         return Report(rows, stamp(), machine(), other, os.getpriority(os.PRIO_PROCESS, 0))
     finally:

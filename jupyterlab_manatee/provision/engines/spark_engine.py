@@ -1,0 +1,183 @@
+"""Spark, for tables that live on a cluster: the same statements as DuckDB (`.sql`).
+
+``--engine spark --spark-master URL`` (default ``local[*]``) runs the counts on that
+master; only aggregates come back to the tool. A ``gs://`` object is copied into the
+engine's private folder first, as for DuckDB (`.sources`), which suits ``local[*]``; a
+cluster reading the bucket itself would need Google's connector jar on its classpath.
+Spark needs Java 17 or later and ``pip install pyspark``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..domain import TableDomain
+from ..errors import InputError, MissingExtraError
+from ..files import private_folders
+from . import sql
+from .base import PARQUET, Census, Engine, Marginals, Source, Table, census_of, fill
+from .sources import checked_header, csv_header, local_copy
+
+
+def _import() -> Any:
+    try:
+        import pyspark
+        from pyspark.sql import SparkSession
+    except ImportError as error:
+        raise MissingExtraError(
+            "--engine spark needs pyspark: pip install 'jupyterlab_manatee[spark]'"
+        ) from error
+    return pyspark, SparkSession
+
+
+class SparkTable(Table):
+    """A table as a Spark temporary view of text columns named as the header says."""
+
+    def __init__(self, engine: SparkEngine, view: str, header: list[str], label: str) -> None:
+        self.engine = engine
+        self.view = engine.dialect.ident(view)
+        self.header = header
+        self.label = label
+
+    def _rows(self, statement: str) -> list[Any]:
+        try:
+            return self.engine.session.sql(statement).collect()
+        except Exception as error:  # py4j and Spark raise many kinds; all mean "cannot read"
+            first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            raise InputError(f"cannot read {self.label}: {first}") from error
+
+    def census(self, domain: TableDomain) -> Census:
+        (row,) = self._rows(sql.census(domain, self.view, self.engine.dialect))
+        return census_of(domain, row)
+
+    def examples(
+        self, domain: TableDomain, name: str, problem: str, limit: int = 5
+    ) -> tuple[list[str], int]:
+        statement = sql.examples(domain, name, problem, self.view, self.engine.dialect, limit)
+        rows = self._rows(statement)
+        return [str(row[0]) for row in rows], int(rows[0][1]) if rows else 0
+
+    def marginals(self, domain: TableDomain, cliques: Sequence[tuple[str, ...]]) -> Marginals:
+        statement = sql.marginals(domain, cliques, self.view, self.engine.dialect)
+        return fill(domain, cliques, [tuple(row) for row in self._rows(statement)])
+
+    def batches(self, domain: TableDomain, rows: int = 65_536) -> Iterator[dict[str, np.ndarray]]:
+        """Rows streamed a partition at a time (``toLocalIterator``), gathered in pieces."""
+        frame = self.engine.session.sql(sql.typed(domain, self.view, self.engine.dialect))
+        piece: list[Any] = []
+        for row in frame.toLocalIterator():
+            piece.append(tuple(row))
+            if len(piece) == rows:
+                yield _columns(domain, piece)
+                piece = []
+        if piece:
+            yield _columns(domain, piece)
+
+    def codes(self, domain: TableDomain) -> dict[str, np.ndarray]:
+        rows = self._rows(sql.codes(domain, self.view, self.engine.dialect))
+        return {
+            column.name: np.array([row[i] for row in rows], dtype=np.int64)
+            for i, column in enumerate(domain.columns)
+        }
+
+    def numbers(self, name: str) -> np.ndarray:
+        rows = self._rows(sql.numbers(name, self.view, self.engine.dialect))
+        return np.array([np.nan if row[0] is None else row[0] for row in rows], dtype=np.float64)
+
+
+def _columns(domain: TableDomain, rows: list[Any]) -> dict[str, np.ndarray]:
+    result = {}
+    for i, column in enumerate(domain.columns):
+        values = [row[i] for row in rows]
+        if column.numeric:
+            result[column.name] = np.array(
+                [np.nan if v is None else v for v in values], dtype=np.float64
+            )
+        else:
+            result[column.name] = np.array(values, dtype=np.int64)
+    return result
+
+
+class SparkEngine(Engine):
+    """A Spark session on ``master``, its scratch space in a private folder."""
+
+    dialect = sql.SPARK
+
+    def __init__(
+        self,
+        *,
+        master: str = "local[*]",
+        temp_root: str | Path | None = None,
+        gcp_project: str | None = None,
+    ) -> None:
+        pyspark, session_builder = _import()
+        self.folder = Path(tempfile.mkdtemp(prefix="manatee-provision-", dir=temp_root))
+        private_folders.add(self.folder)
+        self.gcp_project = gcp_project
+        self.session = (
+            session_builder.builder.master(master)
+            .appName("manatee-provision")
+            .config("spark.ui.enabled", "false")
+            .config("spark.local.dir", str(self.folder / "spill"))
+            .config("spark.sql.session.timeZone", "UTC")
+            # the aggregates are small: a few partitions, not Spark's default 200
+            .config("spark.sql.shuffle.partitions", "8")
+            .getOrCreate()
+        )
+        self.session.sparkContext.setLogLevel("ERROR")
+        self.description = f"Spark {pyspark.__version__} on {master}"
+        self._tables = 0
+
+    def _view(self) -> str:
+        self._tables += 1
+        return f"table_{self._tables}"
+
+    def open(self, source: Source) -> Table:
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        path = str(local_copy(source.location, self.folder, project=self.gcp_project))
+        view = self._view()
+        if source.kind == PARQUET:
+            frame = self.session.read.parquet(path)
+            header = checked_header([n.strip() for n in frame.columns], source.location)
+            frame = frame.toDF(*header)
+        else:
+            header = checked_header(csv_header(Path(path), source), source.location)
+            schema = StructType(
+                [StructField(f"c{i}", StringType(), True) for i in range(len(header))]
+            )
+            frame = self.session.read.csv(
+                path,
+                schema=schema,
+                header=True,
+                sep=source.delimiter,
+                quote='"',
+                escape='"',
+                mode="FAILFAST",
+                enforceSchema=True,
+            ).select(*(f"c{i}" for i in range(len(header))))
+            frame = frame.toDF(*header)
+        frame.createOrReplaceTempView(view)
+        return SparkTable(self, view, header, source.location)
+
+    def from_columns(self, header: list[str], columns: dict[str, Sequence[str]]) -> Table:
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        view = self._view()
+        schema = StructType([StructField(name, StringType(), True) for name in header])
+        rows = list(zip(*(list(columns[name]) for name in header), strict=True))
+        self.session.createDataFrame(rows, schema=schema).createOrReplaceTempView(view)
+        return SparkTable(self, view, list(header), "the table")
+
+    def close(self) -> None:
+        try:
+            self.session.stop()
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            private_folders.discard(self.folder)

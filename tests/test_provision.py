@@ -71,6 +71,7 @@ def test_the_insurance_domain_fixes_every_column_of_the_table():
         ({"name": "n", "type": "category", "categories": ["a", "a"]}, "duplicates"),
         ({"name": "n", "type": "category", "categories": ["a"], "edges": [0, 1]}, "unknown key"),
         ({"name": "c", "type": "category", "categories": ["a"]}, "appear twice"),
+        ({"name": "n", "type": "integer", "edges": [0, 1], "empty": "yes"}, "true or false"),
     ],
 )
 def test_a_malformed_domain_is_refused_saying_what_is_wrong(column, message):

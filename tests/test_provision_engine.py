@@ -30,15 +30,12 @@ REPO = Path(__file__).resolve().parent.parent
 INSURANCE_DOMAIN = REPO / "tutorials" / "data" / "insurance.domain.json"
 STAGE2 = REPO / "examples-data" / "stage2" / "data" / "insurance.csv.s2"
 
-DOMAIN = parse_domain(
-    {
-        "columns": [
-            {"name": "color", "type": "category", "categories": ["red", "green", "blue"]},
-            {"name": "age", "type": "integer", "edges": [0, 10, 20, 30]},
-            {"name": "score", "type": "float", "edges": [0, 0.5, 1], "decimals": 3},
-        ]
-    }
-)
+DOMAIN_SPEC = [
+    {"name": "color", "type": "category", "categories": ["red", "green", "blue"]},
+    {"name": "age", "type": "integer", "edges": [0, 10, 20, 30]},
+    {"name": "score", "type": "float", "edges": [0, 0.5, 1], "decimals": 3},
+]
+DOMAIN = parse_domain({"columns": DOMAIN_SPEC})
 #: categories, integers (one written 10.0, one with spaces), decimals, and values below
 #: the first edge or at and above the last one, which fall into the end bins
 ROWS = [
@@ -131,6 +128,92 @@ def test_a_parquet_table_gives_the_same_counts_as_its_csv(tmp_path):
     )
     pyarrow.parquet.write_table(table, tmp_path / "small.parquet")
     assert marginals_of(Source(str(tmp_path / "small.parquet"))) == EXPECTED
+
+
+# -- empty values ----------------------------------------------------------------------
+#: the same columns, each of which may be empty (an empty bin after the others)
+DOMAIN_WITH_EMPTIES = parse_domain(
+    {"columns": [{**c, "empty": True} for c in json.loads(json.dumps(DOMAIN_SPEC))]}
+)
+#: ROWS and five rows with empty cells (empty, or only spaces) beside values in and out
+#: of the edges
+ROWS_WITH_EMPTIES = [
+    *ROWS,
+    ("", "12", "0.3"),
+    ("green", "", "0.7"),
+    ("blue", "  ", ""),
+    ("red", "31", ""),
+    ("  ", "", "2.0"),
+]
+#: the last index of each column is its empty bin
+EXPECTED_WITH_EMPTIES = {
+    ("color",): [4, 3, 4, 2],
+    ("age",): [3, 3, 4, 3],
+    ("score",): [5, 6, 2],
+    ("color", "age"): [[2, 1, 1, 0], [0, 1, 1, 1], [1, 0, 2, 1], [0, 1, 0, 1]],
+    ("color", "score"): [[2, 1, 1], [1, 2, 0], [1, 2, 1], [1, 1, 0]],
+    ("age", "score"): [[3, 0, 0], [2, 1, 0], [0, 3, 1], [0, 2, 1]],
+}
+
+
+def empties_csv(folder: Path) -> Path:
+    return write_csv(folder / "empties.csv", ROWS_WITH_EMPTIES, ("color", "age", "score"))
+
+
+def empties_parquet(folder: Path) -> Path:
+    """ROWS_WITH_EMPTIES typed, each empty cell a null (the color of only spaces kept as
+    text: it is empty too)."""
+    import pyarrow
+    import pyarrow.parquet
+
+    def number(text: str, kind: type) -> object:
+        return kind(float(text)) if text.strip() else None
+
+    table = pyarrow.table(
+        {
+            "color": [r[0] or None for r in ROWS_WITH_EMPTIES],
+            "age": pyarrow.array([number(r[1], int) for r in ROWS_WITH_EMPTIES], pyarrow.int64()),
+            "score": [number(r[2], float) for r in ROWS_WITH_EMPTIES],
+        }
+    )
+    pyarrow.parquet.write_table(table, folder / "empties.parquet")
+    return folder / "empties.parquet"
+
+
+def counts_with_empties(source: Source) -> dict[tuple[str, ...], list]:
+    with open_engine() as engine:
+        table = engine.open(source)
+        counts = table.marginals(DOMAIN_WITH_EMPTIES, one_and_two_way(DOMAIN.names))
+    return {clique: array.tolist() for clique, array in counts.items()}
+
+
+def test_empty_cells_are_counted_in_an_empty_bin_after_the_others(tmp_path):
+    assert counts_with_empties(Source(str(empties_csv(tmp_path)))) == EXPECTED_WITH_EMPTIES
+
+
+def test_parquet_nulls_count_the_same_as_empty_csv_fields(tmp_path):
+    assert counts_with_empties(Source(str(empties_parquet(tmp_path)))) == EXPECTED_WITH_EMPTIES
+
+
+def test_the_census_counts_empty_cells_and_clips_only_values_that_are_there(tmp_path):
+    with open_engine() as engine:
+        census = engine.open(Source(str(empties_csv(tmp_path)))).census(DOMAIN_WITH_EMPTIES)
+    assert census.rows == 13
+    assert census.columns == {
+        "color": ColumnCensus(empty=2),
+        "age": ColumnCensus(empty=3, below=1, above=3),
+        "score": ColumnCensus(empty=2, places=2, below=1, above=2),
+    }
+
+
+def test_an_empty_cell_in_a_column_that_may_not_be_empty_is_refused_as_before(tmp_path):
+    with open_engine() as engine, pytest.raises(InputError) as caught:
+        table = engine.open(Source(str(empties_csv(tmp_path))))
+        DOMAIN.check(table, max_clipped_share=None)
+    message = str(caught.value)
+    assert "  - column 'color': 2 empty value(s): fill or drop them first" in message
+    assert "  - column 'age': 3 empty value(s)" in message
+    assert "  - column 'score': 2 empty value(s)" in message
 
 
 @pytest.fixture
@@ -244,6 +327,67 @@ def test_a_parquet_input_on_gs_is_provisioned_with_a_report(tmp_path, gcs_emulat
     assert saved["input"] == "gs://stage2-bucket/insurance.parquet"
     assert saved["engine"].startswith("DuckDB ")
     assert saved["not_private"]["input_rows"] == 20000
+
+
+#: A table of 4,000 rows in which 20% of the colors, 30% of the ages and 10% of the
+#: scores are empty.
+EMPTY_SHARES = {"color": 0.2, "age": 0.3, "score": 0.1}
+
+
+def table_with_empties(folder: Path) -> tuple[Path, Path]:
+    """The table (CSV) and its domain file, every column of which may be empty."""
+    rng = random.Random(8)
+    rows = []
+    for _ in range(4000):
+        color = rng.choice(["red", "green", "blue"])
+        age = str(rng.randrange(0, 30))
+        score = f"0.{rng.randrange(100):02d}"
+        rows.append(
+            tuple(
+                "" if rng.random() < EMPTY_SHARES[name] else value
+                for name, value in zip(("color", "age", "score"), (color, age, score), strict=True)
+            )
+        )
+    domain = folder / "empties.domain.json"
+    domain.write_text(json.dumps({"columns": [{**c, "empty": True} for c in DOMAIN_SPEC]}))
+    return write_csv(folder / "empties.csv", rows, ("color", "age", "score")), domain
+
+
+def provision_empties(table: Path, domain: Path, output: Path) -> subprocess.CompletedProcess:
+    return provision(
+        str(table), "--domain", str(domain), "--epsilon", "3", "--seed", "6",
+        "--iters", "50", "--rows", "4000", "--output", str(output),
+    )  # fmt: skip
+
+
+def test_a_table_with_empty_cells_gives_empty_cells_in_about_the_same_share(tmp_path):
+    table, domain = table_with_empties(tmp_path)
+    first = provision_empties(table, domain, tmp_path / "1.csv")
+    second = provision_empties(table, domain, tmp_path / "2.csv")
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert (tmp_path / "1.csv").read_bytes() == (tmp_path / "2.csv").read_bytes()
+    with (tmp_path / "1.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 4000
+    shares = {name: sum(row[name] == "" for row in rows) / 4000 for name in EMPTY_SHARES}
+    for name, share in EMPTY_SHARES.items():
+        assert abs(shares[name] - share) < 0.03, shares
+    filled = {row["color"] for row in rows} - {""}
+    assert filled == {"red", "green", "blue"}
+    assert "empty (not private): column 'age': " in first.stdout
+
+
+def test_a_parquet_output_holds_nulls_for_the_empty_values(tmp_path):
+    import pyarrow.parquet
+
+    table, domain = table_with_empties(tmp_path)
+    result = provision_empties(table, domain, tmp_path / "out.parquet")
+    assert result.returncode == 0, result.stderr
+    written = pyarrow.parquet.read_table(tmp_path / "out.parquet")
+    assert [str(f.type) for f in written.schema] == ["string", "int64", "double"]
+    shares = {name: written.column(name).null_count / 4000 for name in EMPTY_SHARES}
+    for name, share in EMPTY_SHARES.items():
+        assert abs(shares[name] - share) < 0.03, shares
 
 
 def test_ctrl_c_during_a_run_removes_the_engines_private_folder(tmp_path):

@@ -106,6 +106,106 @@ def test_one_percent_outside_the_edges_is_accepted():
     assert clipped == {"sex": 0, "age": 1, "bp": 0}
 
 
+# -- empty values ----------------------------------------------------------------------------
+def test_a_domain_without_the_empty_key_keeps_its_bins_and_may_not_be_empty():
+    column = three_columns().column("age")
+    assert (column.empty, column.bins, column.size) == (False, 2, 2)
+
+
+def test_an_empty_cell_of_a_column_that_may_be_empty_is_the_bin_after_the_others():
+    domain = parse_domain(
+        {
+            "columns": [
+                {"name": "sex", "type": "category", "categories": ["f", "m"], "empty": True},
+                {"name": "age", "type": "integer", "edges": [18, 40, 65], "empty": True},
+                {"name": "bp", "type": "float", "edges": [50, 100, 140], "decimals": 2},
+            ]
+        }
+    )
+    assert [c.size for c in domain.columns] == [3, 3, 2]
+    codes, _ = domain.encode(
+        ["sex", "age", "bp"],
+        {"sex": ["f", "", "m", " "], "age": ["", "20", "   ", "50"], "bp": ["60"] * 4},
+    )
+    assert codes["sex"].tolist() == [0, 2, 1, 2]
+    assert codes["age"].tolist() == [2, 0, 2, 1]
+
+
+def test_an_empty_cell_is_refused_where_the_domain_does_not_allow_it():
+    with pytest.raises(InputError) as caught:
+        three_columns().encode(["sex", "age", "bp"], {"sex": ["f"], "age": [""], "bp": ["60"]})
+    assert "column 'age': 1 empty value(s): fill or drop them first, or allow them with " + (
+        '"empty": true in the domain file'
+    ) in str(caught.value)
+
+
+def test_the_empty_bin_draws_an_empty_value_and_the_others_draw_as_before():
+    column = parse_domain(
+        {
+            "columns": [
+                {"name": "bp", "type": "float", "edges": [50, 100], "decimals": 1, "empty": True},
+                {"name": "s", "type": "category", "categories": ["a"], "empty": True},
+            ]
+        }
+    ).column("bp")
+    plain = parse_domain(
+        {"columns": [{"name": "bp", "type": "float", "edges": [50, 100], "decimals": 1},
+                     {"name": "s", "type": "category", "categories": ["a"]}]}
+    ).column("bp")  # fmt: skip
+    with_empties = column.decode(np.array([0, 1, 0, 1]), np.random.default_rng(3))
+    without = plain.decode(np.array([0, 0]), np.random.default_rng(3))
+    assert with_empties[1] == with_empties[3] == ""
+    assert [with_empties[0], with_empties[2]] == without
+
+
+def test_the_clipped_share_of_a_column_counts_only_the_values_that_are_there():
+    domain = parse_domain(
+        {
+            "columns": [
+                {"name": "sex", "type": "category", "categories": ["f", "m"]},
+                {"name": "age", "type": "integer", "edges": [18, 40, 65], "empty": True},
+            ]
+        }
+    )
+    with pytest.raises(InputError, match=r"1 of 2 values \(50%\) lie outside \[18, 65\)"):
+        domain.encode(["sex", "age"], {"sex": ["f"] * 4, "age": ["", "", "20", "99"]})
+
+
+def test_an_empty_number_is_an_indicator_feature_of_the_linear_model():
+    domain = parse_domain(
+        {
+            "columns": [
+                {"name": "x", "type": "integer", "edges": [0, 100], "empty": True},
+                {"name": "g", "type": "category", "categories": ["a", "b"]},
+                {"name": "y", "type": "float", "edges": [0, 1000], "decimals": 1, "empty": True},
+            ]
+        }
+    )
+    # y = 2x + 1, and 50 where x is empty; rows whose y is empty are left out
+    real = {"x": ["1", "2", "3", "", "", "4"], "g": ["a"] * 6, "y": ["3", "5", "7", "50", "50", ""]}
+    holdout = {"x": ["5", "", "6"], "g": ["a", "b", "a"], "y": ["11", "50", ""]}
+    score = utility(domain, real, real, holdout, "y")
+    assert score["holdout_rows"] == 2
+    assert score["trained_on_input"] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_a_synthetic_table_with_empty_values_reads_them_as_missing():
+    from jupyterlab_manatee.provision.mst import Synthesis
+
+    domain = parse_domain(
+        {
+            "columns": [
+                {"name": "n", "type": "integer", "edges": [0, 10], "empty": True},
+                {"name": "f", "type": "float", "edges": [0, 1], "decimals": 2, "empty": True},
+                {"name": "c", "type": "category", "categories": ["a"], "empty": True},
+            ]
+        }
+    )
+    frame = Synthesis(domain, {"n": ["3", ""], "f": ["", "0.25"], "c": ["", "a"]}).frame()
+    assert [str(frame.dtypes[n]) for n in ("n", "f")] == ["Int64", "float64"]
+    assert frame.isna().values.tolist() == [[False, True, True], [True, False, False]]
+
+
 # -- the plan ------------------------------------------------------------------------------
 def test_the_plan_gives_the_noise_per_marginal_in_rows():
     plan = make_plan(load_domain(INSURANCE_DOMAIN), 1338, 3.0, 1e-9)
@@ -376,6 +476,44 @@ def test_the_domain_command_writes_a_draft_from_the_command_line(tmp_path):
     ]
     assert columns[2]["edges"] == [15, 18.5, 25, 30, 55] and columns[2]["decimals"] == 3
     assert load_domain(out).names == ["age", "sex", "bmi"]
+
+
+def test_the_domain_command_writes_which_columns_may_be_empty(tmp_path):
+    out = tmp_path / "d.json"
+    result = command(
+        "domain", "--output", str(out), "--integer", "age=18,30,45,65",
+        "--category", "sex=female,male", "--float", "bmi=15,18.5,25,30,55:3",
+        "--may-be-empty", "bmi,sex",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    columns = json.loads(out.read_text())["columns"]
+    assert [c.get("empty") for c in columns] == [None, True, True]
+    assert [c.empty for c in load_domain(out).columns] == [False, True, True]
+
+
+def test_the_domain_command_refuses_to_let_an_unknown_column_be_empty(tmp_path):
+    result = command(
+        "domain", "--output", str(tmp_path / "d.json"), "--integer", "age=18,30",
+        "--category", "sex=female,male", "--may-be-empty", "bmi",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "--may-be-empty names no column given: ['bmi']" in result.stderr
+
+
+def test_dp_quantiles_of_a_column_that_may_be_empty_read_only_its_numbers(tmp_path):
+    pytest.importorskip("opendp")
+    data = tmp_path / "real.csv"
+    data.write_text("n,s\n" + "".join(f"{v},a\n" for v in range(1, 101)) + ",a\n" * 50)
+    out = tmp_path / "d.json"
+    result = command(
+        "domain", "--output", str(out), "--data", str(data), "--epsilon", "300",
+        "--integer", "n=0..200", "--category", "s=a,b", "--bins", "4", "--may-be-empty", "n",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    column = json.loads(out.read_text())["columns"][0]
+    assert column["empty"] is True
+    inner = column["edges"][1:-1]
+    assert [abs(e - q) <= 3 for e, q in zip(inner, (25, 50, 75), strict=True)] == [True] * 3
 
 
 def test_the_domain_command_states_the_budget_its_dp_quantiles_spent(tmp_path):

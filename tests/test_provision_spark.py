@@ -15,6 +15,12 @@ from jupyterlab_manatee.provision import load_domain
 from jupyterlab_manatee.provision.engines import Source, open_engine
 from jupyterlab_manatee.provision.engines.sql import one_and_two_way
 from tests.benchmarks.tables import insurance_like
+from tests.test_provision_engine import (
+    DOMAIN_WITH_EMPTIES,
+    EXPECTED_WITH_EMPTIES,
+    empties_csv,
+    empties_parquet,
+)
 
 UNDER_CI = os.environ.get("CI", "").lower() not in ("", "0", "false")
 if not UNDER_CI:  # on a developer's machine without them, skip; under CI, fail
@@ -59,6 +65,25 @@ def test_spark_and_duckdb_count_the_same_census_and_marginals_of_a_csv(spark, du
 def test_spark_and_duckdb_count_the_same_of_a_parquet_table(spark, duckdb, tmp_path):
     source = Source(str(insurance_like(tmp_path / "t.parquet", 30_000)))
     assert counts(spark, source) == counts(duckdb, source)
+
+
+@pytest.mark.parametrize("write", [empties_csv, empties_parquet], ids=["csv", "parquet"])
+def test_spark_and_duckdb_count_empty_cells_and_clipped_values_alike(
+    spark, duckdb, tmp_path, write
+):
+    source = Source(str(write(tmp_path)))
+    found = []
+    for engine in (spark, duckdb):
+        table = engine.open(source)
+        marginals = table.marginals(DOMAIN_WITH_EMPTIES, one_and_two_way(DOMAIN_WITH_EMPTIES.names))
+        found.append(
+            (
+                table.census(DOMAIN_WITH_EMPTIES),
+                {clique: array.tolist() for clique, array in marginals.items()},
+            )
+        )
+    assert found[0] == found[1]
+    assert found[0][1] == EXPECTED_WITH_EMPTIES
 
 
 def test_spark_lists_the_same_bad_values_as_duckdb(spark, duckdb, tmp_path):

@@ -231,14 +231,20 @@ def summary(report: dict[str, Any]) -> str:
 
 
 def clipping_lines(domain: TableDomain, census: Census) -> list[str]:
-    """One line per numeric column with clipped values (not private: real counts)."""
+    """One line per numeric column with clipped values, and per column with empty values
+    (not private: real counts)."""
     lines = []
     for column in domain.columns:
         counts = census.columns.get(column.name)
+        if column.empty and counts is not None and counts.empty:
+            lines.append(
+                f"empty (not private): column {column.name!r}: {counts.empty} of "
+                f"{census.rows} values empty, counted and synthesised as a value of their own"
+            )
         if column.numeric and counts is not None and counts.clipped:
             lines.append(
                 f"clipped (not private): column {column.name!r}: {counts.clipped} of "
-                f"{census.rows} values outside [{float(column.edges[0]):g}, "
+                f"{census.rows - counts.empty} values outside [{float(column.edges[0]):g}, "
                 f"{float(column.edges[-1]):g}) ({counts.below} below, {counts.above} above) "
                 "put into the end bins"
             )
@@ -348,6 +354,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None] = print) -> None:
             "not_private": {
                 "input_rows": census.rows,
                 "clipped_values": {n: c.clipped for n, c in census.columns.items()},
+                "empty_values": {n: c.empty for n, c in census.columns.items()},
                 "distances": distances(domain, real, output.marginals(domain, cliques)),
             },
         }

@@ -20,9 +20,16 @@ standard cut-offs) in a JSON file::
   none), so no output value can equal an input value. An integer column accepts ``82.0``.
 
 Input values outside the edges are clipped into the first or last bin; more than
-`MAX_CLIPPED_SHARE` of a column outside is refused (wrong units or edges) unless allowed.
-All problems of all columns are reported in one error. Each column may
+`MAX_CLIPPED_SHARE` of a column's values outside is refused (wrong units or edges) unless
+allowed. All problems of all columns are reported in one error. Each column may
 carry a ``note`` saying where its bounds come from.
+
+Empty values: a column with ``"empty": true`` (any type) may be empty, and an empty cell
+is one more value of it, counted in a bin of its own after the others (index `Column.bins`)
+and written back as an empty field (a CSV's empty field, Parquet's null). A cell is empty
+when it is missing (Parquet's null) or holds nothing but spaces, the way every value is
+read with its spaces trimmed (``' 15 '`` is 15). Without the key (files written before it)
+a column may not be empty, and an empty cell is refused with the other problems.
 """
 
 from __future__ import annotations
@@ -49,6 +56,8 @@ INTEGER = "integer"
 FLOAT = "float"
 KINDS = (CATEGORY, INTEGER, FLOAT)
 MAX_DECIMALS = 12
+#: What `Column.draw` gives for a row in the empty bin (no bin's grid reaches it).
+EMPTY = np.iinfo(np.int64).min
 #: A numeric column may have at most this share of its values outside its edges.
 MAX_CLIPPED_SHARE = 0.01
 
@@ -63,11 +72,18 @@ class Column:
     edges: tuple[Fraction, ...] = ()
     decimals: int = 0
     note: str = ""
+    #: whether a cell may be empty: then one more bin, after the others, counts empties
+    empty: bool = False
+
+    @property
+    def bins(self) -> int:
+        """The number of categories or numeric bins (the empty bin not included)."""
+        return len(self.categories) if self.kind == CATEGORY else len(self.edges) - 1
 
     @property
     def size(self) -> int:
-        """The number of categories or bins (the attribute's size in the model)."""
-        return len(self.categories) if self.kind == CATEGORY else len(self.edges) - 1
+        """The attribute's size in the model: its bins, and the empty bin if it has one."""
+        return self.bins + int(self.empty)
 
     @property
     def numeric(self) -> bool:
@@ -89,8 +105,18 @@ class Column:
     def draw(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Per bin index, a category index or a number drawn uniformly inside the bin (as
         an integer on the bin's grid: whole numbers, or multiples of ``10**-decimals``
-        scaled to integers). Floats never end in a zero decimal."""
+        scaled to integers); `EMPTY` for the empty bin. Floats never end in a zero
+        decimal. Empty rows draw nothing, so a table without them draws as before."""
         codes = np.asarray(codes, dtype=np.int64)
+        if self.empty:
+            blank = codes == self.bins
+            if blank.any():
+                drawn = np.full(codes.shape, EMPTY, dtype=np.int64)
+                drawn[~blank] = self._draw(codes[~blank], rng)
+                return drawn
+        return self._draw(codes, rng)
+
+    def _draw(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self.kind == CATEGORY:
             return codes
         lows, highs = self._grid_bounds()
@@ -108,17 +134,24 @@ class Column:
         return drawn
 
     def text(self, drawn: np.ndarray) -> list[str]:
-        """`draw`'s values as the output's text."""
+        """`draw`'s values as the output's text ("" for `EMPTY`)."""
+        blank = np.asarray(drawn) == EMPTY
         if self.kind == CATEGORY:
-            return [self.categories[c] for c in drawn]
-        if self.kind == INTEGER:
-            return [str(int(v)) for v in drawn]
-        return [_fixed(int(v), self.decimals) for v in drawn]
+            shown = [self.categories[c] for c in np.where(blank, 0, drawn)]
+        elif self.kind == INTEGER:
+            shown = [str(int(v)) for v in drawn]
+        else:
+            shown = [_fixed(int(v), self.decimals) for v in drawn]
+        for i in np.flatnonzero(blank):
+            shown[i] = ""
+        return shown
 
     def number(self, drawn: np.ndarray) -> np.ndarray:
-        """`draw`'s numbers as int64 (integers) or float64 (the nearest double)."""
+        """`draw`'s numbers as int64 (integers, `EMPTY` kept) or float64 (the nearest
+        double, NaN for `EMPTY`)."""
         if self.kind == FLOAT:
-            return np.asarray(drawn, dtype=np.float64) / 10**self.decimals
+            numbers = np.asarray(drawn, dtype=np.float64) / 10**self.decimals
+            return np.where(np.asarray(drawn) == EMPTY, np.nan, numbers)
         return np.asarray(drawn, dtype=np.int64)
 
     def check_bins(self) -> None:
@@ -205,11 +238,12 @@ class TableDomain:
         for column in present.columns:
             found = _problems(column, census.columns[column.name], present, table)
             counts = census.columns[column.name]
-            share = counts.clipped / max(1, census.rows)
+            present_values = census.rows - counts.empty  # empty cells are not clipped
+            share = counts.clipped / max(1, present_values)
             if max_clipped_share is not None and share > max_clipped_share:
                 lo, hi = _show(column.edges[0]), _show(column.edges[-1])
                 found.append(
-                    f"{counts.clipped} of {census.rows} values ({share:.0%}) lie outside "
+                    f"{counts.clipped} of {present_values} values ({share:.0%}) lie outside "
                     f"[{lo}, {hi}) ({counts.below} below, {counts.above} above) and would be "
                     "clipped into the end bins: check the units and the edges, or pass "
                     "--allow-clipping"
@@ -250,8 +284,11 @@ def _problems(column: Column, counts: ColumnCensus, domain: TableDomain, table: 
         return _some(first, total)
 
     problems = []
-    if counts.empty:
-        problems.append(f"{counts.empty} empty value(s): fill or drop them first")
+    if counts.empty and not column.empty:
+        problems.append(
+            f"{counts.empty} empty value(s): fill or drop them first, or allow them with "
+            '"empty": true in the domain file'
+        )
     if counts.unknown:
         problems.append(
             f"values not among the domain's categories {list(column.categories)}: "
@@ -313,15 +350,19 @@ def _column(spec: Any, position: int) -> Column:
     if kind not in KINDS:
         raise DomainError(f'{where}: "type" must be one of {list(KINDS)}, got {kind!r}')
     if kind == CATEGORY:
-        allowed = {"name", "type", "note", "categories"}
+        allowed = {"name", "type", "note", "empty", "categories"}
     else:
-        allowed = {"name", "type", "note", "edges"} | ({"decimals"} if kind == FLOAT else set())
+        allowed = {"name", "type", "note", "empty", "edges"}
+        allowed |= {"decimals"} if kind == FLOAT else set()
     unknown = sorted(set(spec) - allowed)
     if unknown:
         raise DomainError(f"{where}: unknown key(s) {unknown} for type {kind!r}")
     note = spec.get("note", "")
     if not isinstance(note, str):
         raise DomainError(f'{where}: "note" must be a string')
+    empty = spec.get("empty", False)
+    if not isinstance(empty, bool):
+        raise DomainError(f'{where}: "empty" must be true or false, got {empty!r}')
 
     if kind == CATEGORY:
         categories = spec.get("categories")
@@ -333,7 +374,7 @@ def _column(spec: Any, position: int) -> Column:
             raise DomainError(f'{where}: "categories" must be a list of non-empty strings')
         if len(set(categories)) != len(categories):
             raise DomainError(f'{where}: "categories" has duplicates')
-        return Column(name, kind, categories=tuple(categories), note=note)
+        return Column(name, kind, categories=tuple(categories), note=note, empty=empty)
 
     edges_spec = spec.get("edges")
     if not isinstance(edges_spec, list) or len(edges_spec) < 2:
@@ -354,7 +395,7 @@ def _column(spec: Any, position: int) -> Column:
             )
         if not 1 <= decimals <= MAX_DECIMALS:
             raise DomainError(f'{where}: "decimals" must be between 1 and {MAX_DECIMALS}')
-    column = Column(name, kind, edges=edges, decimals=decimals, note=note)
+    column = Column(name, kind, edges=edges, decimals=decimals, note=note, empty=empty)
     column.check_bins()
     return column
 

@@ -17,6 +17,9 @@ Each column is ``NAME=SPEC`` in the order given:
   all the quantiles) of the data's privacy budget, on top of the synthesis's own epsilon.
   The raw minimum and maximum are never used.
 * a float spec may end in ``:DECIMALS`` (output decimals; default 4).
+* ``--may-be-empty NAME[,NAME...]`` (repeatable): these columns may have empty cells,
+  written ``"empty": true``: an empty cell is then a value of its own (a bin after the
+  others). With ``--data``, their quantiles are those of the cells that hold a number.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ class Spec:
     edges: list[float] | None = None
     bounds: tuple[float, float] | None = None
     decimals: int = DEFAULT_DECIMALS
+    #: whether the column may be empty (``--may-be-empty``)
+    empty: bool = False
 
 
 def _number(text: str, kind: str, where: str) -> float:
@@ -199,6 +204,8 @@ def draft(
             column["note"] = f"bounds {spec.bounds} given on the command line, equal bins"
         if spec.kind == FLOAT:
             column["decimals"] = spec.decimals
+        if spec.empty:
+            column["empty"] = True
         columns.append(column)
     description = "Drafted by manatee-provision domain from public facts."
     if estimated:
@@ -230,6 +237,11 @@ class _Columns(Mapping[str, Sequence[Any]]):
         return len(self.header)
 
 
+def _present(values: np.ndarray, may_be_empty: bool) -> np.ndarray:
+    """The numbers of a column that may be empty, without its empty cells (NaN)."""
+    return values[~np.isnan(values)] if may_be_empty else values
+
+
 class _Column(argparse.Action):
     """Keep every column flag, whatever its kind, in the order given."""
 
@@ -255,6 +267,13 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument(
             f"--{kind}", dest="columns", action=_Column, metavar=kind, default=[], help=helps[kind]
         )
+    p.add_argument(
+        "--may-be-empty",
+        metavar="NAME[,NAME]",
+        action="append",
+        default=[],
+        help="columns whose cells may be empty: an empty cell is then a value of its own",
+    )
     p.add_argument("--bins", type=int, default=DEFAULT_BINS, help="bins for LOW..HIGH columns")
     p.add_argument(
         "--data", default=None, help="the real table (CSV, .parquet, gs://), for DP quantiles"
@@ -281,6 +300,12 @@ def main(argv: list[str]) -> int:
         raise ProvisionError("--epsilon must be a positive number")
     check_writable(args.output, overwrite=args.overwrite)
     specs = [parse_spec(kind, text) for kind, text in args.columns]
+    empty = {n.strip() for names in args.may_be_empty for n in names.split(",") if n.strip()}
+    unknown = sorted(empty - {s.name for s in specs})
+    if unknown:
+        raise ProvisionError(f"--may-be-empty names no column given: {unknown}")
+    for spec in specs:
+        spec.empty = spec.name in empty
     if args.data is None:
         document = draft(specs, bins=args.bins)
     else:
@@ -289,7 +314,11 @@ def main(argv: list[str]) -> int:
         delimiter = "\t" if args.delimiter == "tab" else args.delimiter
         with open_engine() as engine:
             table = engine.open(Source(args.data, delimiter=delimiter))
-            data = _Columns(table.header, table.numbers)
+
+            def numbers(name: str) -> np.ndarray:
+                return _present(table.numbers(name), name in empty)
+
+            data = _Columns(table.header, numbers)
             document = draft(specs, bins=args.bins, data=data, epsilon=args.epsilon)
     text = json.dumps(document, indent=2) + "\n"
     write_whole(args.output, lambda h: h.write(text), overwrite=args.overwrite)

@@ -18,8 +18,8 @@ rho (zCDP) is split in three equal parts:
 The model is then estimated from all the measurements (mirror descent) and sampled; merged
 values are split back where the 1-way measurements put their mass (`split_weights`, not
 uniformly: a uniform split invents values in bins no record is in), and each bin becomes a
-value drawn inside it (`domain.Column.draw`). Neighbouring tables differ by one added or
-removed record.
+value drawn inside it (`domain.Column.draw`; the empty bin of a column that may be empty
+becomes an empty value). Neighbouring tables differ by one added or removed record.
 
 `fit` sees the table only as those marginals' exact counts (an engine computes them where
 the data is, see `engines`); `Fit.pieces` samples the rows a piece at a time.
@@ -111,18 +111,25 @@ class Synthesis:
         return (list(row) for row in zip(*(self.columns[n] for n in names), strict=True))
 
     def frame(self) -> Any:
-        """The table as a pandas DataFrame, numbers parsed."""
+        """The table as a pandas DataFrame, numbers parsed; an empty value is missing
+        (an integer column that may be empty is pandas' nullable ``Int64``)."""
         import pandas
 
-        data = {}
+        data: dict[str, Any] = {}
         for column in self.domain.columns:
             values = self.columns[column.name]
-            if column.kind == "integer":
+            if column.kind == "integer" and column.empty:
+                data[column.name] = pandas.array(
+                    [int(v) if v else None for v in values], dtype="Int64"
+                )
+            elif column.kind == "integer":
                 data[column.name] = np.array([int(v) for v in values], dtype=np.int64)
             elif column.kind == "float":
-                data[column.name] = np.array([float(v) for v in values], dtype=np.float64)
+                data[column.name] = np.array(
+                    [float(v) if v else np.nan for v in values], dtype=np.float64
+                )
             else:
-                data[column.name] = values
+                data[column.name] = [v if v else None for v in values]
         return pandas.DataFrame(data, columns=self.domain.names)
 
 
@@ -447,6 +454,7 @@ def synthesize(
         "not_private": {
             "input_rows": census.rows,
             "clipped_values": {n: c.clipped for n, c in census.columns.items()},
+            "empty_values": {n: c.empty for n, c in census.columns.items()},
             "distances": distances(domain, real, output),
         },
     }

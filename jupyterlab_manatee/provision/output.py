@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .domain import CATEGORY, INTEGER, TableDomain
+from .domain import CATEGORY, EMPTY, INTEGER, TableDomain
 from .files import checkpoint, placed
 from .mst import Piece
 
@@ -57,7 +57,8 @@ def _arrow_type(kind: str) -> Any:
 
 
 def _parquet(path: Path, domain: TableDomain, pieces: Iterable[Piece]) -> int:
-    """Typed columns: categories as text, integers as int64, decimals as float64."""
+    """Typed columns: categories as text, integers as int64, decimals as float64; an
+    empty value is null."""
     import pyarrow
     import pyarrow.parquet
 
@@ -68,11 +69,15 @@ def _parquet(path: Path, domain: TableDomain, pieces: Iterable[Piece]) -> int:
             arrays = []
             for column in domain.columns:
                 drawn = piece.drawn[column.name]
+                blank = drawn == EMPTY
                 if column.kind == CATEGORY:
-                    values: Any = np.asarray(column.categories, dtype=object)[drawn]
+                    values: Any = np.asarray(column.categories, dtype=object)[
+                        np.where(blank, 0, drawn)
+                    ]
                 else:
-                    values = column.number(drawn)
-                arrays.append(pyarrow.array(values, type=_arrow_type(column.kind)))
+                    values = column.number(np.where(blank, 0, drawn))
+                mask = blank if blank.any() else None
+                arrays.append(pyarrow.array(values, type=_arrow_type(column.kind), mask=mask))
             writer.write_table(pyarrow.Table.from_arrays(arrays, schema=schema))
             rows += piece.rows
             checkpoint()

@@ -6,6 +6,11 @@ every column (1-way) and every pair of columns (2-way), from the marginals the e
 counts. The utility score fits a linear model from sums over rows (X'X and X'y), read in
 pieces, so neither table is held whole. These numbers compare with the real table, so
 they are **not** differentially private: they are for the data owner.
+
+Empty values: a column that may be empty has an empty bin like any other in the
+distances. In the linear model an empty category is one more category; an empty number
+is 0 beside an indicator feature (1 where empty), so the model learns an empty value's
+own effect; rows whose numeric target is empty are left out of the fit and the score.
 """
 
 from __future__ import annotations
@@ -55,7 +60,8 @@ def distances(domain: TableDomain, real: Marginals, synthetic: Marginals) -> dic
 
 
 def _design(domain: TableDomain, batch: Batch, target: str) -> np.ndarray:
-    """Features for a linear model: numbers as they are, categories one-hot, an intercept."""
+    """Features for a linear model: numbers as they are, categories one-hot, an intercept;
+    an empty number is 0 with an indicator."""
     parts = [np.ones((len(batch[target]), 1))]
     for column in domain.columns:
         if column.name == target:
@@ -63,9 +69,23 @@ def _design(domain: TableDomain, batch: Batch, target: str) -> np.ndarray:
         values = batch[column.name]
         if column.kind == CATEGORY:
             parts.append((values[:, None] == np.arange(1, column.size)[None, :]).astype(np.float64))
+        elif column.empty:
+            numbers = np.asarray(values, dtype=np.float64)
+            blank = np.isnan(numbers)
+            parts.append(np.where(blank, 0.0, numbers)[:, None])
+            parts.append(blank.astype(np.float64)[:, None])
         else:
             parts.append(np.asarray(values, dtype=np.float64)[:, None])
     return np.hstack(parts)
+
+
+def _rows_with_target(domain: TableDomain, batch: Batch, target: str) -> Batch:
+    """The batch without the rows whose numeric target is empty (nothing to predict)."""
+    column = domain.column(target)
+    if column.kind == CATEGORY or not column.empty:
+        return batch
+    keep = ~np.isnan(np.asarray(batch[target], dtype=np.float64))
+    return batch if keep.all() else {name: values[keep] for name, values in batch.items()}
 
 
 def _response(domain: TableDomain, batch: Batch, target: str) -> np.ndarray:
@@ -137,6 +157,7 @@ class _Score:
 def _fit(domain: TableDomain, train: Iterable[Batch], target: str) -> _Sums:
     sums = _Sums()
     for batch in train:
+        batch = _rows_with_target(domain, batch, target)
         sums.add(_design(domain, batch, target), _response(domain, batch, target))
     return sums
 
@@ -153,6 +174,7 @@ def scores(
     categorical = domain.column(target).kind == CATEGORY
     fitted = [_Score(*_fit(domain, train, target).coefficients(), categorical) for train in trains]
     for batch in holdout:
+        batch = _rows_with_target(domain, batch, target)
         x = _design(domain, batch, target)
         for score in fitted:
             score.add(x, batch[target])

@@ -9,8 +9,10 @@ spaces trimmed (NULL when empty), and for a numeric column ``v<i>``, the number 
 when the text is not one). What is computed matches the domain file's promises (see
 `..domain`): a category's bin is its position among the categories; a number's bin is
 the count of inner edges at or below it (so values below the first edge fall into the
-first bin, at or above the last edge into the last); a number's decimals are those of its
-text without trailing zeros (``82.0`` has none), as Python's ``Decimal.normalize`` gives.
+first bin, at or above the last edge into the last); an empty cell (NULL, or nothing but
+spaces) of a column that may be empty is in the bin after all the others; a number's
+decimals are those of its text without trailing zeros (``82.0`` has none), as Python's
+``Decimal.normalize`` gives.
 """
 
 from __future__ import annotations
@@ -99,15 +101,17 @@ def _places(i: int, dialect: Dialect) -> str:
 
 
 def _bin(i: int, column: Column, dialect: Dialect) -> str:
-    """Column ``i``'s bin (0 for a missing or unknown value, which the checks refuse)."""
+    """Column ``i``'s bin: the empty bin (`Column.bins`) for an empty cell of a column
+    that may be empty; else 0 for a missing or unknown value, which the checks refuse."""
+    empty = f"WHEN t{i} IS NULL THEN {column.bins} " if column.empty else ""
     if column.kind == CATEGORY:
         cases = " ".join(
-            f"WHEN {dialect.string(c)} THEN {k}" for k, c in enumerate(column.categories)
+            f"WHEN t{i} = {dialect.string(c)} THEN {k}" for k, c in enumerate(column.categories)
         )
-        return f"CASE t{i} {cases} ELSE 0 END"
+        return f"CASE {empty}{cases} ELSE 0 END"
     inner = [float(edge) for edge in column.edges[1:-1]]
     cases = " ".join(f"WHEN v{i} < {_double(e, dialect)} THEN {k}" for k, e in enumerate(inner))
-    return f"CASE WHEN v{i} IS NULL THEN 0 {cases} ELSE {len(inner)} END"
+    return f"CASE {empty}WHEN v{i} IS NULL THEN 0 {cases} ELSE {len(inner)} END"
 
 
 def _problem(i: int, column: Column, problem: str, dialect: Dialect) -> str:
@@ -202,7 +206,8 @@ def codes(domain: TableDomain, relation: str, dialect: Dialect) -> str:
 
 
 def typed(domain: TableDomain, relation: str, dialect: Dialect) -> str:
-    """The columns as a model reads them: a category's bin, a number as a DOUBLE."""
+    """The columns as a model reads them: a category's bin (empty: the empty bin), a
+    number as a DOUBLE (empty: NULL)."""
     parts = [
         _bin(i, c, dialect) if c.kind == CATEGORY else f"v{i}" for i, c in enumerate(domain.columns)
     ]

@@ -17,6 +17,7 @@ import pytest
 
 from jupyterlab_manatee.provision import InputError, TableDomain, load_domain, parse_domain
 from jupyterlab_manatee.provision.draft import draft, parse_spec
+from jupyterlab_manatee.provision.engines import open_engine
 from jupyterlab_manatee.provision.mst import split_weights
 from jupyterlab_manatee.provision.plan import make_plan
 from jupyterlab_manatee.provision.quality import utility
@@ -281,7 +282,7 @@ def test_a_domain_is_drafted_from_public_facts_in_the_order_given():
         parse_spec("category", "sex=female,male"),
         parse_spec("float", "glucose=40..200:2"),
     ]
-    document = draft(specs, bins=4)
+    document = draft(specs, bins=4).document
     assert [c["name"] for c in document["columns"]] == ["age", "sex", "glucose"]
     assert document["columns"][0]["edges"] == [18, 30, 45, 65]
     assert document["columns"][1]["categories"] == ["female", "male"]
@@ -299,8 +300,10 @@ def test_dp_quantiles_put_the_inner_edges_near_the_datas_quantiles():
     values = [str(v) for v in range(1, 101)]  # quantiles 25.x, 50.x, 75.x
     data = {"n": values, "s": ["a"] * 100}
     specs = [parse_spec("integer", "n=0..200"), parse_spec("category", "s=a,b")]
-    # epsilon 300 over 3 quantiles: each off by more than a few ranks with negligible chance
-    document = draft(specs, bins=4, data=data, epsilon=300.0)
+    # epsilon 300 over 2 rounds: each off by more than a few ranks with negligible chance
+    with open_engine() as engine:
+        table = engine.from_columns(["n", "s"], data)
+        document = draft(specs, bins=4, table=table, epsilon=300.0).document
     edges = document["columns"][0]["edges"]
     assert edges[0] == 0 and edges[-1] == 200 and len(edges) == 5
     assert [abs(e - q) <= 3 for e, q in zip(edges[1:-1], (25, 50, 75), strict=True)] == [True] * 3

@@ -11,11 +11,13 @@ Each column is ``NAME=SPEC`` in the order given:
 * ``--integer``/``--float NAME=E1,E2,...``: bin edges from public cut-offs.
 * ``--integer``/``--float NAME=LOW..HIGH``: public bounds only (the physically or clinically
   possible range). Without ``--data`` the range is cut into ``--bins`` equal bins. With
-  ``--data`` and ``--epsilon``, the inner edges are the data's quantiles estimated with
-  OpenDP's differentially private quantile (the exponential mechanism over a fixed grid
-  of candidates inside the bounds): that spends ``--epsilon`` (pure DP, split evenly over
-  all the quantiles) of the data's privacy budget, on top of the synthesis's own epsilon.
-  The raw minimum and maximum are never used.
+  ``--data`` and ``--epsilon``, the inner edges are the data's DP quantiles: the engine
+  counts the rows in 1024 equal cells between the bounds, and OpenDP's noisy max picks
+  cell boundaries by rank error, the middle quantile first, then each side's (so 6 bins
+  take 3 rounds). That spends ``--epsilon`` (pure DP; split evenly over the columns, then
+  over the rounds) of the data's privacy budget, on top of the synthesis's own epsilon.
+  The raw minimum and maximum are never used. Warnings say when the noise is too large
+  for the rows, when quantiles were merged and when one bin holds almost every row.
 * a float spec may end in ``:DECIMALS`` (output decimals; default 4).
 * ``--may-be-empty NAME[,NAME...]`` (repeatable): these columns may have empty cells,
   written ``"empty": true``: an empty cell is then a value of its own (a bin after the
@@ -27,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,12 +36,19 @@ from typing import Any
 import numpy as np
 
 from .domain import CATEGORY, FLOAT, INTEGER, parse_domain
+from .engines import Table, sql
 from .errors import DomainError, MissingExtraError, ProvisionError
+from .plan import _round_up
 
 DEFAULT_BINS = 6
 DEFAULT_DECIMALS = 4
-#: candidates per column for the DP quantiles: a fixed grid inside the public bounds
-GRID = 400
+#: cells per bounded column for the DP quantiles: equal cells inside the public bounds,
+#: counted by the engine; their boundaries are the candidates
+CELLS = 1024
+#: warn when a quantile's expected rank error exceeds this share of the rows a bin holds
+ERROR_SHARE = 0.5
+#: warn when one bin holds more than this share of the rows
+MAX_BIN_SHARE = 0.9
 
 
 @dataclass
@@ -107,20 +115,140 @@ def _tidy(value: float) -> float:
     return float(f"{value:.6g}")
 
 
-def _grid(spec: Spec) -> list[float]:
-    """The quantile candidates: a fixed grid inside the public bounds (no data used)."""
+def _cells(spec: Spec) -> sql.Cells:
+    """Equal cells between the public bounds (no data used): the quantile candidates are
+    their boundaries. An integer column's cells are whole numbers wide."""
     assert spec.bounds is not None
     low, high = spec.bounds
     if spec.kind == INTEGER:
-        step = max(1, math.ceil((high - low) / GRID))
-        return [float(v) for v in range(int(low), int(high) + 1, step)]
-    return [_tidy(v) for v in np.linspace(low, high, GRID + 1)]
+        width = max(1, math.ceil((high - low) / CELLS))
+        return sql.Cells(spec.name, low, width, math.ceil((high - low) / width))
+    return sql.Cells(spec.name, low, (high - low) / CELLS, CELLS)
+
+
+def _boundary(spec: Spec, cells: sql.Cells, k: int) -> float:
+    value = cells.low + k * cells.width
+    return round(value) if spec.kind == INTEGER else _tidy(value)
+
+
+def rounds(bins: int) -> int:
+    """How many rounds the quantiles of ``bins`` bins take: the middle one first, then
+    the middle ones of each side, ... (each round's picks touch disjoint rows)."""
+    return math.ceil(math.log2(bins))
+
+
+def _scores(counts: np.ndarray, a: int, b: int) -> np.ndarray:
+    """The score of each inner boundary of ``counts`` as the ``a/b``-quantile: ``|(b-a)
+    below - a above|``, ``b`` times its rank error; one row more or less moves it by at
+    most ``max(a, b-a)``."""
+    below = np.cumsum(counts)[:-1]
+    return np.abs((b - a) * below - a * (int(counts.sum()) - below))
+
+
+def _noisy_min(scores: np.ndarray, sensitivity: int, epsilon: float) -> int:
+    """The index of a low score, chosen by OpenDP's noisy max (pure DP, ``epsilon``)."""
+    import opendp.prelude as dp
+
+    space = dp.vector_domain(dp.atom_domain(T="i64")), dp.linf_distance(T="i64", monotonic=False)
+
+    def make(scale: float) -> Any:
+        return dp.m.make_noisy_max(*space, dp.max_divergence(), scale=scale, negate=True)
+
+    measurement = make(dp.binary_search_param(make, d_in=sensitivity, d_out=epsilon))
+    assert measurement.map(sensitivity) <= epsilon
+    return int(measurement([int(v) for v in scores]))
+
+
+def quantile_cells(counts: np.ndarray, bins: int, epsilon: float) -> list[int]:
+    """The boundaries (cell indexes, 1 to cells - 1) of the ``j/bins`` quantiles, ``epsilon``
+    for the column: the middle quantile on all cells, then each side's middle one on the
+    cells of that side, ... (Kaplan, Schnapp, Stemmer 2022), ``epsilon / rounds`` each.
+    A side without an inner boundary repeats its lower one (a merged edge)."""
+    each = epsilon / rounds(bins)
+    found: dict[int, int] = {}
+
+    def pick(lo: int, hi: int, wanted: list[int], j_lo: int, j_hi: int) -> None:
+        if not wanted:
+            return
+        j = wanted[len(wanted) // 2]
+        if hi - lo < 2:
+            k = lo
+        else:
+            a, b = j - j_lo, j_hi - j_lo
+            k = lo + 1 + _noisy_min(_scores(counts[lo:hi], a, b), max(a, b - a), each)
+        found[j] = k
+        pick(lo, k, wanted[: len(wanted) // 2], j_lo, j)
+        pick(k, hi, wanted[len(wanted) // 2 + 1 :], j, j_hi)
+
+    pick(0, len(counts), list(range(1, bins)), 0, bins)
+    return [found[j] for j in range(1, bins)]
+
+
+def expected_rank_error(counts: np.ndarray, bins: int, epsilon: float) -> float:
+    """The largest expected rank error, in rows, that the noise adds to a ``j/bins``
+    quantile (beyond the best boundary's), each as if picked on all cells with ``epsilon /
+    rounds`` by the exponential mechanism (OpenDP's noisy max does no worse). Uses the
+    exact counts: not private, for the warning only."""
+    each = epsilon / rounds(bins)
+    worst = 0.0
+    for j in range(1, bins):
+        errors = _scores(counts, j, bins).astype(np.float64) / bins
+        weights = np.exp(-each * bins * (errors - errors.min()) / (2 * max(j, bins - j)))
+        worst = max(worst, float(weights @ errors / weights.sum()) - float(errors.min()))
+    return worst
+
+
+@dataclass
+class Quantiles:
+    """What the DP quantiles of one column spent and found (see `draft`)."""
+
+    epsilon: float
+    rounds: int
+    per_quantile: float
+    edges: list[float]
+    warnings: list[str]
+
+
+def _noise_warning(
+    name: str, counts: np.ndarray, bins: int, epsilon: float, total: float
+) -> str | None:
+    """The warning when the expected rank error exceeds half the rows a bin should hold."""
+    rows = int(counts.sum())
+    if rows == 0:
+        return None
+
+    def fits(b: int, e: float) -> bool:
+        return expected_rank_error(counts, b, e) <= ERROR_SHARE * rows / b
+
+    if fits(bins, epsilon):
+        return None
+    error = expected_rank_error(counts, bins, epsilon)
+    advice = []
+    factor = next((f for f in _FACTORS if fits(bins, epsilon * f)), None)
+    if factor is not None:
+        advice.append(f"--epsilon {_round_up(total * factor):g} or more")
+    fewer = next((b for b in range(bins - 1, 1, -1) if fits(b, epsilon)), None)
+    if fewer is not None:
+        advice.append(f"--bins {fewer}")
+    advice.append("public cut-offs (NAME=E1,E2,...)")
+    return (
+        f"warning (not private): column {name!r}: epsilon {epsilon / rounds(bins):.3g} per "
+        f"quantile adds an expected rank error of {error:.0f} rows, over half the "
+        f"{rows / bins:.0f} rows a bin should hold ({rows} rows, {bins} bins): the edges are "
+        f"close to random; use {', or '.join(advice)}"
+    )
+
+
+#: the factors tried on epsilon for the warning's suggestion
+_FACTORS = [f * 10**p for p in range(5) for f in (2, 5, 10)]
 
 
 def dp_quantile_edges(
-    specs: list[Spec], data: Mapping[str, Sequence[Any]], epsilon: float, bins: int
-) -> dict[str, list[float]]:
-    """Inner edges from OpenDP private quantiles: ``epsilon`` split evenly over all."""
+    specs: list[Spec], table: Table, epsilon: float, bins: int
+) -> dict[str, Quantiles]:
+    """Inner edges from DP quantiles over each bounded column's counts in equal cells
+    (one pass of the engine): ``epsilon`` split evenly over the columns, each column's
+    share over its `rounds`; the values themselves are never read."""
     try:
         import opendp.prelude as dp
     except ImportError as error:
@@ -129,60 +257,96 @@ def dp_quantile_edges(
         ) from error
     dp.enable_features("contrib")
     ranged = [s for s in specs if s.bounds is not None]
-    each = epsilon / (len(ranged) * (bins - 1))
-    edges: dict[str, list[float]] = {}
+    cells = {s.name: _cells(s) for s in ranged}
+    histograms = table.histograms(list(cells.values()))
+    share = epsilon / len(ranged)
+    result: dict[str, Quantiles] = {}
     for spec in ranged:
-        values = []
-        for text in data[spec.name]:
-            try:
-                value = float(text)
-            except ValueError:
-                value = math.nan
-            if math.isnan(value):
-                shown = "an empty value or text" if isinstance(text, float) else repr(text)
-                raise ProvisionError(f"column {spec.name!r} of --data holds {shown}, not a number")
-            values.append(value)
-        candidates = _grid(spec)
-        found = []
-        for j in range(1, bins):
-
-            def make(scale: float, alpha: float = j / bins, grid: list = candidates) -> Any:
-                return dp.m.make_private_quantile(
-                    dp.vector_domain(dp.atom_domain(T=float, nan=False)),
-                    dp.symmetric_distance(),
-                    dp.max_divergence(),
-                    candidates=grid,
-                    alpha=alpha,
-                    scale=scale,
-                )
-
-            scale = dp.binary_search_param(make, d_in=1, d_out=each)
-            found.append(float(make(scale)(values)))
+        histogram = histograms[spec.name]
+        # a column that may be empty: its quantiles are those of the cells holding a number
+        empty = 0 if spec.empty else histogram.empty
+        if empty or histogram.not_numbers:
+            raise ProvisionError(
+                f"column {spec.name!r} of --data holds {empty} empty value(s) and "
+                f"{histogram.not_numbers} text(s) that are not numbers: only numbers can be "
+                "binned"
+            )
         assert spec.bounds is not None
-        inner = sorted({v for v in found if spec.bounds[0] < v < spec.bounds[1]})
-        all_edges = [spec.bounds[0], *inner, spec.bounds[1]]
-        if spec.kind == INTEGER:
-            all_edges = sorted({int(v) for v in all_edges})
-        edges[spec.name] = all_edges
-    return edges
+        picked = [
+            _boundary(spec, cells[spec.name], k)
+            for k in quantile_cells(histogram.counts, bins, share)
+        ]
+        inner = sorted({v for v in picked if spec.bounds[0] < v < spec.bounds[1]})
+        edges = [spec.bounds[0], *inner, spec.bounds[1]]
+        warnings = []
+        noise = _noise_warning(spec.name, histogram.counts, bins, share, epsilon)
+        if noise:
+            warnings.append(noise)
+        if len(edges) - 1 < bins:
+            merged = bins - (len(edges) - 1)
+            warnings.append(
+                f"warning: column {spec.name!r}: {merged} of its {bins - 1} DP quantiles fell "
+                f"on an edge already taken and were merged: {len(edges) - 1} bins remain of "
+                f"the {bins} asked for; use a larger --epsilon, or --bins {len(edges) - 1}"
+            )
+        crowded = _crowded_bin(spec, cells[spec.name], histogram.counts, edges)
+        if crowded:
+            warnings.append(crowded)
+        result[spec.name] = Quantiles(share, rounds(bins), share / rounds(bins), edges, warnings)
+    return result
+
+
+def _crowded_bin(
+    spec: Spec, cells: sql.Cells, counts: np.ndarray, edges: list[float]
+) -> str | None:
+    """The warning when one bin holds more than `MAX_BIN_SHARE` of the rows."""
+    rows = int(counts.sum())
+    if rows == 0 or len(edges) < 3:
+        return None
+    starts = np.array([cells.low + k * cells.width for k in range(cells.count)])
+    inner = np.array(edges[1:-1], dtype=np.float64)
+    # each cell's bin: the count of inner edges at or below the cell's start
+    held = np.bincount(
+        np.searchsorted(inner, starts + cells.width / 2, side="right"),
+        weights=counts,
+        minlength=len(edges) - 1,
+    )
+    top = int(np.argmax(held))
+    if held[top] <= MAX_BIN_SHARE * rows:
+        return None
+    return (
+        f"warning (not private): column {spec.name!r}: the bin [{edges[top]:g}, "
+        f"{edges[top + 1]:g}) holds {held[top] / rows:.0%} of the {rows} rows, the other "
+        f"{len(edges) - 2} bins almost none; use a larger --epsilon, or public cut-offs "
+        "where the values crowd"
+    )
+
+
+@dataclass
+class Drafted:
+    """A drafted domain document, the warnings about it and the DP quantiles' spending."""
+
+    document: dict[str, Any]
+    warnings: list[str]
+    quantiles: dict[str, Quantiles]
 
 
 def draft(
     specs: list[Spec],
     *,
     bins: int = DEFAULT_BINS,
-    data: Mapping[str, Sequence[Any]] | None = None,
+    table: Table | None = None,
     epsilon: float | None = None,
-) -> dict[str, Any]:
+) -> Drafted:
     """The domain document for ``specs``; checked as `parse_domain` checks a file."""
     names = [s.name for s in specs]
-    if data is not None:
-        missing = [n for n in names if n not in data]
+    if table is not None:
+        missing = [n for n in names if n not in table.header]
         if missing:
             raise ProvisionError(f"columns not in --data: {missing}")
-    estimated: dict[str, list[float]] = {}
-    if data is not None and epsilon is not None and any(s.bounds for s in specs):
-        estimated = dp_quantile_edges(specs, data, epsilon, bins)
+    estimated: dict[str, Quantiles] = {}
+    if table is not None and epsilon is not None and any(s.bounds for s in specs):
+        estimated = dp_quantile_edges(specs, table, epsilon, bins)
     columns = []
     for spec in specs:
         column: dict[str, Any] = {"name": spec.name, "type": spec.kind}
@@ -193,11 +357,14 @@ def draft(
             column["edges"] = spec.edges
             column["note"] = "edges given on the command line (public cut-offs)"
         elif spec.name in estimated:
-            column["edges"] = estimated[spec.name]
+            spent = estimated[spec.name]
+            column["edges"] = spent.edges
             column["note"] = (
                 f"bounds {spec.bounds} given on the command line; inner edges are "
-                f"differentially private quantiles of the data (OpenDP, part of epsilon "
-                f"{epsilon:g})"
+                f"differentially private quantiles of the data (OpenDP's noisy max over "
+                f"{_cells(spec).count} equal cells): epsilon {spent.epsilon:.4g} of "
+                f"{epsilon:g} for this column, {spent.per_quantile:.4g} per quantile in each "
+                f"of {spent.rounds} rounds"
             )
         else:
             column["edges"] = _equal_edges(spec, bins)
@@ -215,31 +382,8 @@ def draft(
         )
     document = {"description": description, "columns": columns}
     parse_domain(json.loads(json.dumps(document)))  # the same checks as for a file
-    return document
-
-
-class _Columns(Mapping[str, Sequence[Any]]):
-    """A table's columns, each read through its engine (as numbers) when asked for: only
-    the columns whose quantiles are estimated are read."""
-
-    def __init__(self, header: list[str], read: Callable[[str], np.ndarray]) -> None:
-        self.header, self.read = header, read
-
-    def __getitem__(self, name: str) -> Sequence[Any]:
-        if name not in self.header:
-            raise KeyError(name)
-        return self.read(name).tolist()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.header)
-
-    def __len__(self) -> int:
-        return len(self.header)
-
-
-def _present(values: np.ndarray, may_be_empty: bool) -> np.ndarray:
-    """The numbers of a column that may be empty, without its empty cells (NaN)."""
-    return values[~np.isnan(values)] if may_be_empty else values
+    warnings = [w for q in estimated.values() for w in q.warnings]
+    return Drafted(document, warnings, estimated)
 
 
 class _Column(argparse.Action):
@@ -307,20 +451,15 @@ def main(argv: list[str]) -> int:
     for spec in specs:
         spec.empty = spec.name in empty
     if args.data is None:
-        document = draft(specs, bins=args.bins)
+        drafted = draft(specs, bins=args.bins)
     else:
         from .engines import Source, open_engine
 
         delimiter = "\t" if args.delimiter == "tab" else args.delimiter
         with open_engine() as engine:
             table = engine.open(Source(args.data, delimiter=delimiter))
-
-            def numbers(name: str) -> np.ndarray:
-                return _present(table.numbers(name), name in empty)
-
-            data = _Columns(table.header, numbers)
-            document = draft(specs, bins=args.bins, data=data, epsilon=args.epsilon)
-    text = json.dumps(document, indent=2) + "\n"
+            drafted = draft(specs, bins=args.bins, table=table, epsilon=args.epsilon)
+    text = json.dumps(drafted.document, indent=2) + "\n"
     write_whole(args.output, lambda h: h.write(text), overwrite=args.overwrite)
     print(f"wrote {args.output}: {len(specs)} columns")
     if args.data is not None and any(s.bounds for s in specs):
@@ -329,5 +468,7 @@ def main(argv: list[str]) -> int:
             f"is this plus the synthesis's --epsilon (e.g. {args.epsilon:g} + 3 = "
             f"{args.epsilon + 3:g})"
         )
+    for line in drafted.warnings:
+        print(line)
     print("read the notes, fix what public facts say better, then run manatee-provision")
     return 0

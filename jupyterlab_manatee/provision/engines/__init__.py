@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Census, ColumnCensus, Engine, Marginals, Source, Table
+from .base import Census, ColumnCensus, Engine, Histogram, Marginals, Source, Table
 
 ENGINES = ("duckdb", "spark")
 #: DuckDB's memory for its own work (aggregates, sorting, buffers); past it, it spills.
@@ -35,6 +35,7 @@ __all__ = [
     "Census",
     "ColumnCensus",
     "Engine",
+    "Histogram",
     "Marginals",
     "Source",
     "Table",

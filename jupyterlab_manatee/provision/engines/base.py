@@ -67,6 +67,16 @@ class Census:
     columns: dict[str, ColumnCensus] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Histogram:
+    """One column's counts over its cells (values outside clipped into the end cells),
+    and how many of its values are empty or text that is not a number."""
+
+    counts: np.ndarray
+    empty: int = 0
+    not_numbers: int = 0
+
+
 #: Count arrays by clique (a tuple of column names), shaped by the cliques' bin counts.
 Marginals = dict[tuple[str, ...], np.ndarray]
 
@@ -104,9 +114,9 @@ class Table(abc.ABC):
         """Every row's bins, in order: whole columns, for tables small enough to hold."""
 
     @abc.abstractmethod
-    def numbers(self, name: str) -> np.ndarray:
-        """One column as float64 (NaN where it is not a number), for OpenDP's quantiles,
-        which take the values themselves."""
+    def histograms(self, cells: Sequence[sql.Cells]) -> dict[str, Histogram]:
+        """Each column's count per cell (see `sql.histograms`), in one pass: what the
+        drafted domain's DP quantiles read instead of the values."""
 
 
 class Engine(abc.ABC):
@@ -172,16 +182,36 @@ def fill(
     return result
 
 
+def histograms_of(
+    cells: Sequence[sql.Cells], rows: Sequence[Sequence[object]]
+) -> dict[str, Histogram]:
+    """`Histogram`s from the rows of `sql.histograms` (cells, grouping flags, count)."""
+    d = len(cells)
+    counts = {c.name: np.zeros(c.count, dtype=np.int64) for c in cells}
+    other = {c.name: [0, 0] for c in cells}  # empty, not numbers
+    for row in rows:
+        i = [int(flag) for flag in row[d : 2 * d]].index(0)  # type: ignore[call-overload]
+        cell, count = int(row[i]), int(row[2 * d])  # type: ignore[call-overload]
+        name = cells[i].name
+        if cell >= 0:
+            counts[name][cell] += count
+        else:
+            other[name][cell + 2] += count
+    return {n: Histogram(counts[n], *other[n]) for n in counts}
+
+
 __all__ = [
     "CSV",
     "PARQUET",
     "Census",
     "ColumnCensus",
     "Engine",
+    "Histogram",
     "Marginals",
     "Source",
     "Table",
     "census_of",
     "fill",
+    "histograms_of",
     "sql",
 ]

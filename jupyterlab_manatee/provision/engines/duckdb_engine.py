@@ -21,7 +21,18 @@ from ..domain import TableDomain
 from ..errors import InputError, MissingExtraError
 from ..files import private_folders
 from . import DEFAULT_MEMORY_LIMIT, sql
-from .base import PARQUET, Census, Engine, Marginals, Source, Table, census_of, fill
+from .base import (
+    PARQUET,
+    Census,
+    Engine,
+    Histogram,
+    Marginals,
+    Source,
+    Table,
+    census_of,
+    fill,
+    histograms_of,
+)
 from .sources import checked_header, csv_header, local_copy
 
 
@@ -107,10 +118,9 @@ class DuckDBTable(Table):
             for column, values in zip(domain.columns, result.values(), strict=True)
         }
 
-    def numbers(self, name: str) -> np.ndarray:
-        statement = sql.numbers(name, self.view, self.engine.dialect)
-        (values,) = self._run(statement).fetchnumpy().values()
-        return np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan)
+    def histograms(self, cells: Sequence[sql.Cells]) -> dict[str, Histogram]:
+        statement = sql.histograms(cells, self.view, self.engine.dialect)
+        return histograms_of(cells, self._run(statement).fetchall())
 
 
 class DuckDBEngine(Engine):

@@ -21,7 +21,18 @@ from ..domain import TableDomain
 from ..errors import InputError, MissingExtraError
 from ..files import private_folders
 from . import sql
-from .base import PARQUET, Census, Engine, Marginals, Source, Table, census_of, fill
+from .base import (
+    PARQUET,
+    Census,
+    Engine,
+    Histogram,
+    Marginals,
+    Source,
+    Table,
+    census_of,
+    fill,
+    histograms_of,
+)
 from .sources import checked_header, csv_header, local_copy
 
 
@@ -86,9 +97,9 @@ class SparkTable(Table):
             for i, column in enumerate(domain.columns)
         }
 
-    def numbers(self, name: str) -> np.ndarray:
-        rows = self._rows(sql.numbers(name, self.view, self.engine.dialect))
-        return np.array([np.nan if row[0] is None else row[0] for row in rows], dtype=np.float64)
+    def histograms(self, cells: Sequence[sql.Cells]) -> dict[str, Histogram]:
+        statement = sql.histograms(cells, self.view, self.engine.dialect)
+        return histograms_of(cells, [tuple(row) for row in self._rows(statement)])
 
 
 def _columns(domain: TableDomain, rows: list[Any]) -> dict[str, np.ndarray]:

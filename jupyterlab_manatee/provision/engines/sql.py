@@ -34,6 +34,16 @@ PROBLEMS = ("unknown", "not_numbers", "fractional")
 
 
 @dataclass(frozen=True)
+class Cells:
+    """``count`` equal cells of ``width`` from ``low``: how `histograms` counts a column."""
+
+    name: str
+    low: float
+    width: float
+    count: int
+
+
+@dataclass(frozen=True)
 class Dialect:
     """How one SQL engine spells string literals, names and a regular expression match."""
 
@@ -219,10 +229,33 @@ def one_and_two_way(names: Sequence[str]) -> list[tuple[str, ...]]:
     return [(n,) for n in names] + list(itertools.combinations(names, 2))
 
 
-def numbers(name: str, relation: str, dialect: Dialect) -> str:
-    """One column as DOUBLE (NULL where its text is not a number), outside any domain."""
-    t = f"nullif(trim(CAST({dialect.ident(name)} AS STRING)), '')"
+def histograms(cells: Sequence[Cells], relation: str, dialect: Dialect) -> str:
+    """Each column's count per cell, in one pass (GROUPING SETS), outside any domain.
+
+    A column's value falls in cell ``floor((value - low) / width)``, values outside the
+    cells clipped into the end ones; an empty value counts in cell -2, text that is not a
+    number in cell -1. A result row holds one cell per column (NULL outside its set), one
+    ``grouping`` flag per column (1 where it is not the row's), the count."""
+    texts = ", ".join(
+        f"nullif(trim(CAST({dialect.ident(c.name)} AS STRING)), '') AS t{i}"
+        for i, c in enumerate(cells)
+    )
+    numbers = ", ".join(
+        f"t{i}, CASE WHEN {dialect.matches(f't{i}', NUMBER_PATTERN)} "
+        f"THEN TRY_CAST(t{i} AS DOUBLE) END AS v{i}"
+        for i in range(len(cells))
+    )
+    located = ", ".join(
+        f"CASE WHEN t{i} IS NULL THEN -2 WHEN v{i} IS NULL THEN -1 ELSE CAST(least(greatest("
+        f"floor((v{i} - {_double(float(c.low), dialect)}) / {_double(float(c.width), dialect)}),"
+        f" 0), {int(c.count) - 1}) AS BIGINT) END AS h{i}"
+        for i, c in enumerate(cells)
+    )
+    columns = range(len(cells))
+    sets = ", ".join(f"(h{i})" for i in columns)
     return (
-        f"SELECT CASE WHEN {dialect.matches('t', NUMBER_PATTERN)} THEN TRY_CAST(t AS DOUBLE) END "
-        f"FROM (SELECT {t} AS t FROM {relation}) AS texts"
+        f"SELECT {', '.join(f'h{i}' for i in columns)}, "
+        f"{', '.join(f'grouping(h{i})' for i in columns)}, count(*) "
+        f"FROM (SELECT {located} FROM (SELECT {numbers} FROM (SELECT {texts} FROM {relation}) "
+        f"AS texts) AS vals) AS located GROUP BY GROUPING SETS ({sets})"
     )

@@ -13,6 +13,7 @@ others (the outputs of other jobs still land beside their notebooks).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -201,3 +202,8 @@ def _write_json(path: Path, data: Any) -> None:
         os.replace(temp, path)
     except OSError as e:
         log.warning("Could not save ManaTEE records to %s: %s", path, e)
+
+
+def records_file(api_url: str) -> str:
+    """``jobs-<hash of the API URL>.json``: one record file per API."""
+    return f"jobs-{hashlib.sha256(api_url.encode()).hexdigest()[:12]}.json"

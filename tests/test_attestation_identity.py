@@ -20,8 +20,8 @@ import pytest
 
 from jupyterlab_manatee.attestation import JobFacts
 from jupyterlab_manatee.job_identity import FROM_API, identify_job, identify_saved_job
+from jupyterlab_manatee.job_records import records_file
 from jupyterlab_manatee.job_uuid import canonical_uuid
-from jupyterlab_manatee.manager import records_file
 from tests.attestation_support import (
     IMAGE_DIGEST,
     IMAGE_REPOSITORY,

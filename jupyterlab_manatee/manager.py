@@ -21,8 +21,8 @@ from .actions.status import status
 from .actions.submission import Submission
 from .actions.verification import Verification
 from .config import ManateeConfig
-from .job_records import JobRecords
-from .submission_queue import SubmissionQueue
+from .jobs.job_records import JobRecords
+from .jobs.submission_queue import SubmissionQueue
 
 
 class ManateeManager:

@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from jupyterlab_manatee import offload
-from jupyterlab_manatee.offload import OffLoop
+from jupyterlab_manatee.common import offload
+from jupyterlab_manatee.common.offload import OffLoop
 from tests.conftest import call
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from jupyterlab_manatee import state_files
-from jupyterlab_manatee.job_records import records_file
+from jupyterlab_manatee.common import state_files
+from jupyterlab_manatee.jobs.job_records import records_file
 from tests.conftest import CREATOR, call
 
 #: ``<name>.corrupt-YYYYMMDDTHHMMSS.ffffffZ``: sortable UTC time

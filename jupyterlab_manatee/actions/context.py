@@ -6,12 +6,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..api_client import ManateeApiClient
-from ..api_session import ApiSession
-from ..background import background_executor
+from ..common.background import background_executor
 from ..config import ManateeConfig
 from ..errors import ApiNotConfigured
-from ..job_records import JobRecords, records_file
+from ..jobs.job_records import JobRecords, records_file
+from ..remote.api_client import ManateeApiClient
+from ..remote.api_session import ApiSession
 
 
 class Context:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from ..config import ManateeConfig, creator_problem, creator_warning, safe_creator
-from ..creator_notice import CreatorNotices
 from ..errors import Forbidden, quoted
+from ..jobs.creator_notice import CreatorNotices
 
 
 class Creators:

@@ -1,17 +1,17 @@
 """The creator's jobs: listed newest first with what raised in their outputs, deleted, and
-one job found and identified (see :mod:`..job_identity`) for its output or attestation."""
+one job found and identified (see :mod:`..jobs.job_identity`) for its output or attestation."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..api_client import ManateeApiClient
 from ..attestation import JobFacts
 from ..errors import ManateeError
-from ..job_identity import identify_job
-from ..job_list import newest_first
-from ..notebook_errors import describe as describe_errors
-from ..output_scan import Fetch, OutputScans
+from ..jobs.job_identity import identify_job
+from ..jobs.job_list import newest_first
+from ..jobs.notebook_errors import describe as describe_errors
+from ..jobs.output_scan import Fetch, OutputScans
+from ..remote.api_client import ManateeApiClient
 from .context import Context
 
 JOB_SEARCH_PAGES = 20

@@ -9,11 +9,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..attestation import RECORD_SUFFIX, JobFacts
+from ..common.offload import OffLoop
 from ..errors import BadRequest
-from ..notebook_errors import cell_errors
-from ..notebook_errors import describe as describe_errors
-from ..offload import OffLoop
-from ..output import output_name, resolve_folder, save_output
+from ..jobs.notebook_errors import cell_errors
+from ..jobs.notebook_errors import describe as describe_errors
+from ..jobs.output import output_name, resolve_folder, save_output
 from .context import Context
 from .jobs import Jobs
 from .verification import Verification

@@ -13,9 +13,13 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .. import import_check, workspace
-from ..archive_stream import ArchiveStream
-from ..notebook_paths import parent_references
+from ..remote.archive_stream import ArchiveStream
+from ..workspace import archive, import_check
+from ..workspace.largest import largest_items
+from ..workspace.manifest import Manifest
+from ..workspace.notebook import resolve_notebook
+from ..workspace.notebook_paths import parent_references
+from ..workspace.scan import scan_workspace
 from .context import Context
 
 ARCHIVE_PREFIX = "manatee-workspace-"
@@ -28,16 +32,16 @@ class Packing:
     def __init__(self, context: Context) -> None:
         self.context = context
 
-    async def manifest(self, path: str, filename: str | None) -> workspace.Manifest:
+    async def manifest(self, path: str, filename: str | None) -> Manifest:
         """What a submission of this notebook would ship (raises when it may not be shipped)."""
         ctx = self.context
         loop = asyncio.get_running_loop()
         notebook = await loop.run_in_executor(
-            ctx.pool, workspace.resolve_notebook, ctx.root_dir, path, filename
+            ctx.pool, resolve_notebook, ctx.root_dir, path, filename
         )
         return await loop.run_in_executor(ctx.pool, self._scan, notebook)
 
-    async def import_warnings(self, manifest: workspace.Manifest) -> list[dict[str, Any]]:
+    async def import_warnings(self, manifest: Manifest) -> list[dict[str, Any]]:
         """Imports the TEE's image lacks and the notebook does not install (dry run only)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
@@ -48,10 +52,10 @@ class Packing:
             [entry.path for entry in manifest.files],
         )
 
-    def _scan(self, notebook: Path) -> workspace.Manifest:
+    def _scan(self, notebook: Path) -> Manifest:
         ctx = self.context
         hidden_allowed = bool(getattr(ctx.contents_manager, "allow_hidden", True))
-        return workspace.scan_workspace(
+        return scan_workspace(
             notebook,
             root_dir=ctx.root_dir,
             exclude=list(ctx.config.exclude) + ([] if hidden_allowed else [".*"]),
@@ -77,16 +81,16 @@ class Packing:
         reply["files_truncated"] = len(files) > MANIFEST_FILE_LIMIT
         # what makes a large workspace large, and the line that would leave each out
         large = manifest.total_bytes > config.large_workspace_size
-        reply["largest"] = workspace.largest_items(manifest) if large else []
+        reply["largest"] = largest_items(manifest) if large else []
         reply["ignore_file"] = config.ignore_file
         reply["warnings"] = [*warnings, *await self.import_warnings(manifest)]
         return reply
 
-    async def stream(self, manifest: workspace.Manifest, creator: str) -> ArchiveStream:
-        """The archive, written off the loop while it is read (see :mod:`.archive_stream`)."""
+    async def stream(self, manifest: Manifest, creator: str) -> ArchiveStream:
+        """The archive, written off the loop while it is read (:mod:`..remote.archive_stream`)."""
         config = self.context.config
         return await ArchiveStream.start(
-            lambda out: workspace.write_archive(
+            lambda out: archive.write_archive(
                 manifest, f"{creator}-workspace", out, compresslevel=config.compression_level
             ),
             self.context.pool,
@@ -94,13 +98,13 @@ class Packing:
             ARCHIVE_PREFIX,
         )
 
-    async def archive_to(self, manifest: workspace.Manifest, creator: str, path: Path) -> None:
+    async def archive_to(self, manifest: Manifest, creator: str, path: Path) -> None:
         """Write the whole archive to ``path`` (a queued submission's), off the loop."""
         await asyncio.get_running_loop().run_in_executor(
             self.context.pool, self._write_archive_to, manifest, creator, path
         )
 
-    def _write_archive_to(self, manifest: workspace.Manifest, creator: str, path: Path) -> None:
+    def _write_archive_to(self, manifest: Manifest, creator: str, path: Path) -> None:
         temp = self._write_archive(manifest, creator)
         try:
             os.replace(temp, path)
@@ -108,14 +112,14 @@ class Packing:
             shutil.copyfile(temp, path)
             temp.unlink(missing_ok=True)
 
-    def _write_archive(self, manifest: workspace.Manifest, creator: str) -> Path:
+    def _write_archive(self, manifest: Manifest, creator: str) -> Path:
         """A uniquely named temporary archive; removed here if writing it fails."""
         config = self.context.config
         fd, name = tempfile.mkstemp(prefix=ARCHIVE_PREFIX, suffix=".tar.gz", dir=config.temp_dir)
         path = Path(name)
         try:
             with os.fdopen(fd, "wb") as out:
-                workspace.write_archive(
+                archive.write_archive(
                     manifest,
                     f"{creator}-workspace",
                     out,

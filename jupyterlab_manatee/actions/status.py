@@ -6,10 +6,10 @@ import asyncio
 from typing import Any
 
 from .._version import __version__
+from ..common.local_setup import describe as describe_setup
+from ..common.local_setup import setup_under_way
 from ..config import creator_warning, redact_url
 from ..errors import Forbidden, ManateeError
-from ..local_setup import describe as describe_setup
-from ..local_setup import setup_under_way
 from .context import Context
 from .creators import Creators
 

@@ -3,7 +3,7 @@
 A submission sent now is archived while it uploads (:meth:`Packing.stream`) and is shown
 as under way until the API answers; a queued one is archived at once (what the user
 confirmed is what will be sent) and sent by the queue's sender (see
-:mod:`..submission_queue`) when the job it waits for has started.
+:mod:`..jobs.submission_queue`) when the job it waits for has started.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..api_client import ManateeApiClient
 from ..errors import Conflict, JobLimitReached, NotFound
-from ..job_list import newest_first
-from ..job_uuid import CANONICAL_FORM, canonical_uuid
-from ..submission_queue import IN_PROGRESS, Entry, SubmissionQueue, blocking_job, now_text
-from ..workspace import Manifest
+from ..jobs.job_list import newest_first
+from ..jobs.submission_queue import IN_PROGRESS, Entry, SubmissionQueue, blocking_job, now_text
+from ..remote.api_client import ManateeApiClient
+from ..remote.job_uuid import CANONICAL_FORM, canonical_uuid
+from ..workspace.manifest import Manifest
 from .context import Context
 from .packing import Packing
 

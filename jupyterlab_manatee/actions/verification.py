@@ -8,7 +8,6 @@ import hashlib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..api_client import ManateeApiClient
 from ..attestation import (
     NOT_VERIFIED,
     RECORD_SUFFIX,
@@ -25,8 +24,9 @@ from ..attestation import (
     write_new_record,
 )
 from ..errors import BadRequest, ManateeError, NotFound, quoted
-from ..job_identity import identify_saved_job
-from ..output import resolve_folder
+from ..jobs.job_identity import identify_saved_job
+from ..jobs.output import resolve_folder
+from ..remote.api_client import ManateeApiClient
 from .context import Context
 from .jobs import Jobs
 
@@ -167,7 +167,7 @@ class Verification:
         """Re-verify a saved output against the token saved beside it (no API call).
 
         The job is the creator's, identified as Report identifies it (see
-        :func:`..job_identity.identify_saved_job`): the saved file's job facts are used only
+        :func:`..jobs.job_identity.identify_saved_job`): the saved file's job facts are used only
         where this server has nothing better, and the job check says which. ``job_id`` is
         the job whose output Report knows this is; else this server's record of where it
         saved outputs, else the file.

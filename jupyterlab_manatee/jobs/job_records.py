@@ -5,7 +5,7 @@ output land in the outputs folder beside its notebook, also after a server resta
 
 Both files are read defensively: each record is checked (:func:`record_problem`,
 :func:`output_problem`) when the file is read. A file that does not parse, or holds a
-record that fails, is set aside whole (``<name>.corrupt-<time>``, see :mod:`.state_files`):
+record that fails, is set aside whole (``<name>.corrupt-<time>``, see :mod:`..common.state_files`):
 the copy keeps every byte that was read, bad record included, for whoever looks into it,
 while the usable records are carried into a fresh file, so one bad record never costs the
 others (the outputs of other jobs still land beside their notebooks).
@@ -22,10 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import quoted
-from .job_uuid import canonical_uuid
+from ..common.state_files import Fields, field_problem, set_aside
+from ..errors import quoted
+from ..remote.job_uuid import canonical_uuid
 from .notebook_errors import errors_problem
-from .state_files import Fields, field_problem, set_aside
 
 MAX_RECORDS = 2000
 #: A job record's fields (others, from a later version, are kept as they are).

@@ -18,8 +18,8 @@ from jupyter_server.utils import ensure_async, url_path_join
 from tornado import web
 
 from .errors import BadRequest, Forbidden, ManateeError, NotFound, quoted
+from .jobs.submission_queue import ENTRY_ID
 from .manager import ManateeManager
-from .submission_queue import ENTRY_ID
 
 AUTH_RESOURCE = "manatee"
 UUID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")

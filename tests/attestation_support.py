@@ -36,7 +36,7 @@ from jupyterlab_manatee.attestation import (
     JobFacts,
     Policy,
 )
-from jupyterlab_manatee.job_identity import identify_job
+from jupyterlab_manatee.jobs.job_identity import identify_job
 
 AUDIENCE = "https://research.tiktok.com/"
 CREATOR = "alice"

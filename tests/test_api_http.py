@@ -1,4 +1,4 @@
-"""The API's JSON calls on the pooled client (aiohttp, see jupyterlab_manatee.api_session):
+"""The API's JSON calls on the pooled client (aiohttp, see jupyterlab_manatee.remote.api_session):
 connections reused and dropped when they should be, replies capped while they stream,
 timeouts, TLS, 1xx replies, and hostile servers, first against the session, then through
 a real Jupyter server where the user meets them."""
@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from tornado import httpserver, web
 
-from jupyterlab_manatee import api_session
-from jupyterlab_manatee.api_client import ManateeApiClient
-from jupyterlab_manatee.api_session import ApiSession
 from jupyterlab_manatee.errors import ApiUnavailable
+from jupyterlab_manatee.remote import api_session
+from jupyterlab_manatee.remote.api_client import ManateeApiClient
+from jupyterlab_manatee.remote.api_session import ApiSession
 from tests.conftest import call
 from tests.fault_server import closed_port_url
 from tests.self_signed import self_signed

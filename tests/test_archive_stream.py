@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from jupyterlab_manatee import archive_stream
-from jupyterlab_manatee.archive_stream import ArchiveStream
 from jupyterlab_manatee.errors import BadRequest
+from jupyterlab_manatee.remote import archive_stream
+from jupyterlab_manatee.remote.archive_stream import ArchiveStream
 from tests.conftest import call
 
 BIG = 6 * 1024 * 1024  # more than DEPTH blocks of incompressible bytes

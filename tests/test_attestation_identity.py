@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from jupyterlab_manatee.attestation import JobFacts
-from jupyterlab_manatee.job_identity import FROM_API, identify_job, identify_saved_job
-from jupyterlab_manatee.job_uuid import canonical_uuid
-from jupyterlab_manatee.manager import records_file
+from jupyterlab_manatee.jobs.job_identity import FROM_API, identify_job, identify_saved_job
+from jupyterlab_manatee.jobs.job_records import records_file
+from jupyterlab_manatee.remote.job_uuid import canonical_uuid
 from tests.attestation_support import (
     IMAGE_DIGEST,
     IMAGE_REPOSITORY,

@@ -15,7 +15,7 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from jupyterlab_manatee.attestation import NOT_VERIFIED, VERIFIED, JobFacts
-from jupyterlab_manatee.manager import records_file
+from jupyterlab_manatee.jobs.job_records import records_file
 from tests.attestation_support import (
     CASES,
     IMAGE_DIGEST,

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from jupyterlab_manatee import workspace
+from jupyterlab_manatee.workspace import archive
 from tests.conftest import call
 
 pytestmark = pytest.mark.skipif(
@@ -30,13 +30,13 @@ def thread_nice() -> int:
 def archiving_nice(monkeypatch) -> list[int]:
     """The nice value of each thread that wrote a workspace archive (observed, unchanged)."""
     seen: list[int] = []
-    write = workspace.write_archive
+    write = archive.write_archive
 
     def observed(*args, **kwargs):
         seen.append(thread_nice())
         return write(*args, **kwargs)
 
-    monkeypatch.setattr(workspace, "write_archive", observed)
+    monkeypatch.setattr(archive, "write_archive", observed)
     return seen
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import nbformat
 
-from jupyterlab_manatee.notebook_errors import cell_errors
+from jupyterlab_manatee.jobs.notebook_errors import cell_errors
 from tests.conftest import call, wait_for_job, write_notebook
 
 FINISHED = 5
@@ -88,7 +88,7 @@ async def test_a_run_whose_cell_raises_finishes_and_its_output_says_so(
 
 
 def test_an_output_over_the_scan_limit_is_reported_unchecked_not_clean(tmp_path, monkeypatch):
-    from jupyterlab_manatee import notebook_errors
+    from jupyterlab_manatee.jobs import notebook_errors
 
     path = tmp_path / "out.ipynb"
     path.write_bytes(b" " * (2 * 1024 * 1024 + 1))  # parsing it would fail: it is not read

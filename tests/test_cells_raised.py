@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from jupyterlab_manatee.output_scan import summary
+from jupyterlab_manatee.jobs.output_scan import summary
 from tests.conftest import call, wait_for_job, write_notebook
 
 FINISHED = 5
@@ -138,8 +138,8 @@ def serving(data: bytes, chunk: int = 1024):
 async def test_a_scan_that_fails_is_unknown_and_tried_again_later():
     import logging
 
-    from jupyterlab_manatee import output_scan
     from jupyterlab_manatee.errors import ApiUnavailable
+    from jupyterlab_manatee.jobs import output_scan
 
     scans = output_scan.OutputScans(None, logging.getLogger("test"))
     key = ("http://api", "alice", 7, "u-7")
@@ -171,7 +171,7 @@ async def test_a_scan_that_fails_is_unknown_and_tried_again_later():
 async def test_an_output_over_the_limit_stops_downloading_and_stays_unknown():
     import logging
 
-    from jupyterlab_manatee.output_scan import OutputScans
+    from jupyterlab_manatee.jobs.output_scan import OutputScans
 
     scans = OutputScans(None, logging.getLogger("test"), limit=4096)
     key = ("http://api", "alice", 8, "u-8")
@@ -189,7 +189,7 @@ async def test_an_output_over_the_limit_stops_downloading_and_stays_unknown():
 async def test_the_results_kept_are_bounded():
     import logging
 
-    from jupyterlab_manatee.output_scan import OutputScans
+    from jupyterlab_manatee.jobs.output_scan import OutputScans
 
     scans = OutputScans(None, logging.getLogger("test"), max_kept=3)
     fetch, _ = serving(notebook_bytes("1"))

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from jupyterlab_manatee.api_session import connect_failure
+from jupyterlab_manatee.remote.api_session import connect_failure
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import pytest
 from jupyter_server.auth.identity import IdentityProvider, User
 
 from jupyterlab_manatee.config import ManateeConfig
-from jupyterlab_manatee.creator_notice import NOTICES_FILE, CreatorNotices, changed_creator
+from jupyterlab_manatee.jobs.creator_notice import NOTICES_FILE, CreatorNotices, changed_creator
 from tests.conftest import call
 
 HUB_NAME = "alice@example.org"

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from jupyterlab_manatee import fastgzip
+from jupyterlab_manatee.common import fastgzip
 from jupyterlab_manatee.local_backend.unpack import UnpackError, unpack_workspace
-from jupyterlab_manatee.workspace import scan_workspace, write_archive
+from jupyterlab_manatee.workspace.archive import write_archive
+from jupyterlab_manatee.workspace.scan import scan_workspace
 
 TOP = "alice-workspace"
 NB = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'

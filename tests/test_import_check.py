@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import nbformat
 
-from jupyterlab_manatee.import_check import import_warnings, imports, installed_packages
+from jupyterlab_manatee.workspace.import_check import import_warnings, imports, installed_packages
 from tests.conftest import call, write_notebook
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from jupyterlab_manatee.workspace import ignore_line, scan_workspace
+from jupyterlab_manatee.workspace.largest import ignore_line
+from jupyterlab_manatee.workspace.scan import scan_workspace
 from tests.conftest import call, write_notebook
 
 MB = 1000 * 1000

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
 from google.auth import jwt
 from tornado.httpclient import AsyncHTTPClient
 
-from jupyterlab_manatee.api_client import ManateeApiClient
+from jupyterlab_manatee.remote.api_client import ManateeApiClient
 from tests.conftest import CREATOR, USER_TOKEN, call, wait_for_job, write_notebook
 
 FINISHED = 5

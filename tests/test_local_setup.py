@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyterlab_manatee.local_setup import setup_under_way
+from jupyterlab_manatee.common.local_setup import setup_under_way
 from tests.conftest import call
 from tests.support import free_port
 
@@ -79,7 +79,7 @@ async def test_a_file_left_by_a_dev_run_that_no_longer_runs_is_ignored(jp_fetch,
 
 
 def test_a_setup_past_its_expected_time_says_it_takes_longer(tmp_path):
-    from jupyterlab_manatee.local_setup import describe
+    from jupyterlab_manatee.common.local_setup import describe
 
     path = tmp_path / "setup.json"
     write_setup(path, started_ago=0, expected=200, pid=os.getpid())

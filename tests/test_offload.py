@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from jupyterlab_manatee import offload
-from jupyterlab_manatee.offload import OffLoop
+from jupyterlab_manatee.common import offload
+from jupyterlab_manatee.common.offload import OffLoop
 from tests.conftest import call
 
 
@@ -38,7 +38,7 @@ async def test_output_is_hashed_and_written_off_the_loop_thread(
         def hexdigest(self) -> str:
             return self._h.hexdigest()
 
-    monkeypatch.setattr("jupyterlab_manatee.manager.hashlib.md5", Recording)
+    monkeypatch.setattr("jupyterlab_manatee.actions.outputs.hashlib.md5", Recording)
     status, reply = await call(jp_fetch, "output", method="POST", body={"id": 7})
     assert status == 200, reply
     assert threads and threading.get_ident() not in threads

@@ -1,9 +1,9 @@
 """A reply's head as tornado hands it to ``header_callback`` line by line
-(jupyterlab_manatee.reply_head): the final reply's status and headers, never a 1xx's."""
+(jupyterlab_manatee.remote.reply_head): the final reply's status and headers, never a 1xx's."""
 
 from __future__ import annotations
 
-from jupyterlab_manatee.reply_head import ReplyHead
+from jupyterlab_manatee.remote.reply_head import ReplyHead
 
 
 def fed(head: ReplyHead, *lines: str) -> list[bool]:

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from jupyterlab_manatee import state_files
-from jupyterlab_manatee.manager import records_file
+from jupyterlab_manatee.common import state_files
+from jupyterlab_manatee.jobs.job_records import records_file
 from tests.conftest import CREATOR, call
 
 #: ``<name>.corrupt-YYYYMMDDTHHMMSS.ffffffZ``: sortable UTC time
@@ -217,7 +217,7 @@ class TestAQueueIdThatClimbsOutOfTheQueueFolder:
     ):
         _, queue = await both_routes_answer(jp_fetch)
         # the sender the server started (if anything was queued) has done its work
-        task = jp_serverapp.web_app.settings["manatee_manager"]._queue_task
+        task = jp_serverapp.web_app.settings["manatee_manager"].submission._queue_task
         if task is not None:
             await task
         assert victim.read_bytes() == self.VICTIM

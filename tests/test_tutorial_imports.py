@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyterlab_manatee.import_check import import_warnings
+from jupyterlab_manatee.workspace.import_check import import_warnings
 
 TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
 

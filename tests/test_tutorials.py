@@ -15,11 +15,12 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from jupyterlab_manatee.api_client import ManateeApiClient
+from jupyterlab_manatee.actions.packing import bundled_dirs
 from jupyterlab_manatee.config import DEFAULT_EXCLUDES
 from jupyterlab_manatee.local_backend import LocalBackend
-from jupyterlab_manatee.manager import bundled_dirs
-from jupyterlab_manatee.workspace import scan_workspace, write_archive
+from jupyterlab_manatee.remote.api_client import ManateeApiClient
+from jupyterlab_manatee.workspace.archive import write_archive
+from jupyterlab_manatee.workspace.scan import scan_workspace
 
 REPO = Path(__file__).resolve().parent.parent
 TUTORIALS = REPO / "tutorials"

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from jupyterlab_manatee import api_client
-from jupyterlab_manatee.api_client import ManateeApiClient
 from jupyterlab_manatee.errors import ApiUnavailable
+from jupyterlab_manatee.remote import wire
+from jupyterlab_manatee.remote.api_client import ManateeApiClient
 from tests.test_api_http import RawServer, with_length
 
 JOB_UUID = "00000000-1111-2222-3333-444444444444"
@@ -170,9 +170,9 @@ def test_a_form_urllib3_frames_otherwise_is_refused_before_sending(monkeypatch) 
     def without_final_crlf(fields):
         return b"--b\r\n...\r\n--b--", "multipart/form-data; boundary=b"
 
-    monkeypatch.setattr(api_client, "encode_multipart_formdata", without_final_crlf)
+    monkeypatch.setattr(wire, "encode_multipart_formdata", without_final_crlf)
     with pytest.raises(RuntimeError, match="unexpected way"):
-        api_client._form("alice", "nb.ipynb", [])
+        wire.form("alice", "nb.ipynb", [])
 
 
 # --- the upload's reply ----------------------------------------------------------------------

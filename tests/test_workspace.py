@@ -15,13 +15,10 @@ import pytest
 
 from jupyterlab_manatee.config import DEFAULT_EXCLUDES
 from jupyterlab_manatee.errors import BadRequest, ManateeError, NotFound, WorkspaceTooLarge
-from jupyterlab_manatee.workspace import (
-    Excluded,
-    Manifest,
-    resolve_notebook,
-    scan_workspace,
-    write_archive,
-)
+from jupyterlab_manatee.workspace.archive import write_archive
+from jupyterlab_manatee.workspace.manifest import Excluded, Manifest
+from jupyterlab_manatee.workspace.notebook import resolve_notebook
+from jupyterlab_manatee.workspace.scan import scan_workspace
 
 TOP = "alice-workspace"
 NB = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'

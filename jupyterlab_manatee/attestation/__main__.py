@@ -21,6 +21,10 @@ A verified result says the output came from *this* job of *this* deployment; onl
 reader knows whether those are the ones they expect. So ``bundle`` and ``verify --bundle``
 list the facts to compare (creator, uuid, job id, times, project, image) and where each
 came from: a bundle's job facts are what the bundle's maker saved, not confirmed here.
+
+Over 500 lines because the four subcommands share one argument parser, one way of
+printing checks and the bundle's format (written by one, read by another): split, each
+part would import the others.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..job_uuid import CANONICAL_FORM, canonical_uuid
+from ..remote.job_uuid import CANONICAL_FORM, canonical_uuid
 from .files import open_regular
 from .keys import KeyStore, KeyUnavailable, load_jwks_file, normalise_issuer
 from .record import RECORD_SUFFIX, read_record, write_new_record

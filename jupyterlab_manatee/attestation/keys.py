@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPubli
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.httputil import HTTPInputError
 
-from ..reply_head import ReplyHead
+from ..remote.reply_head import ReplyHead
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 MAX_DOCUMENT = 1024 * 1024

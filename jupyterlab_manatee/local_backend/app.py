@@ -27,7 +27,7 @@ from typing import Any
 
 import tornado.web
 
-from ..api_client import (
+from ..remote.wire import (
     ATTESTATION,
     DELETE,
     ERROR_CODE,

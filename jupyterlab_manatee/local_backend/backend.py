@@ -13,6 +13,9 @@ replaced by each submit and read by a job's build only when the reconciler start
 (every ``reconcile_interval`` seconds; `hold_builds` holds every build until
 `release_builds`, for deterministic tests); pages in id order; soft delete. Closed by
 default: see `access`.
+
+Over 500 lines because this is the one object that owns the backend's resources and
+their start, restart and stop order; the work itself is in the modules it wires together.
 """
 
 from __future__ import annotations

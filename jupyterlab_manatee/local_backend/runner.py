@@ -24,6 +24,9 @@ is built from an allow-list (none of the backend's secrets), and when the backen
 the executor and kernel are confined, each job as a user of its own in namespaces of its
 own (see `isolation`). The backend then collects the
 executed notebook from that folder into the data directory's outputs.
+
+Over 500 lines because a job's life (statuses, slots, timeouts, kills, publishing) is
+one state machine whose transitions are read together.
 """
 
 from __future__ import annotations
@@ -115,7 +118,7 @@ _PROBE = (
 
 def interpreter_for(python: str | Path) -> JobInterpreter:
     """Another environment's Python for the jobs, e.g. one made like the TEE's image (see
-    `jupyterlab_manatee.tee_image`), so a notebook that fails there fails here too.
+    `jupyterlab_manatee.workspace.tee_image`), so a notebook that fails there fails here too.
 
     The executor runs in it as well (upstream's executor is the image's own nbconvert): it
     must have ipykernel, nbclient and nbformat. ``python`` is used as given, not resolved

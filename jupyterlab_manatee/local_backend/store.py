@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..api_client import JOB_KEYS as API_JOB_KEYS
+from ..remote.wire import JOB_KEYS as API_JOB_KEYS
 from .validation import page_window
 
 # Upstream's job_status values.

@@ -17,7 +17,7 @@ from contextlib import nullcontext
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from ..fastgzip import DECOMPRESS_ERRORS, gzip_reader
+from ..common.fastgzip import DECOMPRESS_ERRORS, gzip_reader
 from .layout import temp_path_for
 
 CHUNK = 1024 * 1024

@@ -17,15 +17,8 @@ from cases import ARCHIVE, CASES
 from contract_support import Exchange, load_recording
 
 from jupyterlab_manatee import errors
-from jupyterlab_manatee.api_client import (
-    ATTESTATION,
-    DELETE,
-    HEALTH,
-    OUTPUT,
-    QUERY,
-    SUBMIT,
-    ManateeApiClient,
-)
+from jupyterlab_manatee.remote.api_client import ManateeApiClient
+from jupyterlab_manatee.remote.wire import ATTESTATION, DELETE, HEALTH, OUTPUT, QUERY, SUBMIT
 
 ROUTES = {SUBMIT, QUERY, DELETE, OUTPUT, ATTESTATION, HEALTH}
 REPLAYED = [

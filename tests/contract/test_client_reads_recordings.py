@@ -1,4 +1,4 @@
-"""The extension's client (`api_client._parse_reply`) reads each reply the real API gave
+"""The extension's client (`wire.parse_reply`) reads each reply the real API gave
 as the case says: a success, or the matching error (job limit, not found, refused, an
 API that is not answering as one)."""
 
@@ -10,7 +10,8 @@ import pytest
 from cases import CASES
 from contract_support import load_recording
 
-from jupyterlab_manatee import api_client, errors
+from jupyterlab_manatee import errors
+from jupyterlab_manatee.remote import wire
 
 READABLE = [
     (name, index)
@@ -30,13 +31,13 @@ def test_the_client_reads_the_recorded_reply(name, index):
     raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
     route = exchange.request["path"]
     if expected == "ok":
-        reply = api_client._parse_reply(exchange.status, raw, route, "http://api")
+        reply = wire.parse_reply(exchange.status, raw, route, "http://api")
         assert reply["code"] == 0
-        if route == api_client.QUERY:
-            assert all(api_client._is_job(job) for job in reply["jobs"])
+        if route == wire.QUERY:
+            assert all(wire.is_job(job) for job in reply["jobs"])
         return
     with pytest.raises(getattr(errors, expected)):
-        api_client._parse_reply(exchange.status, raw, route, "http://api")
+        wire.parse_reply(exchange.status, raw, route, "http://api")
 
 
 def test_every_case_says_how_each_reply_is_read():

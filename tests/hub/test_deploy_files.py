@@ -44,7 +44,7 @@ def test_dockerfile_base_is_pinned_to_the_executors_digest():
 
 
 def test_the_stage2_package_list_describes_the_same_image_as_the_dockerfile():
-    from jupyterlab_manatee import tee_image
+    from jupyterlab_manatee.workspace import tee_image
 
     assert tee_image.TEE_IMAGE == EXECUTOR_BASE
     assert "@sha256:dc0f8efb6f28" in tee_image.PACKAGES_FILE.read_text()

@@ -19,7 +19,7 @@ import nbformat
 import pytest
 import requests
 
-from jupyterlab_manatee.api_client import ManateeApiClient
+from jupyterlab_manatee.remote.api_client import ManateeApiClient
 from tests.support import REPO, free_port, wait_until
 
 SERVICE_TOKEN = "hub-test-service-token-0123456789"

@@ -11,7 +11,6 @@ import pytest
 import requests
 from lb_support import CREATOR, QUICK_FAIL_ARCHIVE, TERMINAL, TOKEN, Api
 
-from jupyterlab_manatee.api_client import ManateeApiClient
 from jupyterlab_manatee.errors import ApiRefused
 from jupyterlab_manatee.local_backend.access import (
     AccessPolicy,
@@ -19,6 +18,7 @@ from jupyterlab_manatee.local_backend.access import (
     load_or_create_token,
     save_token,
 )
+from jupyterlab_manatee.remote.api_client import ManateeApiClient
 
 QUERY = {"page": 1, "page_size": 10, "creator": CREATOR}
 #: Upstream's words for a missing header (the submit route has its own; see test_contract).

@@ -22,9 +22,9 @@ import pytest
 import requests
 from lb_support import Api, notebook_bytes, workspace_archive
 
-from jupyterlab_manatee import tee_image
 from jupyterlab_manatee.local_backend import LocalBackend
 from jupyterlab_manatee.local_backend.runner import interpreter_for
+from jupyterlab_manatee.workspace import tee_image
 
 STAGE2_PYTHON = os.environ.get("MANATEE_STAGE2_PYTHON", "")
 needs_env = pytest.mark.skipif(

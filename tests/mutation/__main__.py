@@ -57,16 +57,18 @@ TARGETS = {
         ),
     ),
     "identity": Target(
-        "jupyterlab_manatee/job_identity.py",
+        "jupyterlab_manatee/jobs/job_identity.py",
         (
             "tests/test_attestation_identity.py",
             "tests/test_attestation_routes.py",
             "tests/test_attestation_verify.py",
         ),
     ),
-    "uuid": Target("jupyterlab_manatee/job_uuid.py", ("tests/test_attestation_identity.py",)),
+    "uuid": Target(
+        "jupyterlab_manatee/remote/job_uuid.py", ("tests/test_attestation_identity.py",)
+    ),
     "api_session": Target(
-        "jupyterlab_manatee/api_session.py",
+        "jupyterlab_manatee/remote/api_session.py",
         (
             "tests/test_api_http.py",
             "tests/test_api_faults.py",
@@ -75,7 +77,7 @@ TARGETS = {
         ),
     ),
     "reply_head": Target(
-        "jupyterlab_manatee/reply_head.py",
+        "jupyterlab_manatee/remote/reply_head.py",
         (
             "tests/test_reply_head.py",
             "tests/test_api_http.py",

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .state_files import Fields, field_problem
+from ..common.state_files import Fields, field_problem
 
 #: Parsing a notebook costs a few times its size in memory: larger outputs are not scanned
 #: (the reply says so), so saving a 500 MB output keeps the server's memory bounded.

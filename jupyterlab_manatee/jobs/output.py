@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePosixPath
 
-from .errors import (
+from ..errors import (
     ApiUnavailable,
     BadRequest,
     Conflict,

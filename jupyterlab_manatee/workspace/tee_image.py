@@ -15,7 +15,7 @@ Two files beside this module describe it:
   --stage2-python``; ``./dev run`` makes it).
 - ``tee-image-modules.txt``: the top-level modules importable in that environment (for a
   namespace package such as ``google``, its ``google.<sub>`` packages), generated from it
-  by ``python -m jupyterlab_manatee.tee_image modules <python>``. The submit dialog's
+  by ``python -m jupyterlab_manatee.workspace.tee_image modules <python>``. The submit dialog's
   import warning reads it.
 
 To follow a new digest: update ``TEE_IMAGE`` (and deploy/Dockerfile's ``FROM``), the pins
@@ -36,7 +36,8 @@ TEE_IMAGE = (
     "quay.io/jupyter/scipy-notebook"
     "@sha256:dc0f8efb6f288d5fc67a94715963282f8066cb3b93324131585edaa0a7a46780"
 )
-HERE = Path(__file__).resolve().parent
+#: the package data files stay at the package top (pyproject, ./dev and the docs name them)
+HERE = Path(__file__).resolve().parents[1]
 PACKAGES_FILE = HERE / "tee-image-packages.txt"
 MODULES_FILE = HERE / "tee-image-modules.txt"
 
@@ -140,12 +141,15 @@ def list_modules(python: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """``modules PYTHON``: print the modules file for the environment of ``PYTHON``."""
-    parser = argparse.ArgumentParser(prog="python -m jupyterlab_manatee.tee_image")
+    parser = argparse.ArgumentParser(prog="python -m jupyterlab_manatee.workspace.tee_image")
     parser.add_argument("command", choices=["modules"])
     parser.add_argument("python", help="the stage-2 environment's python")
     args = parser.parse_args(argv)
     print(f"# Top-level modules importable in {TEE_IMAGE}'s stand-in environment")
-    print("# (from tee-image-packages.txt); regenerate: python -m jupyterlab_manatee.tee_image")
+    print(
+        "# (from tee-image-packages.txt); regenerate: python -m "
+        "jupyterlab_manatee.workspace.tee_image"
+    )
     print("# modules <that environment's python> > jupyterlab_manatee/tee-image-modules.txt")
     for name in list_modules(args.python):
         print(name)

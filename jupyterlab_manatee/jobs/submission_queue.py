@@ -12,7 +12,7 @@ the panel can tell the user the job id or the error.
 
 An entry file read back is checked (:func:`entry_problem`) before anything is made of it:
 its id names its archive, so an id that is not one this queue makes (``../../x``) would
-reach outside the folder. A file that fails is set aside (:mod:`.state_files`).
+reach outside the folder. A file that fails is set aside (:mod:`..common.state_files`).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import quoted
-from .state_files import Fields, field_problem, set_aside
+from ..common.state_files import Fields, field_problem, set_aside
+from ..errors import quoted
 
 #: Statuses in which the builder has not yet read the creator's workspace object.
 WORKSPACE_UNREAD = frozenset({0, 1})

@@ -1,6 +1,7 @@
 """What a submission ships: the notebook's own folder, resolved safely under the contents
 root, filtered (exclusion patterns, ``.manateeignore``, virtual environments, symlinks that
-leave the folder), listed in a manifest, then streamed into a gzip tar.
+leave the folder) and listed in a :mod:`.manifest`, which :mod:`.archive` then streams
+into a gzip tar.
 
 The executor copies the archive's single top folder into its working directory and runs the
 notebook there, so the notebook sits at the top of the archive with its neighbours beside it
@@ -12,22 +13,16 @@ from __future__ import annotations
 
 import os
 import stat
-import tarfile
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 import pathspec
 
-from .attestation.record import RECORD_SUFFIX
-from .errors import BadRequest, ManateeError, NotFound, WorkspaceTooLarge, quoted
-from .fastgzip import gzip_writer
+from ..attestation.record import RECORD_SUFFIX
+from ..errors import BadRequest, ManateeError, NotFound, WorkspaceTooLarge, quoted
+from .manifest import Excluded, Manifest, ManifestEntry
+from .notebook import is_within, real_root
 
-NOTEBOOK_SUFFIX = ".ipynb"
-# The API refuses notebook file names of 128 characters or more, or holding "..".
-MAX_NOTEBOOK_NAME = 127
 VENV_MARKER = "pyvenv.cfg"
 #: Why a saved-outputs folder (ManateeConfig.outputs_folder) is never shipped.
 OUTPUTS_REASON = "saved ManaTEE outputs (stage-2 results are never sent back)"
@@ -43,133 +38,6 @@ _DEFAULT_REASONS: dict[str, str] = {
     "venv/": "virtual environment",
     "env/": "virtual environment",
 }
-
-
-@dataclass(frozen=True)
-class ManifestEntry:
-    """One file shipped: its path inside the workspace, its size at scan time, where to read it."""
-
-    path: str
-    size: int
-    source: Path
-
-
-@dataclass(frozen=True)
-class Excluded:
-    """One file or folder (``"name/"``) left out, with the reason in words."""
-
-    path: str
-    reason: str
-
-
-@dataclass
-class Manifest:
-    """The exact content of a submission, decided before any byte is archived or sent."""
-
-    folder: Path
-    folder_path: str
-    notebook: str
-    files: list[ManifestEntry]
-    excluded: list[Excluded]
-    added: list[str]
-    total_bytes: int
-    # Non-excluded sub-folders (also empty ones, which a notebook may write into).
-    folders: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict:
-        """The manifest as the frontend shows it (no absolute server paths)."""
-        return {
-            "notebook": self.notebook,
-            "folder": self.folder_path,
-            "file_count": len(self.files),
-            "total_bytes": self.total_bytes,
-            "files": [{"path": f.path, "size": f.size} for f in self.files],
-            "excluded": [{"path": e.path, "reason": e.reason} for e in self.excluded],
-            "added": list(self.added),
-        }
-
-
-# --- notebook resolution ------------------------------------------------------------------
-
-
-def _is_within(path: str, root: str) -> bool:
-    """Whether the real path ``path`` is ``root`` or lies under it."""
-    try:
-        return os.path.commonpath([path, root]) == root
-    except ValueError:
-        return False
-
-
-def _real_root(root_dir: str | Path) -> str:
-    root = os.path.realpath(os.fspath(root_dir))
-    if not os.path.isdir(root):
-        raise ManateeError(f"The contents root {quoted(root)} is not a folder.")
-    return root
-
-
-def resolve_notebook(root_dir: str | Path, path: str, filename: str | None = None) -> Path:
-    """The notebook's absolute path (its folder resolved, its own name kept as the user sees
-    it), after refusing anything that could reach outside the contents root."""
-    if not isinstance(path, str) or not path.strip():
-        raise BadRequest("No notebook path was given.")
-    shown = quoted(path)
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        raise BadRequest(f"The notebook path {shown} is not valid UTF-8.") from None
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
-        raise BadRequest(f"The notebook path {shown} contains control characters.")
-    if "\\" in path:
-        raise BadRequest(
-            f"The notebook path {shown} contains a backslash; use '/' between folders."
-        )
-    if path.startswith("/"):
-        raise BadRequest(
-            f"The notebook path {shown} is absolute; give it relative to the contents root."
-        )
-    if path.endswith("/"):
-        raise BadRequest(f"The notebook path {shown} names a folder, not a notebook.")
-    raw_parts = path.split("/")
-    if ".." in raw_parts:
-        raise BadRequest(f"The notebook path {shown} contains '..'.")
-    parts = [p for p in raw_parts if p not in ("", ".")]
-    if not parts:
-        raise BadRequest(f"The notebook path {shown} names no notebook.")
-    name = parts[-1]
-    if not name.endswith(NOTEBOOK_SUFFIX) or name == NOTEBOOK_SUFFIX:
-        raise BadRequest(f"{quoted(name)} is not a notebook: only .ipynb files can be submitted.")
-    if filename is not None and filename != name:
-        raise BadRequest(
-            f"The file name {quoted(filename)} does not match the notebook path {shown}."
-        )
-    if len(name) > MAX_NOTEBOOK_NAME:
-        raise BadRequest(
-            f"The notebook name is {len(name)} characters long; the ManaTEE API accepts at "
-            f"most {MAX_NOTEBOOK_NAME}. Rename the notebook."
-        )
-    if ".." in name:
-        raise BadRequest(
-            f"The notebook name {quoted(name)} contains '..', which the ManaTEE API refuses. "
-            "Rename the notebook."
-        )
-
-    root = _real_root(root_dir)
-    candidate = os.path.join(root, *parts)
-    parent_real = os.path.realpath(os.path.dirname(candidate))
-    real = os.path.realpath(candidate)
-    if not _is_within(parent_real, root) or not _is_within(real, root):
-        raise BadRequest(
-            f"The notebook path {shown} leads outside the contents root (through a symbolic link)."
-        )
-    if not os.path.lexists(candidate):
-        raise NotFound(f"No notebook at {shown}.")
-    if os.path.isdir(real):
-        raise BadRequest(f"{shown} is a folder, not a notebook.")
-    if not os.path.exists(real):
-        raise NotFound(f"No notebook at {shown} (a symbolic link to a missing file).")
-    if not os.path.isfile(real):
-        raise BadRequest(f"{shown} is not a regular file.")
-    return Path(parent_real) / name
 
 
 # --- exclusion rules ----------------------------------------------------------------------
@@ -284,7 +152,7 @@ def _printable(rel: str) -> str:
     return os.fsencode(rel).decode("utf-8", "backslashreplace")
 
 
-def _valid_utf8(rel: str) -> bool:
+def valid_utf8(rel: str) -> bool:
     try:
         rel.encode("utf-8")
     except UnicodeEncodeError:
@@ -328,12 +196,12 @@ def scan_workspace(
     """List what a submission of ``notebook`` ships: its folder minus what is left out, plus
     bundled folders the workspace lacks. Raises WorkspaceTooLarge before anything is written.
     Folders named ``outputs_folder`` hold saved outputs and are always left out."""
-    root = _real_root(root_dir)
+    root = real_root(root_dir)
     notebook = Path(notebook)
     folder = os.path.realpath(notebook.parent)
     name = notebook.name
     nb_real = os.path.realpath(notebook)
-    if not _is_within(folder, root) or not _is_within(nb_real, root):
+    if not is_within(folder, root) or not is_within(nb_real, root):
         raise BadRequest(f"The notebook {quoted(name)} is outside the contents root.")
     try:
         nb_stat = os.stat(nb_real)
@@ -405,7 +273,7 @@ def _walk(folder: Path, rules: _Rules, notebook: str, out: _Collector) -> None:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
             if rel == notebook:
                 continue  # already added; never excluded
-            if not _valid_utf8(rel):
+            if not valid_utf8(rel):
                 out.leave_out(rel, "name is not valid UTF-8")
                 continue
             try:
@@ -428,7 +296,7 @@ def _visit(
             out.leave_out(rel, reason)
             return
         target = os.path.realpath(entry.path)
-        if not _is_within(target, real_folder):
+        if not is_within(target, real_folder):
             out.leave_out(rel, "symlink leads outside the workspace")
         elif not os.path.exists(target):
             out.leave_out(rel, "broken symlink")
@@ -485,195 +353,3 @@ def _add_bundled(folder: Path, bundled: dict[str, Path], out: _Collector) -> lis
                     out.add(f"{prefix}/{fname}", st.st_size, path)
         added.append(name)
     return added
-
-
-# --- what makes a workspace large ---------------------------------------------------------
-
-#: How many of the largest files, and of the largest folders, a large workspace names.
-LARGEST_SHOWN = 5
-_GITIGNORE_SPECIAL = frozenset("\\*?[]")
-
-
-def ignore_line(rel: str, is_dir: bool) -> str | None:
-    """The ``.manateeignore`` line that leaves out exactly ``rel`` (a folder and all it
-    holds when ``is_dir``), anchored to the notebook's folder with gitignore's special
-    characters escaped; None when no line can (a name with a line break), as checked with
-    the same parser the scan uses."""
-    if "\n" in rel or "\r" in rel:
-        return None
-    escaped = "".join("\\" + c if c in _GITIGNORE_SPECIAL else c for c in rel)
-    if escaped.endswith(" "):  # gitignore drops trailing spaces unless escaped
-        stripped = escaped.rstrip(" ")
-        escaped = stripped + "\\ " * (len(escaped) - len(stripped))
-    line = f"/{escaped}/" if is_dir else f"/{escaped}"
-    try:
-        spec = pathspec.GitIgnoreSpec.from_lines([line])
-    except ValueError:
-        return None
-    return line if spec.match_file(rel + "/" if is_dir else rel) else None
-
-
-def largest_items(manifest: Manifest, count: int = LARGEST_SHOWN) -> list[dict]:
-    """The ``count`` largest files and ``count`` largest folders the user's folder ships
-    (not the notebook, not what is added for the TEE), largest first, each with the
-    ``.manateeignore`` line that would leave it out (see :func:`ignore_line`)."""
-    added = tuple(f"{name}/" for name in manifest.added)
-    own = [
-        entry
-        for entry in manifest.files
-        if entry.path != manifest.notebook and not entry.path.startswith(added)
-    ]
-    folders: dict[str, int] = {}
-    for entry in own:
-        parts = entry.path.split("/")[:-1]
-        for i in range(1, len(parts) + 1):
-            prefix = "/".join(parts[:i])
-            folders[prefix] = folders.get(prefix, 0) + entry.size
-    files = sorted(own, key=lambda e: (-e.size, e.path))[:count]
-    biggest_folders = sorted(folders.items(), key=lambda item: (-item[1], item[0]))[:count]
-    items = [
-        {"path": e.path, "kind": "file", "size": e.size, "ignore_line": ignore_line(e.path, False)}
-        for e in files
-    ] + [
-        {"path": f"{path}/", "kind": "folder", "size": size, "ignore_line": ignore_line(path, True)}
-        for path, size in biggest_folders
-    ]
-    return sorted(items, key=lambda item: (-item["size"], item["kind"] == "file", item["path"]))
-
-
-# --- archiving ----------------------------------------------------------------------------
-
-
-class _Sink:
-    """Forwards writes to the caller's file until an error, then drops them, so that a
-    failed archive is left truncated (unreadable) instead of looking complete."""
-
-    def __init__(self, out: BinaryIO) -> None:
-        self._out: BinaryIO | None = out
-
-    def write(self, data: bytes) -> int:
-        if self._out is not None:
-            self._out.write(data)
-        return len(data)
-
-    def flush(self) -> None:
-        if self._out is not None:
-            self._out.flush()
-
-    def detach(self) -> None:
-        self._out = None
-
-
-class _ExactReader:
-    """Reads a file that must still hold ``size`` bytes; a short read means it changed."""
-
-    def __init__(self, f: BinaryIO, size: int, path: str) -> None:
-        self._f = f
-        self._left = size
-        self._path = path
-
-    def read(self, n: int = -1) -> bytes:
-        want = self._left if n is None or n < 0 else min(n, self._left)
-        data = self._f.read(want)
-        if len(data) < want:
-            raise _changed(self._path)
-        self._left -= len(data)
-        return data
-
-
-def _changed(path: str) -> BadRequest:
-    return BadRequest(
-        f"The file {quoted(path)} changed while it was being archived (or was removed); "
-        "submit again."
-    )
-
-
-def _check_top(top: str) -> None:
-    if (
-        not top
-        or "/" in top
-        or "\\" in top
-        or "\x00" in top
-        or top in (".", "..")
-        or not _valid_utf8(top)
-    ):
-        raise BadRequest(f"{quoted(top)} cannot be the archive's top folder name.")
-
-
-def _dir_info(name: str, real: Path | None, now: int) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type = tarfile.DIRTYPE
-    info.mode, info.mtime = 0o755, now
-    if real is not None:
-        try:
-            st = os.lstat(real)
-        except OSError:
-            st = None
-        if st is not None and stat.S_ISDIR(st.st_mode):
-            info.mode = (st.st_mode & 0o777) | 0o700
-            info.mtime = int(st.st_mtime)
-    return _normalise_owner(info)
-
-
-def _normalise_owner(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
-
-
-def _all_dirs(manifest: Manifest) -> list[str]:
-    dirs = set(manifest.folders)
-    for entry in manifest.files:
-        parts = entry.path.split("/")[:-1]
-        for i in range(1, len(parts) + 1):
-            dirs.add("/".join(parts[:i]))
-    return sorted(dirs)
-
-
-def write_archive(manifest: Manifest, top: str, out: BinaryIO, *, compresslevel: int = 6) -> None:
-    """Stream the manifest into ``out`` as a gzip tar under ``top/``, in bounded memory.
-    Raises BadRequest if a file changed since the scan; ``out`` must then be discarded."""
-    _check_top(top)
-    sink = _Sink(out)
-    gz = gzip_writer(sink, compresslevel)  # type: ignore[arg-type]
-    done = False
-    try:
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            now = int(time.time())
-            tar.addfile(_dir_info(top, manifest.folder, now))
-            for rel in _all_dirs(manifest):
-                tar.addfile(_dir_info(f"{top}/{rel}", manifest.folder / rel, now))
-            for entry in sorted(manifest.files, key=lambda e: e.path):
-                _add_file(tar, f"{top}/{entry.path}", entry)
-        done = True
-    finally:
-        if not done:
-            sink.detach()
-        gz.close()
-
-
-def _add_file(tar: tarfile.TarFile, name: str, entry: ManifestEntry) -> None:
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(entry.source, flags)
-    except FileNotFoundError:
-        raise _changed(entry.path) from None
-    except PermissionError:
-        raise BadRequest(
-            f"The file {quoted(entry.path)} cannot be read (permission denied)."
-        ) from None
-    except OSError as exc:
-        # ELOOP: the file was replaced by a symlink since the scan.
-        raise _changed(entry.path) from exc
-    with os.fdopen(fd, "rb") as f:
-        before = os.fstat(f.fileno())
-        if not stat.S_ISREG(before.st_mode) or before.st_size != entry.size:
-            raise _changed(entry.path)
-        info = _normalise_owner(tarfile.TarInfo(name))
-        info.size = entry.size
-        info.mtime = int(before.st_mtime)
-        info.mode = stat.S_IMODE(before.st_mode) & 0o777
-        tar.addfile(info, _ExactReader(f, entry.size, entry.path))  # type: ignore[arg-type]
-        after = os.fstat(f.fileno())
-        if after.st_size != before.st_size or after.st_mtime_ns != before.st_mtime_ns:
-            raise _changed(entry.path)

@@ -6,7 +6,7 @@ So the creator is the one this server computes for the logged-in user, the uuid 
 server's own record of the submission when there is one, and the API's list only supplies
 what we cannot know (the times, the uuid of a job submitted elsewhere). Anything that does
 not add up leaves the job unidentified, which the verifier reports as a failed check. A
-uuid counts only in canonical form (:func:`.job_uuid.canonical_uuid`).
+uuid counts only in canonical form (:func:`..remote.job_uuid.canonical_uuid`).
 
 A saved output is re-verified the same way (:func:`identify_saved_job`): the creator is
 the logged-in user's, the job id and uuid this server's records where it has them; the
@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .attestation import JobFacts
-from .job_uuid import CANONICAL_FORM, canonical_uuid
+from ..attestation import JobFacts
+from ..remote.job_uuid import CANONICAL_FORM, canonical_uuid
 
 FROM_RECORD = "uuid from this server's record of the submission"
 FROM_API = "uuid from the API's job list (submitted elsewhere)"

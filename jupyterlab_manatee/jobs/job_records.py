@@ -5,7 +5,7 @@ output land in the outputs folder beside its notebook, also after a server resta
 
 Both files are read defensively: each record is checked (:func:`record_problem`,
 :func:`output_problem`) when the file is read. A file that does not parse, or holds a
-record that fails, is set aside whole (``<name>.corrupt-<time>``, see :mod:`.state_files`):
+record that fails, is set aside whole (``<name>.corrupt-<time>``, see :mod:`..common.state_files`):
 the copy keeps every byte that was read, bad record included, for whoever looks into it,
 while the usable records are carried into a fresh file, so one bad record never costs the
 others (the outputs of other jobs still land beside their notebooks).
@@ -13,6 +13,7 @@ others (the outputs of other jobs still land beside their notebooks).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -21,10 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import quoted
-from .job_uuid import canonical_uuid
+from ..common.state_files import Fields, field_problem, set_aside
+from ..errors import quoted
+from ..remote.job_uuid import canonical_uuid
 from .notebook_errors import errors_problem
-from .state_files import Fields, field_problem, set_aside
 
 MAX_RECORDS = 2000
 #: A job record's fields (others, from a later version, are kept as they are).
@@ -201,3 +202,8 @@ def _write_json(path: Path, data: Any) -> None:
         os.replace(temp, path)
     except OSError as e:
         log.warning("Could not save ManaTEE records to %s: %s", path, e)
+
+
+def records_file(api_url: str) -> str:
+    """``jobs-<hash of the API URL>.json``: one record file per API."""
+    return f"jobs-{hashlib.sha256(api_url.encode()).hexdigest()[:12]}.json"

@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .config import ManateeConfig, creator_problem, safe_creator
-from .state_files import field_problem, set_aside
+from ..common.state_files import field_problem, set_aside
+from ..config import ManateeConfig, creator_problem, safe_creator
 
 NOTICES_FILE = "creator-notices.json"
 PAIR_FIELDS = {"old": (str,), "new": (str,)}

@@ -18,7 +18,7 @@ import tokenize
 from pathlib import Path
 from typing import Any
 
-from .errors import MAX_QUOTED, quoted
+from ..errors import MAX_QUOTED, quoted
 
 #: Larger notebooks (embedded outputs) are not read for warnings.
 MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024

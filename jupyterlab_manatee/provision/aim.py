@@ -60,6 +60,8 @@ DEFAULT_MAX_MODEL_SIZE = 80.0
 DEFAULT_ROUND_ITERS = 1000
 
 Clique = tuple[str, ...]
+#: a clique of the model, whose attributes are the columns' positions
+Attrs = tuple[int, ...]
 
 
 def workload(names: Sequence[str], degree: int = 2) -> list[Clique]:
@@ -96,7 +98,7 @@ def _closure(measured: Sequence[Clique]) -> set[Clique]:
     }
 
 
-def _log_factors(model: Any) -> list[tuple[Clique, np.ndarray]]:
+def _log_factors(model: Any) -> list[tuple[Attrs, np.ndarray]]:
     """The model's log-potentials as numpy arrays, by clique (in the model's order)."""
     return [
         (tuple(clique), np.asarray(factor.values, dtype=np.float64))
@@ -104,24 +106,24 @@ def _log_factors(model: Any) -> list[tuple[Clique, np.ndarray]]:
     ]
 
 
-def _aligned(attrs: Clique, values: np.ndarray, target: Clique) -> np.ndarray:
+def _aligned(attrs: Attrs, values: np.ndarray, target: Attrs) -> np.ndarray:
     """``values`` over ``attrs`` with its axes in ``target``'s order, broadcastable."""
     order = [attrs.index(a) for a in target if a in attrs]
     shape = [values.shape[attrs.index(a)] if a in attrs else 1 for a in target]
     return np.transpose(values, order).reshape(shape)
 
 
-def _joined_size(factors: list[tuple[Clique, np.ndarray]], name: str, sizes: dict[str, int]) -> int:
+def _joined_size(factors: list[tuple[Attrs, np.ndarray]], name: int, sizes: dict[int, int]) -> int:
     """Cells of the factor that eliminating ``name`` makes."""
     joined = {b for attrs, _ in factors if name in attrs for b in attrs}
     return math.prod(sizes[b] for b in joined)
 
 
 def _marginal(
-    factors: list[tuple[Clique, np.ndarray]],
-    clique: Clique,
-    order: Sequence[str],
-    sizes: dict[str, int],
+    factors: list[tuple[Attrs, np.ndarray]],
+    clique: Attrs,
+    order: Sequence[int],
+    sizes: dict[int, int],
     total: float,
 ) -> np.ndarray:
     """The model's marginal on ``clique`` (flattened, summing to ``total``) by variable
@@ -212,8 +214,17 @@ def fit(
     noise, select, sample, split, draw = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)
     )
-    sizes = {c.name: c.size for c in domain.columns}
-    model_domain = mbi.Domain(names, [sizes[n] for n in names])
+    # The model's attributes are the columns' positions, not their names: mbi iterates
+    # sets of attributes when it samples, and a set of strings iterates in an order that
+    # changes from process to process (hash randomization); of integers, it does not.
+    ids = {name: i for i, name in enumerate(names)}
+
+    def key(clique: Clique) -> tuple[int, ...]:
+        return tuple(ids[n] for n in clique)
+
+    sizes = {ids[c.name]: c.size for c in domain.columns}
+    positions = list(range(d))
+    model_domain = mbi.Domain(positions, [sizes[i] for i in positions])
     estimator = estimation.MirrorDescent()
 
     sigma = math.sqrt(planned / (2 * MEASURE_SHARE * rho))
@@ -224,7 +235,7 @@ def fit(
     for name in names:
         counts = answers[(name,)]
         noisy = counts + noise.normal(0.0, sigma, counts.size)
-        one_way.append(LinearMeasurement(noisy, (name,), stddev=sigma))
+        one_way.append(LinearMeasurement(noisy, key((name,)), stddev=sigma))
     one_way_sigma = sigma
     one_way_rho = d / (2 * sigma**2)
     total = float(estimation.minimum_variance_unbiased_total(one_way))
@@ -249,7 +260,7 @@ def fit(
         free = _closure(measured)
         allowed: list[tuple[Clique, float]] = []
         for clique in weights:
-            size = hypothetical_model_size(model_domain, [*measured, clique])
+            size = hypothetical_model_size(model_domain, [*map(key, measured), key(clique)])
             if clique in free or size <= limit:
                 allowed.append((clique, size))
         factors = _log_factors(model)
@@ -257,7 +268,7 @@ def fit(
             [
                 weights[c]
                 * (
-                    np.abs(answers[c] - _marginal(factors, c, names, sizes, total)).sum()
+                    np.abs(answers[c] - _marginal(factors, key(c), positions, sizes, total)).sum()
                     - math.sqrt(2 / math.pi) * sigma * answers[c].size
                 )
                 for c, _ in allowed
@@ -266,14 +277,14 @@ def fit(
         chosen, size = allowed[_exponential(scores, select_epsilon, sensitivity, select)]
         counts = answers[chosen]
         noisy = counts + noise.normal(0.0, sigma, counts.size)
-        measurements.append(LinearMeasurement(noisy, chosen, stddev=sigma))
+        measurements.append(LinearMeasurement(noisy, key(chosen), stddev=sigma))
         if chosen not in measured:
             measured.append(chosen)
-        before = _marginal(_log_factors(model), chosen, names, sizes, total)
+        before = _marginal(_log_factors(model), key(chosen), positions, sizes, total)
         model = estimator.estimate(
             model_domain, measurements, known_total=total, iters=round_iters, warm_start=model
         )
-        after = _marginal(_log_factors(model), chosen, names, sizes, total)
+        after = _marginal(_log_factors(model), key(chosen), positions, sizes, total)
         anneal = (
             not last
             and np.abs(after - before).sum() <= math.sqrt(2 / math.pi) * sigma * counts.size
@@ -314,7 +325,7 @@ def fit(
         },
         "workload": f"every {min(degree, d)}-way marginal",
         "max_model_size_mb": max_model_size,
-        "model_size_mb": float(hypothetical_model_size(model_domain, measured)),
+        "model_size_mb": float(hypothetical_model_size(model_domain, [*map(key, measured)])),
         "selected_marginals": [list(c) for c in dict.fromkeys(r.clique for r in history)],
         "rounds": [{**asdict(r), "clique": list(r.clique)} for r in history],
         "merged_values": {},
@@ -330,6 +341,7 @@ def fit(
         report,
         {"split": split, "draw": draw},
         int(sample.integers(2**32)),
+        keys=ids,
     )
 
 

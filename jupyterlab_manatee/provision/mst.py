@@ -231,6 +231,8 @@ class Fit:
     report: dict[str, Any]
     streams: dict[str, np.random.Generator]
     numpy_seed: int
+    #: the model's attribute for each column where it is not the column's name
+    keys: dict[str, Any] = field(default_factory=dict)
 
     @property
     def estimated_rows(self) -> int:
@@ -249,14 +251,21 @@ class Fit:
         split, draw = (copy.deepcopy(self.streams[name]) for name in ("split", "draw"))
         names = self.domain.names
         estimates = {
-            name: float(np.asarray(self.model.project((name,)).datavector())[int(to.max())])
+            name: float(
+                np.asarray(self.model.project((self.keys.get(name, name),)).datavector())[
+                    int(to.max())
+                ]
+            )
             for name, to in self.mapping.items()
         }
         for start in range(0, rows, piece_rows):
             count = min(piece_rows, rows - start)
             with _numpy_state(numpy_state):
                 synthetic = self.model.synthetic_data(rows=count)
-            sampled = {name: np.asarray(synthetic.data[name], dtype=np.int64) for name in names}
+            sampled = {
+                name: np.asarray(synthetic.data[self.keys.get(name, name)], dtype=np.int64)
+                for name in names
+            }
             for name, measurement in zip(names, self.one_way, strict=True):
                 if name in self.mapping:
                     noisy = np.asarray(measurement.noisy_measurement, dtype=np.float64)

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from .bench import OPTIONAL_PARTS, PARTS, Options, run, table
+from .bench import OPTIONAL_PARTS, PARTS, PROVISION_ENGINES, SMARTNOISE_ENV, Options, run, table
 from .data import parse_size
 
 
@@ -47,12 +47,20 @@ def _counts(text: str) -> list[int]:
     return counts
 
 
+def _engines(text: str) -> tuple[str, ...]:
+    engines = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not engines or set(engines) - set(PROVISION_ENGINES):
+        raise argparse.ArgumentTypeError(f"choose among {', '.join(PROVISION_ENGINES)}")
+    return engines
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m tests.benchmarks",
         description="Measure submit, event-loop latency, output download, the job-list "
         "proxy and sdk reads against baselines taken in the same run; with --only "
-        "provision, manatee-provision on large tables (wall, rows/s, peak RSS).",
+        "provision, manatee-provision on large tables with each engine (wall, rows/s, "
+        "peak RSS) beside smartnoise-synth's MST.",
     )
     p.add_argument("--sizes", type=_sizes, help="workspace sizes (default 64M,256M,1G)")
     p.add_argument("--output-size", type=_size, help="executed notebook size (default 500M)")
@@ -67,6 +75,21 @@ def parser() -> argparse.ArgumentParser:
         "--provision-rows",
         type=_counts,
         help="input rows of the provision part (default 100000,1000000,5000000)",
+    )
+    p.add_argument(
+        "--provision-engines",
+        type=_engines,
+        help=f"engines of the provision part (default {','.join(PROVISION_ENGINES)})",
+    )
+    p.add_argument(
+        "--smartnoise-python",
+        help="the Python of an environment with smartnoise-synth: the provision part's "
+        f"baseline (default ${SMARTNOISE_ENV}; without, the baseline reads 'not installed')",
+    )
+    p.add_argument(
+        "--smartnoise-timeout",
+        type=float,
+        help="seconds before the baseline is stopped (default 900)",
     )
     p.add_argument("--repeat", type=int, default=1, help="submits and downloads each way (medians)")
     p.add_argument(
@@ -105,6 +128,12 @@ def main(argv: list[str] | None = None) -> int:
         options.parts = args.only
     if args.provision_rows:
         options.provision_rows = args.provision_rows
+    if args.provision_engines:
+        options.provision_engines = args.provision_engines
+    if args.smartnoise_python:
+        options.smartnoise_python = args.smartnoise_python
+    if args.smartnoise_timeout:
+        options.smartnoise_timeout = args.smartnoise_timeout
     options.workdir = args.workdir
     options.keep = args.keep
 

@@ -53,6 +53,10 @@ PARTS = ("submit", "output", "list", "sdk")
 OPTIONAL_PARTS = ("provision",)
 #: the parts that measure the servers (started only for them)
 SERVER_PARTS = PARTS
+#: the engines the provision part compares, each beside smartnoise-synth's MST
+PROVISION_ENGINES = ("duckdb", "spark")
+#: where the Python of an environment with smartnoise-synth is named when not by option
+SMARTNOISE_ENV = "MANATEE_SMARTNOISE_PYTHON"
 
 
 @dataclass
@@ -71,6 +75,13 @@ class Options:
     quick: bool = False
     parts: tuple[str, ...] = PARTS
     provision_rows: list[int] = field(default_factory=lambda: [100_000, 1_000_000, 5_000_000])
+    provision_engines: tuple[str, ...] = PROVISION_ENGINES
+    #: the Python of an environment with smartnoise-synth (the baseline); None: not run
+    smartnoise_python: str | None = field(
+        default_factory=lambda: os.environ.get(SMARTNOISE_ENV) or None
+    )
+    smartnoise_timeout: float = 900.0  # seconds, then it is stopped and says so
+    smartnoise_rss_limit: int = 12 << 30  # bytes of its process tree's RSS, likewise
 
     @classmethod
     def quick_options(cls) -> Options:
@@ -571,10 +582,99 @@ class Bench:
         return rows
 
 
-def measure_provision(work: Path, rows: int, largest: bool, log: Callable[[str], None]) -> Row:
+@dataclass
+class ProvisionRun:
+    """One end-to-end run on the table: wall, peak RSS (the largest of the largest
+    process's high-water mark and the sampled sum over its process tree, so Spark's JVM
+    counts), output rows; or why there is no figure."""
+
+    wall: float = 0.0
+    rss: int = 0
+    written: int = 0
+    missing: str = ""  # "not installed", "stopped after 900 s (timeout)", ...
+
+    def text(self, rows: int) -> str:
+        if self.missing:
+            return self.missing
+        return f"{self.wall:.1f} s ({rows / self.wall:,.0f} rows/s), {self.rss / MiB:,.0f} MiB"
+
+
+def _lines(path: Path) -> int:
+    with open(path, "rb") as f:
+        return sum(1 for _ in f) - 1
+
+
+def _timed(
+    command: list[str],
+    folder: Path,
+    name: str,
+    timeout: float = 0.0,
+    rss_limit: int = 0,
+    baseline: bool = False,
+) -> ProvisionRun:
+    """One run of ``command``; a baseline that fails is a cell that says so, ours stops
+    the benchmark."""
+    line = " ".join(shlex.quote(part) for part in command)
+    done = run_shell(
+        f"cd {shlex.quote(str(REPO))} && {line}",
+        str(folder / f"{name}.stdout"),
+        timeout=timeout,
+        rss_limit=rss_limit,
+        sample_tree=True,
+    )
+    if done.stopped:
+        reason = {"timeout": f"over {timeout:.0f} s", "memory": f"over {rss_limit / MiB:,.0f} MiB"}
+        return ProvisionRun(missing=f"stopped after {done.wall:.0f} s ({reason[done.stopped]})")
+    if done.returncode != 0 and baseline:
+        last = (done.stdout.decode(errors="replace").strip().splitlines() or [""])[-1]
+        return ProvisionRun(missing=f"{name} failed (exit {done.returncode}): {last[:200]}")
+    if done.returncode != 0:
+        raise RuntimeError(f"{name} failed: {done.stdout[-2000:]!r}")
+    out = folder / f"{name}.csv"
+    return ProvisionRun(done.wall, max(done.max_rss, done.tree_rss), _lines(out))
+
+
+def engine_available(engine: str) -> str:
+    """Empty when ``engine`` can run here, else why not."""
+    if engine != "spark":
+        return ""
+    import importlib.util
+
+    if importlib.util.find_spec("pyspark") is None:
+        return "not installed (pip install '.[spark]')"
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        return "not installed (no Java)"
+    return ""
+
+
+def smartnoise_available(python: str | None) -> str:
+    """Empty when ``python`` imports snsynth, else why it cannot be the baseline."""
+    if not python:
+        return f"smartnoise-synth not installed (--smartnoise-python or {SMARTNOISE_ENV})"
+    import subprocess
+
+    try:
+        done = subprocess.run([python, "-c", "import snsynth"], capture_output=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"smartnoise-synth not installed ({python}: {exc})"
+    if done.returncode != 0:
+        return f"smartnoise-synth not installed (no snsynth in {python})"
+    return ""
+
+
+def measure_provision(
+    work: Path,
+    rows: int,
+    largest: bool,
+    log: Callable[[str], None],
+    options: Options,
+    quiet: Callable[[], None] = lambda: None,
+) -> list[Row]:
     """``manatee-provision`` end to end on an insurance-like table of ``rows`` rows (the
-    real rows resampled with jitter), epsilon 3, as many output rows as the noisy count:
-    wall time, input rows per second, and the peak RSS of the command's process."""
+    real rows resampled with jitter), epsilon 3, as many output rows as the noisy count,
+    with each engine; beside smartnoise-synth's MST (``smartnoise_mst.py``, in its own
+    environment) on the same CSV, domain bins and epsilon: wall time, input rows per
+    second, peak RSS (the process tree's), and the ratio ours / theirs."""
     from .tables import INSURANCE_DOMAIN, insurance_like
 
     folder = work / f"provision-{rows}"
@@ -582,30 +682,69 @@ def measure_provision(work: Path, rows: int, largest: bool, log: Callable[[str],
     table = insurance_like(folder / "table.csv", rows)
     size = table.stat().st_size
     _read_all(folder)  # from a warm page cache, as the other measurements
-    log(f"provision {rows:,} rows: manatee-provision")
-    command = " ".join(
-        shlex.quote(part)
-        for part in (
-            sys.executable, "-m", "jupyterlab_manatee.provision", str(table),
-            "--domain", str(INSURANCE_DOMAIN), "--epsilon", "3", "--seed", "1",
-            "--output", str(folder / "out.csv"),
-        )
-    )  # fmt: skip
-    done = run_shell(f"cd {shlex.quote(str(REPO))} && {command}", str(folder / "stdout.txt"))
-    if done.returncode != 0:
-        raise RuntimeError(f"manatee-provision failed: {done.stdout[-2000:]!r}")
-    written = sum(1 for _ in open(folder / "out.csv", "rb")) - 1
+    ours: dict[str, ProvisionRun] = {}
+    for engine in options.provision_engines:
+        if why := engine_available(engine):
+            ours[engine] = ProvisionRun(missing=why)
+            continue
+        quiet()
+        log(f"provision {rows:,} rows: manatee-provision --engine {engine}")
+        ours[engine] = _timed(
+            [
+                sys.executable, "-m", "jupyterlab_manatee.provision", str(table),
+                "--domain", str(INSURANCE_DOMAIN), "--epsilon", "3", "--seed", "1",
+                "--engine", engine, "--output", str(folder / f"{engine}.csv"),
+            ],
+            folder,
+            engine,
+        )  # fmt: skip
+    python = options.smartnoise_python
+    if why := smartnoise_available(python):
+        theirs = ProvisionRun(missing=why)
+    else:
+        quiet()
+        log(f"provision {rows:,} rows: smartnoise-synth MST")
+        theirs = _timed(
+            [
+                str(python), str(Path(__file__).with_name("smartnoise_mst.py")), str(table),
+                str(INSURANCE_DOMAIN), "3", "1e-9", str(folder / "smartnoise.csv"),
+            ],
+            folder,
+            "smartnoise",
+            timeout=options.smartnoise_timeout,
+            rss_limit=options.smartnoise_rss_limit,
+            baseline=True,
+        )  # fmt: skip
     shutil.rmtree(folder)
     limit = 1 << 30
-    return Row(
-        f"provision {rows:,} rows (wall, rows/s, peak RSS)",
-        f"{done.wall:.1f} s ({rows / done.wall:,.0f} rows/s), {done.max_rss / MiB:,.0f} MiB",
-        f"{size / 1e6:,.0f} MB CSV in, {written:,} rows out",
-        None,
-        "< 1 GiB peak RSS" if largest else "",
-        done.max_rss < limit if largest else None,
-        {"wall": done.wall, "rows": rows, "max_rss": done.max_rss, "bytes": size},
-    )
+    result = []
+    for engine, run in ours.items():
+        compared = not run.missing and not theirs.missing
+        baseline = theirs.text(rows)
+        if not theirs.missing:
+            baseline = f"smartnoise-synth MST {baseline}"
+        if compared:
+            baseline += f"; RSS {run.rss / theirs.rss:.2f}x"
+        # the 1 GiB target is DuckDB's (one process); Spark's JVM has a heap of its own
+        target = largest and engine == "duckdb" and not run.missing
+        result.append(
+            Row(
+                f"provision {rows:,} rows, {engine} (wall, rows/s, peak RSS)",
+                run.text(rows) + ("" if run.missing else f", {run.written:,} rows out"),
+                baseline,
+                run.wall / theirs.wall if compared else None,
+                "< 1 GiB peak RSS" if target else "",
+                run.rss < limit if target else None,
+                {
+                    "engine": engine, "rows": rows, "bytes": size,
+                    "wall": run.wall, "max_rss": run.rss, "written": run.written,
+                    "missing": run.missing, "baseline_wall": theirs.wall,
+                    "baseline_max_rss": theirs.rss, "baseline_written": theirs.written,
+                    "baseline_missing": theirs.missing,
+                },
+            )
+        )  # fmt: skip
+    return result
 
 
 def _read_chunks(f) -> bytes:
@@ -724,8 +863,9 @@ def run(options: Options, log: Callable[[str], None] = print) -> Report:
         if "provision" in options.parts:
             largest = max(options.provision_rows)
             for count in sorted(options.provision_rows):
-                bench.quiet()
-                rows.append(measure_provision(bench.work, count, count == largest, log))
+                rows += measure_provision(
+                    bench.work, count, count == largest, log, options, bench.quiet
+                )
         other = CpuAccount.now(bench.pids).others_share_since(before)
         return Report(rows, stamp(), machine(), other, os.getpriority(os.PRIO_PROCESS, 0))
     finally:

@@ -256,39 +256,95 @@ class ShellRun:
     returncode: int
     max_rss: int  # bytes, of the largest process of the pipeline
     stdout: bytes
+    #: bytes: the largest sum of the RSS of every process of the pipeline at one moment
+    #: (sampled every 0.1 s), which counts a JVM beside the Python that started it
+    tree_rss: int = 0
+    #: why the pipeline was stopped ("timeout", "memory"), or "" when it ended by itself
+    stopped: str = ""
 
 
 # The pipeline runs under a small Python process: a child forked from this (large)
 # process would inherit its RSS high-water mark, while the children of a small one start
-# from their own. It reports the wall time and RUSAGE_CHILDREN's ru_maxrss (the largest
-# process of the pipeline) on its last stderr line.
+# from their own. It reports, on its last stderr line, the wall time, RUSAGE_CHILDREN's
+# ru_maxrss (the largest process of the pipeline that was waited for: a process whose
+# parent leaves it to exit alone is not in it), the largest sampled sum of the RSS of the
+# whole process tree (when asked to sample it), and why it stopped the pipeline. Past the
+# time or the summed RSS limit (0: none) it kills the pipeline's process group.
 _PIPELINE_RUNNER = """
-import resource, subprocess, sys, time
+import os, resource, signal, subprocess, sys, time
+command, timeout, limit, every = sys.argv[1], *map(float, sys.argv[2:5])
+page = os.sysconf("SC_PAGE_SIZE")
+
+def tree_rss(root):
+    parents, rss = {}, {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(name)] = int(fields[1])
+            rss[int(name)] = int(fields[21]) * page
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo += [child for child, parent in parents.items() if parent == pid]
+    return total
+
 start = time.perf_counter()
-code = subprocess.call(["bash", "-o", "pipefail", "-c", sys.argv[1]])
+child = subprocess.Popen(["bash", "-o", "pipefail", "-c", command], start_new_session=True)
+peak, stopped = 0, ""
+while every and child.poll() is None:
+    peak = max(peak, tree_rss(child.pid))
+    elapsed = time.perf_counter() - start
+    why = "timeout" if timeout and elapsed > timeout else ""
+    why = why or ("memory" if limit and peak > limit else "")
+    if why and not stopped:
+        stopped = why
+        os.killpg(child.pid, signal.SIGKILL)
+    time.sleep(every)
+code = child.wait()
 wall = time.perf_counter() - start
-print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
+maxrss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(wall, maxrss, peak, stopped or "-", file=sys.stderr)
 sys.exit(code)
 """
 
 
-def run_shell(command: str, stdout_path: str) -> ShellRun:
-    """Run a shell pipeline: its wall time, exit status, stdout, and the peak RSS of its
-    largest process."""
+def run_shell(
+    command: str,
+    stdout_path: str,
+    timeout: float = 0.0,
+    rss_limit: int = 0,
+    sample_tree: bool = False,
+) -> ShellRun:
+    """Run a shell pipeline: its wall time, exit status, stdout and the peak RSS of its
+    largest process. With ``sample_tree``, the whole tree's RSS is also summed every 0.1 s
+    (``tree_rss``), and past ``timeout`` seconds or ``rss_limit`` bytes of it (0: no
+    limit) the pipeline is killed, ``stopped`` saying why. Without, nothing polls beside
+    the pipeline (the latency figures stay undisturbed)."""
     with open(stdout_path, "wb") as out:
         done = subprocess.run(
-            [sys.executable, "-c", _PIPELINE_RUNNER, command],
+            [
+                *(sys.executable, "-c", _PIPELINE_RUNNER, command),
+                *(str(timeout), str(rss_limit), "0.1" if sample_tree else "0"),
+            ],
             stdout=out,
             stderr=subprocess.PIPE,
             check=False,
         )
     *errors, last = done.stderr.decode(errors="replace").strip().splitlines() or [""]
     try:
-        wall, max_rss_kib = float(last.split()[0]), int(last.split()[1])
-    except (IndexError, ValueError):
+        wall, max_rss_kib, tree, stopped = last.split()
+        wall, max_rss_kib, tree = float(wall), int(max_rss_kib), int(tree)
+    except ValueError:
         raise RuntimeError(f"the pipeline runner failed: {done.stderr[-500:]!r}") from None
     with open(stdout_path, "rb") as f:
         output = f.read()
     if done.returncode != 0:
         output += "\n".join(errors).encode()
-    return ShellRun(wall, done.returncode, max_rss_kib * 1024, output)
+    return ShellRun(
+        wall, done.returncode, max_rss_kib * 1024, output, tree, "" if stopped == "-" else stopped
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +54,30 @@ def test_the_quick_benchmark_prints_every_figure_beside_its_baseline(tmp_path: P
         numbers = [v for v in row["values"].values() if isinstance(v, (int, float))]
         # finite numbers; an overhead (a difference of two noisy percentiles) may be < 0
         assert numbers and all(math.isfinite(v) for v in numbers), row
+
+
+@pytest.mark.benchmark
+@pytest.mark.timeout(120)
+def test_the_provision_part_runs_without_smartnoise_and_says_so(tmp_path: Path) -> None:
+    result_file = tmp_path / "result.json"
+    environment = {k: v for k, v in os.environ.items() if k != "MANATEE_SMARTNOISE_PYTHON"}
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "tests.benchmarks", "--only", "provision"),
+            *("--provision-rows", "2000", "--provision-engines", "duckdb"),
+            *("--json", str(result_file)),
+        ],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    [row] = json.loads(result_file.read_text())["rows"]
+    assert row["figure"] == "provision 2,000 rows, duckdb (wall, rows/s, peak RSS)"
+    assert row["baseline"].startswith("smartnoise-synth not installed")
+    assert row["values"]["wall"] > 0 and row["values"]["max_rss"] > 0
+    assert row["values"]["written"] > 0
+    assert row["ratio"] is None

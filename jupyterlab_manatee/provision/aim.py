@@ -353,8 +353,10 @@ class AimPlan(Plan):
 
     rounds: int = 0
 
-    def lines(self) -> list[str]:
-        out = [
+    pair_noise = "the first noise"
+
+    def head(self) -> list[str]:
+        return [
             f"plan: {self.rows} input rows (not private), {len(self.bins)} columns, epsilon "
             f"{self.epsilon:g}, delta {self.delta:g}, AIM",
             f"  AIM measures every 1-way marginal, then in up to {self.rounds} adaptive rounds "
@@ -362,31 +364,12 @@ class AimPlan(Plan):
             f"noise per measured bin or cell: {self.sigma1:.3g} rows at first and at worst, "
             "halved each time a round finds the model already right",
         ]
-        for name in self.swamped:
-            average = self.rows / self.bins[name]
-            out.append(
-                f"  warning: column {name!r}: {self.bins[name]} bins of {average:.3g} rows on "
-                f"average, under {MERGE_SIGMAS:g} times the first noise "
-                f"{MERGE_SIGMAS * self.sigma1:.3g}: its shape may be mostly noise"
-            )
-        for a, b in self.noisy_pairs[:5]:
-            cells = self.bins[a] * self.bins[b]
-            out.append(
-                f"  warning: pair {a}-{b}: {cells} cells of {self.rows / cells:.3g} rows on "
-                f"average, under the first noise {self.sigma2:.3g}"
-            )
-        if len(self.noisy_pairs) > 5:
-            out.append(f"  ... and {len(self.noisy_pairs) - 5} more such pairs")
-        if self.warned:
-            advice = f"  suggestion: epsilon {self.epsilon_needed:.2g} or more"
-            if self.swamped and self.max_bins >= 2:
-                advice += (
-                    f", or at most {self.max_bins} bins in "
-                    + ", ".join(repr(n) for n in self.swamped)
-                    + f" at epsilon {self.epsilon:g}"
-                )
-            out.append(advice)
-        return out
+
+    def swamped_reason(self) -> str:
+        return (
+            f"under {MERGE_SIGMAS:g} times the first noise {MERGE_SIGMAS * self.sigma1:.3g}: "
+            "its shape may be mostly noise"
+        )
 
 
 def make_plan(domain: TableDomain, rows: int, epsilon: float, delta: float) -> AimPlan:

@@ -50,9 +50,16 @@ class Plan:
     def warned(self) -> bool:
         return bool(self.swamped or self.noisy_pairs)
 
+    #: what a pair's average cell is compared with, in its warning
+    pair_noise = "the noise"
+
     def lines(self) -> list[str]:
-        """The plan as text for the console."""
-        out = [
+        """The plan as text for the console: what the run measures, then the warnings."""
+        return self.head() + self.warning_lines()
+
+    def head(self) -> list[str]:
+        """The rows, the budget and the noise the run's measurements get."""
+        return [
             f"plan: {self.rows} input rows (not private), {len(self.bins)} columns, epsilon "
             f"{self.epsilon:g}, delta {self.delta:g}",
             f"  noise per measured marginal: {self.sigma1:.3g} rows per bin (1-way, every "
@@ -60,18 +67,28 @@ class Plan:
             f"pair{'s' if len(self.bins) > 2 else ''}); "
             f"bins with under {MERGE_SIGMAS * self.sigma1:.3g} rows are merged",
         ]
+
+    def swamped_reason(self) -> str:
+        """Why a swamped column's shape is lost, after its average bin."""
+        return (
+            f"under the merge threshold {MERGE_SIGMAS * self.sigma1:.3g}: its shape will be "
+            "mostly noise"
+        )
+
+    def warning_lines(self) -> list[str]:
+        """A line per swamped column and noisy pair (five at most), then what would do."""
+        out = []
         for name in self.swamped:
             average = self.rows / self.bins[name]
             out.append(
                 f"  warning: column {name!r}: {self.bins[name]} bins of {average:.3g} rows on "
-                f"average, under the merge threshold {MERGE_SIGMAS * self.sigma1:.3g}: its "
-                "shape will be mostly noise"
+                f"average, {self.swamped_reason()}"
             )
         for a, b in self.noisy_pairs[:5]:
             cells = self.bins[a] * self.bins[b]
             out.append(
                 f"  warning: pair {a}-{b}: {cells} cells of {self.rows / cells:.3g} rows on "
-                f"average, under the noise {self.sigma2:.3g}"
+                f"average, under {self.pair_noise} {self.sigma2:.3g}"
             )
         if len(self.noisy_pairs) > 5:
             out.append(f"  ... and {len(self.noisy_pairs) - 5} more such pairs")

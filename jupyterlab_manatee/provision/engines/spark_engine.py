@@ -9,8 +9,6 @@ Spark needs Java 17 or later and ``pip install pyspark``.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,8 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..domain import TableDomain
-from ..errors import InputError, MissingExtraError
-from ..files import private_folders
+from ..errors import InputError
 from . import sql
 from .base import (
     PARQUET,
@@ -32,19 +29,9 @@ from .base import (
     census_of,
     fill,
     histograms_of,
+    imported,
 )
 from .sources import checked_header, csv_header, local_copy
-
-
-def _import() -> Any:
-    try:
-        import pyspark
-        from pyspark.sql import SparkSession
-    except ImportError as error:
-        raise MissingExtraError(
-            "--engine spark needs pyspark: pip install 'jupyterlab_manatee[spark]'"
-        ) from error
-    return pyspark, SparkSession
 
 
 class SparkTable(Table):
@@ -127,12 +114,12 @@ class SparkEngine(Engine):
         temp_root: str | Path | None = None,
         gcp_project: str | None = None,
     ) -> None:
-        pyspark, session_builder = _import()
-        self.folder = Path(tempfile.mkdtemp(prefix="manatee-provision-", dir=temp_root))
-        private_folders.add(self.folder)
-        self.gcp_project = gcp_project
+        advice = "--engine spark needs pyspark: pip install 'jupyterlab_manatee[spark]'"
+        pyspark: Any = imported("pyspark", advice)
+        session_class: Any = imported("pyspark.sql", advice).SparkSession
+        self._make_folder(temp_root, gcp_project)
         self.session = (
-            session_builder.builder.master(master)
+            session_class.builder.master(master)
             .appName("manatee-provision")
             .config("spark.ui.enabled", "false")
             .config("spark.local.dir", str(self.folder / "spill"))
@@ -143,11 +130,6 @@ class SparkEngine(Engine):
         )
         self.session.sparkContext.setLogLevel("ERROR")
         self.description = f"Spark {pyspark.__version__} on {master}"
-        self._tables = 0
-
-    def _view(self) -> str:
-        self._tables += 1
-        return f"table_{self._tables}"
 
     def open(self, source: Source) -> Table:
         from pyspark.sql.types import StringType, StructField, StructType
@@ -186,9 +168,5 @@ class SparkEngine(Engine):
         self.session.createDataFrame(rows, schema=schema).createOrReplaceTempView(view)
         return SparkTable(self, view, list(header), "the table")
 
-    def close(self) -> None:
-        try:
-            self.session.stop()
-        finally:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            private_folders.discard(self.folder)
+    def _stop(self) -> None:
+        self.session.stop()

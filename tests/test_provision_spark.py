@@ -125,10 +125,10 @@ def test_spark_and_duckdb_write_the_same_file_for_the_same_seed(tmp_path):
     assert outputs[0] == outputs[1]
 
 
-def run_command(*args: str) -> subprocess.CompletedProcess[str]:
+def run_command(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "jupyterlab_manatee.provision", *args],
-        capture_output=True, text=True, cwd=REPO, timeout=300,
+        capture_output=True, text=True, cwd=REPO, timeout=300, env=env,
     )  # fmt: skip
 
 

@@ -16,7 +16,11 @@ ENGINES = ("duckdb", "spark")
 DEFAULT_MEMORY_LIMIT = "256MB"
 #: the help of ``--engine`` and ``--spark-master``, the same in every command that reads data
 ENGINE_HELP = "what reads the table: duckdb (embedded, the default) or spark"
-SPARK_MASTER_HELP = "the Spark master for --engine spark (default local[*])"
+SPARK_MASTER_HELP = (
+    "the Spark master for --engine spark (default local[*]); on a cluster (a master not "
+    "local...) Spark reads a gs:// input itself: Dataproc has Google's Cloud Storage "
+    "connector, any other cluster needs it (spark.jars)"
+)
 
 
 def open_engine(name: str = "duckdb", **options: Any) -> Engine:

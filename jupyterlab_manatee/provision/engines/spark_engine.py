@@ -1,10 +1,12 @@
 """Spark, for tables that live on a cluster: the same statements as DuckDB (`.sql`).
 
 ``--engine spark --spark-master URL`` (default ``local[*]``) runs the counts on that
-master; only aggregates come back to the tool. A ``gs://`` object is copied into the
-engine's private folder first, as for DuckDB (`.sources`), which suits ``local[*]``; a
-cluster reading the bucket itself would need Google's connector jar on its classpath.
-Spark needs Java 17 or later and ``pip install pyspark``.
+master; only aggregates come back to the tool. With a ``local...`` master a ``gs://``
+object is copied into the engine's private folder first, as for DuckDB (`.sources`); on
+a cluster (any other master) Spark is given the ``gs://`` URL itself, since its executors
+cannot read the driver's disk: they read the bucket through Google's Cloud Storage
+connector, which Dataproc has and any other cluster needs on its classpath
+(``spark.jars``). Spark needs Java 17 or later and ``pip install pyspark``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from .base import (
     histograms_of,
     imported,
 )
-from .sources import checked_header, csv_header, local_copy
+from .sources import checked_header, csv_header, spark_location
 
 
 class SparkTable(Table):
@@ -47,8 +49,7 @@ class SparkTable(Table):
         try:
             return self.engine.session.sql(statement).collect()
         except Exception as error:  # py4j and Spark raise many kinds; all mean "cannot read"
-            first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-            raise InputError(f"cannot read {self.label}: {first}") from error
+            raise InputError(f"cannot read {self.label}: {_first_line(error)}") from error
 
     def census(self, domain: TableDomain) -> Census:
         (row,) = self._rows(sql.census(domain, self.view, self.engine.dialect))
@@ -89,6 +90,11 @@ class SparkTable(Table):
         return histograms_of(cells, [tuple(row) for row in self._rows(statement)])
 
 
+def _first_line(error: Exception) -> str:
+    """Spark's message without the JVM's stack trace."""
+    return str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+
+
 def _columns(domain: TableDomain, rows: list[Any]) -> dict[str, np.ndarray]:
     result = {}
     for i, column in enumerate(domain.columns):
@@ -118,6 +124,7 @@ class SparkEngine(Engine):
         pyspark: Any = imported("pyspark", advice)
         session_class: Any = imported("pyspark.sql", advice).SparkSession
         self._make_folder(temp_root, gcp_project)
+        self.master = master
         self.session = (
             session_class.builder.master(master)
             .appName("manatee-provision")
@@ -134,14 +141,21 @@ class SparkEngine(Engine):
     def open(self, source: Source) -> Table:
         from pyspark.sql.types import StringType, StructField, StructType
 
-        path = str(local_copy(source.location, self.folder, project=self.gcp_project))
+        path = spark_location(
+            source.location, self.folder, master=self.master, project=self.gcp_project
+        )
         view = self._view()
         if source.kind == PARQUET:
-            frame = self.session.read.parquet(path)
+            try:
+                frame = self.session.read.parquet(path)
+            except Exception as error:  # as in SparkTable._rows
+                raise InputError(f"cannot read {source.location}: {_first_line(error)}") from error
             header = checked_header([n.strip() for n in frame.columns], source.location)
             frame = frame.toDF(*header)
         else:
-            header = checked_header(csv_header(Path(path), source), source.location)
+            header = checked_header(
+                csv_header(path, source, project=self.gcp_project), source.location
+            )
             schema = StructType(
                 [StructField(f"c{i}", StringType(), True) for i in range(len(header))]
             )

@@ -3,6 +3,7 @@ marginals and census, and the command writes the same file for the same seed."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -122,3 +123,65 @@ def test_spark_and_duckdb_write_the_same_file_for_the_same_seed(tmp_path):
         assert result.returncode == 0, result.stderr[-3000:]
         outputs.append(output.read_bytes())
     assert outputs[0] == outputs[1]
+
+
+def run_command(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "jupyterlab_manatee.provision", *args],
+        capture_output=True, text=True, cwd=REPO, timeout=300, env=env,
+    )  # fmt: skip
+
+
+def small_categories(folder: Path) -> tuple[Path, Path]:
+    """A 240-row table of three category columns and its domain: AIM's rounds stay short."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data, domain = folder / "real.csv", folder / "domain.json"
+    data.write_text(
+        "a,b,c\n"
+        + "".join(f"{'xyz'[i % 3]},{'pq'[i % 7 < 3]},{'uvw'[i % 5 % 3]}\n" for i in range(240))
+    )
+    columns = [
+        {"name": "a", "type": "category", "categories": ["x", "y", "z"]},
+        {"name": "b", "type": "category", "categories": ["p", "q"]},
+        {"name": "c", "type": "category", "categories": ["u", "v", "w"]},
+    ]
+    domain.write_text(json.dumps({"columns": columns}))
+    return data, domain
+
+
+def test_aim_on_spark_writes_the_same_file_as_on_duckdb_for_the_same_seed(tmp_path):
+    data, domain = small_categories(tmp_path)
+    outputs = []
+    for engine in ("spark", "duckdb"):
+        output = tmp_path / engine / "out.csv"
+        result = run_command(
+            str(data), "--domain", str(domain), "--epsilon", "4", "--seed", "7",
+            "--method", "aim", "--iters", "30", "--aim-round-iters", "10",
+            "--engine", engine, "--spark-master", "local[2]", "--output", str(output),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        outputs.append(output.read_bytes())
+    assert outputs[0] == outputs[1]
+    assert outputs[0].splitlines()[0] == b"a,b,c"
+    assert len(outputs[0].splitlines()) == 1 + 253  # the noisy count of 240 rows, seed 7
+
+
+def test_domain_drafting_on_spark_writes_the_same_file_as_on_duckdb(tmp_path):
+    """The quantiles' noise is OpenDP's, which takes no seed: at an epsilon this large the
+    noisy max picks the exact quantile, so both engines' counts give one file."""
+    data = tmp_path / "real.csv"
+    # x: 0 to 99, three rows each, so its quartiles are 25, 50 and 75 with no tie
+    data.write_text("x,s\n" + "".join(f"{i * 37 % 100},{'ab'[i % 2]}\n" for i in range(300)))
+    drafted = []
+    for engine in ("spark", "duckdb"):
+        output = tmp_path / engine / "domain.json"
+        output.parent.mkdir()
+        result = run_command(
+            "domain", "--output", str(output), "--data", str(data), "--epsilon", "10000",
+            "--integer", "x=0..100", "--category", "s=a,b", "--bins", "4",
+            "--engine", engine, "--spark-master", "local[2]",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        drafted.append(output.read_bytes())
+    assert drafted[0] == drafted[1]
+    assert json.loads(drafted[0])["columns"][0]["edges"] == [0, 25, 50, 75, 100]

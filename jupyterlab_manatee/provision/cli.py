@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from . import aim
-from .engines import DEFAULT_MEMORY_LIMIT, ENGINES
+from .engines import DEFAULT_MEMORY_LIMIT, ENGINE_HELP, ENGINES, SPARK_MASTER_HELP
 from .errors import ProvisionError
 from .files import check_writable, destination, upload, write_whole
 
@@ -175,7 +175,7 @@ def parser() -> argparse.ArgumentParser:
         "--engine",
         choices=ENGINES,
         default="duckdb",
-        help="what reads the table: duckdb (embedded, the default) or spark",
+        help=ENGINE_HELP,
     )
     p.add_argument(
         "--memory-limit",
@@ -186,7 +186,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--spark-master",
         default="local[*]",
-        help="the Spark master for --engine spark (default local[*])",
+        help=SPARK_MASTER_HELP,
     )
     p.add_argument(
         "--temp-dir",

@@ -22,6 +22,8 @@ Each column is ``NAME=SPEC`` in the order given:
 * ``--may-be-empty NAME[,NAME...]`` (repeatable): these columns may have empty cells,
   written ``"empty": true``: an empty cell is then a value of its own (a bin after the
   others). With ``--data``, their quantiles are those of the cells that hold a number.
+* ``--engine spark [--spark-master URL]``: Spark counts the cells instead of DuckDB, with
+  the same statements, so the counts (and so the quantiles' chances) are the same.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from .domain import CATEGORY, FLOAT, INTEGER, parse_domain
-from .engines import Table, sql
+from .engines import ENGINE_HELP, ENGINES, SPARK_MASTER_HELP, Table, sql
 from .errors import DomainError, MissingExtraError, ProvisionError
 from .plan import _round_up
 
@@ -424,6 +426,8 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--delimiter", default=",", help="the data's delimiter (default ',')")
     p.add_argument("--epsilon", type=float, default=None, help="budget for the DP quantiles")
+    p.add_argument("--engine", choices=ENGINES, default="duckdb", help=ENGINE_HELP)
+    p.add_argument("--spark-master", default="local[*]", help=SPARK_MASTER_HELP)
     p.add_argument("--output", type=Path, required=True, help="where to write the domain file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
     return p
@@ -456,7 +460,8 @@ def main(argv: list[str]) -> int:
         from .engines import Source, open_engine
 
         delimiter = "\t" if args.delimiter == "tab" else args.delimiter
-        with open_engine() as engine:
+        options = {"master": args.spark_master} if args.engine == "spark" else {}
+        with open_engine(args.engine, **options) as engine:
             table = engine.open(Source(args.data, delimiter=delimiter))
             drafted = draft(specs, bins=args.bins, table=table, epsilon=args.epsilon)
     text = json.dumps(drafted.document, indent=2) + "\n"

@@ -14,6 +14,13 @@ from .base import Census, ColumnCensus, Engine, Histogram, Marginals, Source, Ta
 ENGINES = ("duckdb", "spark")
 #: DuckDB's memory for its own work (aggregates, sorting, buffers); past it, it spills.
 DEFAULT_MEMORY_LIMIT = "256MB"
+#: the help of ``--engine`` and ``--spark-master``, the same in every command that reads data
+ENGINE_HELP = "what reads the table: duckdb (embedded, the default) or spark"
+SPARK_MASTER_HELP = (
+    "the Spark master for --engine spark (default local[*]); on a cluster (a master not "
+    "local...) Spark reads a gs:// input itself: Dataproc has Google's Cloud Storage "
+    "connector, any other cluster needs it (spark.jars)"
+)
 
 
 def open_engine(name: str = "duckdb", **options: Any) -> Engine:
@@ -32,6 +39,8 @@ def open_engine(name: str = "duckdb", **options: Any) -> Engine:
 __all__ = [
     "DEFAULT_MEMORY_LIMIT",
     "ENGINES",
+    "ENGINE_HELP",
+    "SPARK_MASTER_HELP",
     "Census",
     "ColumnCensus",
     "Engine",

@@ -11,13 +11,20 @@ bounded pieces for the report's linear model, which sums over rows.
 from __future__ import annotations
 
 import abc
+import importlib
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
+from pathlib import Path
+from types import ModuleType, TracebackType
 
 import numpy as np
 
 from ..domain import TableDomain
+from ..errors import MissingExtraError
+from ..files import private_folders
 from . import sql
 
 #: Where a table is: a local path or a ``gs://`` URL, its format and its CSV delimiter.
@@ -119,11 +126,42 @@ class Table(abc.ABC):
         drafted domain's DP quantiles read instead of the values."""
 
 
+def imported(name: str, advice: str) -> ModuleType:
+    """The module ``name``, or `MissingExtraError` saying ``advice`` (how to install it):
+    an engine's package is optional, imported only when that engine is chosen."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        raise MissingExtraError(advice) from error
+
+
 class Engine(abc.ABC):
-    """Opens tables; closing it ends its work and removes its temporary files."""
+    """Opens tables; closing it ends its work and removes its temporary files.
+
+    Every engine has a private folder (its spill space and its copies of ``gs://``
+    inputs), made by `_make_folder` and removed by `close` whatever `_stop` raises."""
 
     #: the engine's name and version, for the report
     description: str
+    #: the engine's private temporary folder
+    folder: Path
+    #: the project for ``gs://`` inputs
+    gcp_project: str | None
+    _tables: int
+
+    def _make_folder(
+        self, temp_root: str | os.PathLike[str] | None, gcp_project: str | None
+    ) -> None:
+        """Make the private folder; an engine calls it once its package is imported."""
+        self.folder = Path(tempfile.mkdtemp(prefix="manatee-provision-", dir=temp_root))
+        private_folders.add(self.folder)
+        self.gcp_project = gcp_project
+        self._tables = 0
+
+    def _view(self) -> str:
+        """A new name for a table's view, unique within the engine."""
+        self._tables += 1
+        return f"table_{self._tables}"
 
     @abc.abstractmethod
     def open(self, source: Source) -> Table:
@@ -134,8 +172,16 @@ class Engine(abc.ABC):
         """A table given as text columns in memory (the library's in-memory API)."""
 
     @abc.abstractmethod
+    def _stop(self) -> None:
+        """End the engine's own work (its connection or session)."""
+
     def close(self) -> None:
         """End the engine's work and remove its temporary files."""
+        try:
+            self._stop()
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            private_folders.discard(self.folder)
 
     def __enter__(self) -> Engine:
         return self
@@ -213,5 +259,6 @@ __all__ = [
     "census_of",
     "fill",
     "histograms_of",
+    "imported",
     "sql",
 ]

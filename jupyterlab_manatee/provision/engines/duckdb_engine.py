@@ -9,17 +9,13 @@ A ``gs://`` object is first copied there (see `.sources`).
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..domain import TableDomain
-from ..errors import InputError, MissingExtraError
-from ..files import private_folders
+from ..errors import InputError
 from . import DEFAULT_MEMORY_LIMIT, sql
 from .base import (
     PARQUET,
@@ -32,19 +28,9 @@ from .base import (
     census_of,
     fill,
     histograms_of,
+    imported,
 )
 from .sources import checked_header, csv_header, local_copy
-
-
-def _import() -> Any:
-    try:
-        import duckdb
-    except ImportError as error:
-        raise MissingExtraError(
-            "manatee-provision needs the 'provision' extra: "
-            "pip install 'jupyterlab_manatee[provision]' (duckdb is missing)"
-        ) from error
-    return duckdb
 
 
 def _reason(error: Exception, delimiter: str) -> str:
@@ -136,10 +122,12 @@ class DuckDBEngine(Engine):
         threads: int | None = None,
         gcp_project: str | None = None,
     ) -> None:
-        self.duckdb = _import()
-        self.folder = Path(tempfile.mkdtemp(prefix="manatee-provision-", dir=temp_root))
-        private_folders.add(self.folder)
-        self.gcp_project = gcp_project
+        self.duckdb: Any = imported(
+            "duckdb",
+            "manatee-provision needs the 'provision' extra: "
+            "pip install 'jupyterlab_manatee[provision]' (duckdb is missing)",
+        )
+        self._make_folder(temp_root, gcp_project)
         config = {
             "memory_limit": memory_limit,
             "temp_directory": str(self.folder / "spill"),
@@ -150,11 +138,6 @@ class DuckDBEngine(Engine):
         }
         self.connection = self.duckdb.connect(":memory:", config=config)
         self.description = f"DuckDB {self.duckdb.__version__}"
-        self._tables = 0
-
-    def _view(self) -> str:
-        self._tables += 1
-        return f"table_{self._tables}"
 
     def open(self, source: Source) -> Table:
         path = local_copy(source.location, self.folder, project=self.gcp_project)
@@ -201,9 +184,5 @@ class DuckDBEngine(Engine):
             self.connection.unregister("incoming_arrow")
         return DuckDBTable(self, view, list(header), "the table")
 
-    def close(self) -> None:
-        try:
-            self.connection.close()
-        finally:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            private_folders.discard(self.folder)
+    def _stop(self) -> None:
+        self.connection.close()

@@ -6,13 +6,18 @@ google-cloud-storage (already the tool's client for uploads: same credentials, s
 ``--gcp-project``, same ``STORAGE_EMULATOR_HOST`` for tests), streamed in bounded pieces.
 The engine then reads it several times (checks, marginals, report) from local disk, and
 every engine reads it the same way: DuckDB's own ``gs://`` support is an extension it
-would download at run time, and Spark's needs a connector jar.
+would download at run time, and Spark's needs a connector jar. Spark on a cluster is the
+exception (`spark_location`): its executors read the ``gs://`` URL themselves, through
+the connector, and only the CSV's header row is read here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError, MissingExtraError, ProvisionError
 from .base import Source
@@ -28,9 +33,35 @@ def local_copy(location: str, folder: Path, *, project: str | None = None) -> Pa
             reason = "no such file" if not path.exists() else "not a file"
             raise InputError(f"cannot read the input {location}: {reason}")
         return path
+    _, object_name = _bucket_and_object(location)
+    target = folder / f"input-{len(list(folder.glob('input-*')))}-{Path(object_name).name}"
+    with _gcs(location, project) as blob:
+        blob.download_to_filename(str(target))
+    return target
+
+
+def spark_location(location: str, folder: Path, *, master: str, project: str | None = None) -> str:
+    """What Spark on ``master`` reads for ``location``. On a cluster (a master that is not
+    ``local...``) a ``gs://`` URL as it is: executors on other machines cannot read the
+    driver's disk, so they read the bucket through Google's Cloud Storage connector
+    (Dataproc has it; another cluster needs it on its classpath). Else `local_copy`."""
+    if location.startswith(GS) and not master.startswith("local"):
+        _bucket_and_object(location)
+        return location
+    return str(local_copy(location, folder, project=project))
+
+
+def _bucket_and_object(location: str) -> tuple[str, str]:
     bucket_name, _, object_name = location[len(GS) :].partition("/")
     if not bucket_name or not object_name:
         raise InputError(f"{location}: a gs:// input is gs://bucket/object")
+    return bucket_name, object_name
+
+
+@contextlib.contextmanager
+def _gcs(location: str, project: str | None) -> Iterator[Any]:
+    """The ``gs://`` object's blob, its errors said in the tool's words."""
+    bucket_name, object_name = _bucket_and_object(location)
     try:
         from google.api_core import exceptions as api
         from google.auth import exceptions as auth
@@ -39,10 +70,9 @@ def local_copy(location: str, folder: Path, *, project: str | None = None) -> Pa
         raise MissingExtraError(
             "reading gs:// needs google-cloud-storage: pip install 'jupyterlab_manatee[provision]'"
         ) from error
-    target = folder / f"input-{len(list(folder.glob('input-*')))}-{Path(object_name).name}"
     try:
         client = storage.Client(project=project)
-        client.bucket(bucket_name).blob(object_name).download_to_filename(str(target))
+        yield client.bucket(bucket_name).blob(object_name)
     except api.NotFound as error:
         raise InputError(f"cannot read {location}: no such bucket or object") from error
     except (api.Forbidden, api.Unauthorized) as error:
@@ -52,13 +82,24 @@ def local_copy(location: str, folder: Path, *, project: str | None = None) -> Pa
         ) from error
     except (api.GoogleAPIError, auth.GoogleAuthError) as error:
         raise ProvisionError(f"cannot read {location}: {error}") from error
-    return target
 
 
-def csv_header(path: Path, source: Source) -> list[str]:
-    """The header row, read by Python's csv module (only the first row is read)."""
+#: how much of a ``gs://`` CSV one request reads for its header
+HEADER_CHUNK = 256 * 1024
+
+
+def csv_header(where: Path | str, source: Source, *, project: str | None = None) -> list[str]:
+    """The header row, read by Python's csv module (only the first row is read): of a
+    local file, or of a ``gs://`` object read in pieces of `HEADER_CHUNK` bytes."""
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
+        with contextlib.ExitStack() as stack:
+            if str(where).startswith(GS):
+                blob = stack.enter_context(_gcs(str(where), project))
+                handle = stack.enter_context(
+                    blob.open("rt", chunk_size=HEADER_CHUNK, encoding="utf-8-sig", newline="")
+                )
+            else:
+                handle = stack.enter_context(Path(where).open(newline="", encoding="utf-8-sig"))
             header = next(csv.reader(handle, delimiter=source.delimiter), None)
     except OSError as error:
         raise InputError(f"cannot read the input {source.location}: {error.strerror}") from error

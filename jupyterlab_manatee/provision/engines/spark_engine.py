@@ -1,16 +1,16 @@
 """Spark, for tables that live on a cluster: the same statements as DuckDB (`.sql`).
 
 ``--engine spark --spark-master URL`` (default ``local[*]``) runs the counts on that
-master; only aggregates come back to the tool. A ``gs://`` object is copied into the
-engine's private folder first, as for DuckDB (`.sources`), which suits ``local[*]``; a
-cluster reading the bucket itself would need Google's connector jar on its classpath.
-Spark needs Java 17 or later and ``pip install pyspark``.
+master; only aggregates come back to the tool. With a ``local...`` master a ``gs://``
+object is copied into the engine's private folder first, as for DuckDB (`.sources`); on
+a cluster (any other master) Spark is given the ``gs://`` URL itself, since its executors
+cannot read the driver's disk: they read the bucket through Google's Cloud Storage
+connector, which Dataproc has and any other cluster needs on its classpath
+(``spark.jars``). Spark needs Java 17 or later and ``pip install pyspark``.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..domain import TableDomain
-from ..errors import InputError, MissingExtraError
-from ..files import private_folders
+from ..errors import InputError
 from . import sql
 from .base import (
     PARQUET,
@@ -32,19 +31,9 @@ from .base import (
     census_of,
     fill,
     histograms_of,
+    imported,
 )
-from .sources import checked_header, csv_header, local_copy
-
-
-def _import() -> Any:
-    try:
-        import pyspark
-        from pyspark.sql import SparkSession
-    except ImportError as error:
-        raise MissingExtraError(
-            "--engine spark needs pyspark: pip install 'jupyterlab_manatee[spark]'"
-        ) from error
-    return pyspark, SparkSession
+from .sources import checked_header, csv_header, spark_location
 
 
 class SparkTable(Table):
@@ -60,8 +49,7 @@ class SparkTable(Table):
         try:
             return self.engine.session.sql(statement).collect()
         except Exception as error:  # py4j and Spark raise many kinds; all mean "cannot read"
-            first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-            raise InputError(f"cannot read {self.label}: {first}") from error
+            raise InputError(f"cannot read {self.label}: {_first_line(error)}") from error
 
     def census(self, domain: TableDomain) -> Census:
         (row,) = self._rows(sql.census(domain, self.view, self.engine.dialect))
@@ -102,6 +90,11 @@ class SparkTable(Table):
         return histograms_of(cells, [tuple(row) for row in self._rows(statement)])
 
 
+def _first_line(error: Exception) -> str:
+    """Spark's message without the JVM's stack trace."""
+    return str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+
+
 def _columns(domain: TableDomain, rows: list[Any]) -> dict[str, np.ndarray]:
     result = {}
     for i, column in enumerate(domain.columns):
@@ -127,12 +120,13 @@ class SparkEngine(Engine):
         temp_root: str | Path | None = None,
         gcp_project: str | None = None,
     ) -> None:
-        pyspark, session_builder = _import()
-        self.folder = Path(tempfile.mkdtemp(prefix="manatee-provision-", dir=temp_root))
-        private_folders.add(self.folder)
-        self.gcp_project = gcp_project
+        advice = "--engine spark needs pyspark: pip install 'jupyterlab_manatee[spark]'"
+        pyspark: Any = imported("pyspark", advice)
+        session_class: Any = imported("pyspark.sql", advice).SparkSession
+        self._make_folder(temp_root, gcp_project)
+        self.master = master
         self.session = (
-            session_builder.builder.master(master)
+            session_class.builder.master(master)
             .appName("manatee-provision")
             .config("spark.ui.enabled", "false")
             .config("spark.local.dir", str(self.folder / "spill"))
@@ -143,23 +137,25 @@ class SparkEngine(Engine):
         )
         self.session.sparkContext.setLogLevel("ERROR")
         self.description = f"Spark {pyspark.__version__} on {master}"
-        self._tables = 0
-
-    def _view(self) -> str:
-        self._tables += 1
-        return f"table_{self._tables}"
 
     def open(self, source: Source) -> Table:
         from pyspark.sql.types import StringType, StructField, StructType
 
-        path = str(local_copy(source.location, self.folder, project=self.gcp_project))
+        path = spark_location(
+            source.location, self.folder, master=self.master, project=self.gcp_project
+        )
         view = self._view()
         if source.kind == PARQUET:
-            frame = self.session.read.parquet(path)
+            try:
+                frame = self.session.read.parquet(path)
+            except Exception as error:  # as in SparkTable._rows
+                raise InputError(f"cannot read {source.location}: {_first_line(error)}") from error
             header = checked_header([n.strip() for n in frame.columns], source.location)
             frame = frame.toDF(*header)
         else:
-            header = checked_header(csv_header(Path(path), source), source.location)
+            header = checked_header(
+                csv_header(path, source, project=self.gcp_project), source.location
+            )
             schema = StructType(
                 [StructField(f"c{i}", StringType(), True) for i in range(len(header))]
             )
@@ -186,9 +182,5 @@ class SparkEngine(Engine):
         self.session.createDataFrame(rows, schema=schema).createOrReplaceTempView(view)
         return SparkTable(self, view, list(header), "the table")
 
-    def close(self) -> None:
-        try:
-            self.session.stop()
-        finally:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            private_folders.discard(self.folder)
+    def _stop(self) -> None:
+        self.session.stop()

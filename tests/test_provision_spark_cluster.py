@@ -1,0 +1,266 @@
+"""``--engine spark`` beyond one machine: a master that is not ``local...`` is given a
+``gs://`` URL itself (its executors cannot read the driver's disk), and reads it through
+Google's Cloud Storage connector; ``local[*]`` keeps reading the engine's local copy.
+
+The end-to-end tests start a Spark standalone cluster on 127.0.0.1 (a master and one
+worker, from pyspark's own jars) and serve the bucket from the GCS emulator; the
+connector's jar is downloaded from Maven Central into pytest's cache on first use."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+from jupyterlab_manatee.provision.engines.sources import spark_location
+from jupyterlab_manatee.provision.errors import InputError
+from tests.test_provision_engine import gcs_emulator  # noqa: F401 (a fixture)
+from tests.test_provision_spark import (
+    UNDER_CI,
+    run_command,
+    small_categories,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+CONNECTOR = "gcs-connector-4.0.4-shaded.jar"
+CONNECTOR_URL = (
+    "https://repo1.maven.org/maven2/com/google/cloud/bigdataoss/gcs-connector/4.0.4/" + CONNECTOR
+)
+#: Maven Central's SHA-1 of the jar
+CONNECTOR_SHA1 = "7ffdc04d1cc08c742916c696805761044e36b919"
+CLASSES = "com.google.cloud.hadoop.fs.gcs"
+CLUSTER = "spark://10.1.2.3:7077"
+
+
+# -- which location Spark is given ---------------------------------------------------------
+def test_a_cluster_master_is_given_the_gs_url_itself_and_nothing_is_copied(tmp_path):
+    for master in (CLUSTER, "yarn", "k8s://https://10.1.2.3:443"):
+        assert spark_location("gs://bucket/t/real.csv", tmp_path, master=master) == (
+            "gs://bucket/t/real.csv"
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_local_master_is_given_the_local_copy_of_a_gs_object(tmp_path, gcs_emulator):  # noqa: F811
+    gcs_emulator.create_bucket("bucket").blob("t/real.csv").upload_from_string("a\n1\n")
+    where = spark_location("gs://bucket/t/real.csv", tmp_path, master="local[2]")
+    assert where == str(tmp_path / "input-0-real.csv")
+    assert Path(where).read_text() == "a\n1\n"
+
+
+def test_a_cluster_master_refuses_a_gs_url_without_an_object(tmp_path):
+    with pytest.raises(InputError, match="a gs:// input is gs://bucket/object"):
+        spark_location("gs://bucket", tmp_path, master=CLUSTER)
+
+
+def test_a_local_path_is_given_as_it_is_to_a_cluster_master(tmp_path):
+    table = tmp_path / "real.csv"
+    table.write_text("a\n1\n")
+    assert spark_location(str(table), tmp_path / "engine", master=CLUSTER) == str(table)
+
+
+# -- a standalone cluster reading the bucket -----------------------------------------------
+def _unavailable(reason: str) -> NoReturn:
+    """Fail under CI, skip on a developer's machine (as the other Spark tests)."""
+    if UNDER_CI:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def connector(request: pytest.FixtureRequest) -> Path:
+    """Google's Cloud Storage connector for Hadoop, kept in pytest's cache folder."""
+    jar = Path(request.config.cache.mkdir("gcs-connector")) / CONNECTOR
+    if not jar.is_file():
+        part = jar.with_suffix(".part")
+        try:
+            with urllib.request.urlopen(CONNECTOR_URL, timeout=120) as reply:
+                part.write_bytes(reply.read())
+        except OSError as error:
+            _unavailable(f"could not download {CONNECTOR_URL} (the GCS connector): {error}")
+        if hashlib.sha1(part.read_bytes()).hexdigest() != CONNECTOR_SHA1:
+            part.unlink()
+            _unavailable(f"{CONNECTOR_URL} did not have Maven Central's SHA-1 {CONNECTOR_SHA1}")
+        part.replace(jar)
+    return jar
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for(log: Path, text: str, process: subprocess.Popen[bytes], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while text not in log.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            tail = log.read_text(errors="replace")[-3000:]
+            raise AssertionError(f"the Spark cluster did not start ({text!r} not logged):\n{tail}")
+        time.sleep(0.5)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    url: str
+    #: the worker's folder: one ``app-*`` folder per application its executors ran
+    work: Path
+
+    def applications(self) -> int:
+        return len(list(self.work.glob("app-*")))
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A Spark standalone master and one worker (1 core, 1 GiB) on 127.0.0.1."""
+    if shutil.which("java") is None:
+        _unavailable("Spark needs Java (apt-get install default-jre-headless)")
+    try:
+        import pyspark
+    except ImportError:
+        _unavailable("pyspark (the spark extra) is not installed")
+    home = Path(pyspark.__file__).parent
+    folder = tmp_path_factory.mktemp("cluster")
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(home),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_LOG_DIR": str(folder),
+        # no REST submission server: it would take port 6066 on every run
+        "SPARK_MASTER_OPTS": "-Dspark.master.rest.enabled=false",
+    }
+    master_url = f"spark://127.0.0.1:{_free_port()}"
+    spark_class = str(home / "bin" / "spark-class")
+    commands = {
+        "master": [
+            spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+            "--port", master_url.rsplit(":", 1)[1], "--webui-port", "0",
+        ],
+        "worker": [
+            spark_class, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
+            "--webui-port", "0", "--cores", "1", "--memory", "1g",
+            "--work-dir", str(folder / "work"), master_url,
+        ],
+    }  # fmt: skip
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        for name, ready in (("master", "I have been elected leader"), ("worker", "registered")):
+            log = folder / f"{name}.log"
+            with log.open("wb") as handle:
+                started.append(
+                    subprocess.Popen(commands[name], env=env, stdout=handle, stderr=handle)
+                )
+            _wait_for(log, ready, started[-1], 90)
+        yield Cluster(master_url, folder / "work")
+    finally:
+        for process in reversed(started):
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def connector_conf(folder: Path, jar: Path, storage_url: str) -> Path:
+    """A ``SPARK_CONF_DIR`` whose spark-defaults.conf gives the driver and the executors
+    the connector, reading the emulator without authentication. Hadoop 3.5's own
+    ``fs.gs.*`` defaults name another class and write sizes as ``64m``, which this
+    connector does not parse: the class and those sizes are set here."""
+    conf = folder / "spark-conf"
+    conf.mkdir()
+    mib = 1024 * 1024
+    settings = {
+        "spark.jars": str(jar),
+        "spark.hadoop.fs.gs.impl": f"{CLASSES}.GoogleHadoopFileSystem",
+        "spark.hadoop.fs.AbstractFileSystem.gs.impl": f"{CLASSES}.GoogleHadoopFS",
+        "spark.hadoop.fs.gs.storage.root.url": storage_url.rstrip("/") + "/",
+        "spark.hadoop.fs.gs.auth.type": "UNAUTHENTICATED",
+        "spark.hadoop.fs.gs.block.size": str(64 * mib),
+        "spark.hadoop.fs.gs.rewrite.max.chunk.size": str(512 * mib),
+        "spark.hadoop.fs.gs.outputstream.buffer.size": str(8 * mib),
+        "spark.hadoop.fs.gs.inputstream.inplace.seek.limit": str(8 * mib),
+        "spark.hadoop.fs.gs.inputstream.min.range.request.size": str(2 * mib),
+    }
+    (conf / "spark-defaults.conf").write_text("".join(f"{k} {v}\n" for k, v in settings.items()))
+    return conf
+
+
+@pytest.fixture
+def on_cluster(
+    tmp_path: Path,
+    cluster: Cluster,
+    connector: Path,
+    gcs_emulator: object,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[object]:
+    """The emulator's client, with the commands' Spark configured for the connector."""
+    conf = connector_conf(tmp_path, connector, os.environ["STORAGE_EMULATOR_HOST"])
+    monkeypatch.setenv("SPARK_CONF_DIR", str(conf))
+    monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
+    yield gcs_emulator
+
+
+def provision_on_cluster(
+    cluster: Cluster, table: str, domain: Path, output: Path, env: dict[str, str] | None = None
+) -> bytes:
+    """Run the command with ``--engine spark`` on the cluster; its output's bytes. The
+    worker must have run one more application (its executors did the reading)."""
+    before = cluster.applications()
+    result = run_command(
+        table, "--domain", str(domain), "--epsilon", "4", "--seed", "3", "--iters", "30",
+        "--engine", "spark", "--spark-master", cluster.url, "--output", str(output),
+        env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert cluster.applications() == before + 1
+    return output.read_bytes()
+
+
+def provision_with_duckdb(table: str, domain: Path, output: Path) -> bytes:
+    result = run_command(
+        table, "--domain", str(domain), "--epsilon", "4", "--seed", "3", "--iters", "30",
+        "--output", str(output),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return output.read_bytes()
+
+
+def test_a_cluster_reads_a_gs_csv_and_writes_what_duckdb_writes_from_its_copy(
+    tmp_path, cluster, on_cluster
+):
+    data, domain = small_categories(tmp_path / "in")
+    on_cluster.create_bucket("stage2").blob("t/real.csv").upload_from_filename(str(data))
+    url = "gs://stage2/t/real.csv"
+    spark = provision_on_cluster(cluster, url, domain, tmp_path / "spark.csv")
+    assert spark == provision_with_duckdb(url, domain, tmp_path / "duckdb.csv")
+    assert spark.splitlines()[0] == b"a,b,c"
+
+
+def test_a_cluster_reads_a_gs_parquet_table_through_the_connector_alone(
+    tmp_path, cluster, on_cluster
+):
+    """The command's own client for gs:// is pointed nowhere (no emulator, no
+    credentials): only the executors' connector can have read the table."""
+    import pyarrow.csv
+    import pyarrow.parquet
+
+    data, domain = small_categories(tmp_path / "in")
+    table = tmp_path / "real.parquet"
+    pyarrow.parquet.write_table(pyarrow.csv.read_csv(data), table)
+    on_cluster.create_bucket("stage2").blob("real.parquet").upload_from_filename(str(table))
+    env = {k: v for k, v in os.environ.items() if k != "STORAGE_EMULATOR_HOST"}
+    env["GOOGLE_APPLICATION_CREDENTIALS"] = str(tmp_path / "no-credentials.json")
+    url = "gs://stage2/real.parquet"
+    spark = provision_on_cluster(cluster, url, domain, tmp_path / "spark.csv", env)
+    assert spark == provision_with_duckdb(str(table), domain, tmp_path / "duckdb.csv")

@@ -4,11 +4,17 @@ Google's Cloud Storage connector; ``local[*]`` keeps reading the engine's local 
 
 The end-to-end tests start a Spark standalone cluster on 127.0.0.1 (a master and one
 worker, from pyspark's own jars) and serve the bucket from the GCS emulator; the
-connector's jar is downloaded from Maven Central into pytest's cache on first use."""
+connector's jar is downloaded from Maven Central into pytest's cache on first use. One
+cluster's worker runs in a mount namespace of its own where the driver's folder is an
+empty tmpfs, as on machines that do not share the driver's disk: the output the tool
+writes there is re-read for the report by a local DuckDB, not by the executors."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -22,6 +28,8 @@ from typing import NoReturn
 
 import pytest
 
+from jupyterlab_manatee.provision.cli import _output_engine, parser
+from jupyterlab_manatee.provision.engines import open_engine
 from jupyterlab_manatee.provision.engines.sources import spark_location
 from jupyterlab_manatee.provision.errors import InputError
 from tests.test_provision_engine import gcs_emulator  # noqa: F401 (a fixture)
@@ -67,6 +75,41 @@ def test_a_local_path_is_given_as_it_is_to_a_cluster_master(tmp_path):
     table = tmp_path / "real.csv"
     table.write_text("a\n1\n")
     assert spark_location(str(table), tmp_path / "engine", master=CLUSTER) == str(table)
+
+
+# -- which engine re-reads the written output for the report -------------------------------
+def _arguments(tmp_path: Path, *choice: str) -> argparse.Namespace:
+    return parser().parse_args(
+        ["real.csv", "--domain", "d.json", "--epsilon", "1", "--output", "out.csv",
+         "--temp-dir", str(tmp_path), *choice]
+    )  # fmt: skip
+
+
+def test_a_local_master_or_duckdb_rereads_the_output_with_the_counting_engine(tmp_path):
+    choices = [
+        ["--engine", "spark"],
+        ["--engine", "spark", "--spark-master", "local[2]"],
+        ["--engine", "duckdb", "--spark-master", CLUSTER],
+    ]
+    with open_engine("duckdb") as counting, contextlib.ExitStack() as stack:
+        for choice in choices:
+            assert _output_engine(_arguments(tmp_path, *choice), counting, stack) is counting
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cluster_master_rereads_the_output_with_a_local_duckdb_closed_with_the_run(tmp_path):
+    """Closed with the run's stack, on an error too: its private folder is gone."""
+    import duckdb
+
+    arguments = _arguments(tmp_path, "--engine", "spark", "--spark-master", CLUSTER)
+    with open_engine("duckdb") as counting, pytest.raises(KeyboardInterrupt):
+        with contextlib.ExitStack() as stack:
+            reader = _output_engine(arguments, counting, stack)
+            assert reader is not counting
+            assert reader.description == f"DuckDB {duckdb.__version__}"
+            assert list(tmp_path.iterdir()) == [reader.folder]
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
 
 
 # -- a standalone cluster reading the bucket -----------------------------------------------
@@ -120,9 +163,12 @@ class Cluster:
         return len(list(self.work.glob("app-*")))
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """A Spark standalone master and one worker (1 core, 1 GiB) on 127.0.0.1."""
+@contextlib.contextmanager
+def running_cluster(folder: Path, hidden: Path | None = None) -> Iterator[Cluster]:
+    """A Spark standalone master and one worker (1 core, 1 GiB) on 127.0.0.1. With
+    ``hidden``, the worker (and so its executors) runs in a mount namespace of its own with
+    an empty tmpfs over that folder, as on a cluster whose machines do not share the
+    driver's disk; it refuses to start if it still sees the folder's `SENTINEL`."""
     if shutil.which("java") is None:
         _unavailable("Spark needs Java (apt-get install default-jre-headless)")
     try:
@@ -130,7 +176,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     except ImportError:
         _unavailable("pyspark (the spark extra) is not installed")
     home = Path(pyspark.__file__).parent
-    folder = tmp_path_factory.mktemp("cluster")
     env = {
         **os.environ,
         "SPARK_HOME": str(home),
@@ -152,6 +197,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             "--work-dir", str(folder / "work"), master_url,
         ],
     }  # fmt: skip
+    if hidden is not None:
+        (hidden / SENTINEL).write_text("the worker must not see this\n")
+        commands["worker"] = [*walled_off(hidden), *commands["worker"]]
     started: list[subprocess.Popen[bytes]] = []
     try:
         for name, ready in (("master", "I have been elected leader"), ("worker", "registered")):
@@ -170,6 +218,53 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+#: a file in the hidden folder, which the walled-off worker checks it cannot see
+SENTINEL = "seen-by-the-driver-only"
+
+
+def walled_off(hidden: Path) -> list[str]:
+    """The command prefix that runs a command in a user and mount namespace of its own
+    (``unshare``, as the local backend's isolation does), with an empty tmpfs over
+    ``hidden``; it fails, saying why, if ``hidden`` is still visible there."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        _unavailable("hiding a folder from the Spark worker needs unshare (util-linux)")
+    prefix = [unshare, "--user", "--map-root-user", "--mount", "--"]
+    probe = subprocess.run(
+        [*prefix, "mount", "-t", "tmpfs", "tmpfs", str(hidden)], capture_output=True, text=True
+    )
+    if probe.returncode != 0:
+        _unavailable(f"user and mount namespaces are not available here: {probe.stderr.strip()}")
+    script = (
+        'mount -t tmpfs tmpfs "$1" && test ! -e "$1/$2" '
+        '|| { echo "the worker still sees $1" >&2; exit 1; }; shift 2; exec "$@"'
+    )
+    return [*prefix, "sh", "-c", script, "sh", str(hidden), SENTINEL]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A cluster whose worker sees the same files as the test (one machine)."""
+    with running_cluster(tmp_path_factory.mktemp("cluster")) as started:
+        yield started
+
+
+@dataclass(frozen=True)
+class WalledCluster:
+    cluster: Cluster
+    #: a folder the driver (the command) can write and the worker sees empty
+    hidden: Path
+
+
+@pytest.fixture(scope="module")
+def walled_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WalledCluster]:
+    """A cluster whose worker cannot see the driver's folder ``hidden``, as a worker on
+    another machine cannot."""
+    hidden = tmp_path_factory.mktemp("driver-only")
+    with running_cluster(tmp_path_factory.mktemp("walled-cluster"), hidden) as started:
+        yield WalledCluster(started, hidden)
 
 
 def connector_conf(folder: Path, jar: Path, storage_url: str) -> Path:
@@ -199,7 +294,6 @@ def connector_conf(folder: Path, jar: Path, storage_url: str) -> Path:
 @pytest.fixture
 def on_cluster(
     tmp_path: Path,
-    cluster: Cluster,
     connector: Path,
     gcs_emulator: object,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
@@ -264,3 +358,43 @@ def test_a_cluster_reads_a_gs_parquet_table_through_the_connector_alone(
     url = "gs://stage2/real.parquet"
     spark = provision_on_cluster(cluster, url, domain, tmp_path / "spark.csv", env)
     assert spark == provision_with_duckdb(str(table), domain, tmp_path / "duckdb.csv")
+
+
+def test_a_cluster_whose_worker_cannot_see_the_output_still_reports_on_it(
+    tmp_path, walled_cluster, on_cluster
+):
+    """The input and holdout are in gs:// (the executors read them); the output, the
+    domain and the report are in a folder the worker sees empty, as a worker on another
+    machine would: the report's re-reading of the output must not need the executors.
+    It equals the report of a DuckDB run with the same seed (the same counts, so the same
+    output), but for the engines and the time."""
+    import duckdb
+    import pyspark
+
+    data, domain = small_categories(walled_cluster.hidden / "in")
+    bucket = on_cluster.create_bucket("stage2")
+    bucket.blob("t/real.csv").upload_from_filename(str(data))
+    bucket.blob("t/holdout.csv").upload_from_filename(str(data))
+    reports = {}
+    engines = {
+        "spark": ["--engine", "spark", "--spark-master", walled_cluster.cluster.url],
+        "duckdb": ["--engine", "duckdb"],
+    }
+    for engine, choice in engines.items():
+        folder = walled_cluster.hidden / engine
+        result = run_command(
+            "gs://stage2/t/real.csv", "--domain", str(domain), "--epsilon", "4", "--seed", "3",
+            "--iters", "30", "--holdout", "gs://stage2/t/holdout.csv", "--target", "a",
+            *choice, "--output", str(folder / "out.csv"), "--report", str(folder / "report.json"),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        reports[engine] = json.loads((folder / "report.json").read_text())
+    spark, local = reports["spark"], reports["duckdb"]
+    assert spark["engine"] == f"Spark {pyspark.__version__} on {walled_cluster.cluster.url}"
+    assert spark["output_engine"] == f"DuckDB {duckdb.__version__}"
+    assert "output_engine" not in local
+    assert spark["not_private"]["distances"] == local["not_private"]["distances"]
+    utility = spark["not_private"]["utility"]
+    assert utility["holdout_rows"] == 240
+    assert utility == pytest.approx(local["not_private"]["utility"])
+    assert walled_cluster.cluster.applications() == 1

@@ -13,6 +13,7 @@ Exit status: 0 done, 1 an error (the message says what to change), 2 bad argumen
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import secrets
@@ -30,7 +31,7 @@ from .files import check_writable, destination, upload, write_whole
 
 if TYPE_CHECKING:
     from .domain import TableDomain
-    from .engines import Census
+    from .engines import Census, Engine
 
 DEFAULT_DELTA = 1e-9
 
@@ -300,11 +301,26 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _output_engine(args: argparse.Namespace, engine: Engine, stack: contextlib.ExitStack) -> Engine:
+    """The engine that re-reads the written output for the report: the counting engine,
+    except for Spark on a cluster, whose executors on other machines cannot read the file
+    just written on this one; a local DuckDB (closed with ``stack``) reads it there."""
+    from .engines import open_engine
+    from .engines.sources import on_a_cluster
+
+    if args.engine != "spark" or not on_a_cluster(args.spark_master):
+        return engine
+    return stack.enter_context(
+        open_engine("duckdb", memory_limit=args.memory_limit, temp_root=args.temp_dir)
+    )
+
+
 def run(args: argparse.Namespace, say: Callable[[str], None] = print) -> None:
     """Provision as the arguments say, telling progress through ``say``.
 
     The real table is read only through an engine (counts, and pieces of typed columns
-    for the report's model); the synthetic rows are written in pieces."""
+    for the report's model); the synthetic rows are written in pieces. The report re-reads
+    them through `_output_engine`."""
     from .domain import MAX_CLIPPED_SHARE, load_domain
     from .engines import Source, open_engine
     from .engines.sql import one_and_two_way
@@ -314,7 +330,8 @@ def run(args: argparse.Namespace, say: Callable[[str], None] = print) -> None:
 
     name = _check_places(args)
     domain = load_domain(args.domain)
-    with open_engine(args.engine, **_engine_options(args)) as engine:
+    with contextlib.ExitStack() as stack:
+        engine = stack.enter_context(open_engine(args.engine, **_engine_options(args)))
         table = engine.open(Source(args.input, delimiter=args.delimiter))
         share = None if args.allow_clipping else MAX_CLIPPED_SHARE
         census = domain.check(table, max_clipped_share=share)
@@ -353,12 +370,14 @@ def run(args: argparse.Namespace, say: Callable[[str], None] = print) -> None:
         write_pieces(args.output, domain, model.pieces(count), overwrite=args.overwrite)
         seconds = round(time.monotonic() - started, 2)
         say(f"wrote {args.output}")
-        output = engine.open(Source(str(args.output)))
+        reader = _output_engine(args, engine, stack)
+        output = reader.open(Source(str(args.output)))
         report = {
             **model.report,
             "rows": {"output": count},
             "seconds": seconds,
             "engine": engine.description,
+            **({"output_engine": reader.description} if reader is not engine else {}),
             "seed": seed if args.seed is not None else "random, not recorded",
             "input": str(args.input),
             "domain": str(args.domain),

@@ -40,12 +40,17 @@ def local_copy(location: str, folder: Path, *, project: str | None = None) -> Pa
     return target
 
 
+def on_a_cluster(master: str) -> bool:
+    """Whether Spark on ``master`` runs executors that may be on other machines."""
+    return not master.startswith("local")
+
+
 def spark_location(location: str, folder: Path, *, master: str, project: str | None = None) -> str:
     """What Spark on ``master`` reads for ``location``. On a cluster (a master that is not
     ``local...``) a ``gs://`` URL as it is: executors on other machines cannot read the
     driver's disk, so they read the bucket through Google's Cloud Storage connector
     (Dataproc has it; another cluster needs it on its classpath). Else `local_copy`."""
-    if location.startswith(GS) and not master.startswith("local"):
+    if location.startswith(GS) and on_a_cluster(master):
         _bucket_and_object(location)
         return location
     return str(local_copy(location, folder, project=project))

@@ -371,6 +371,7 @@ def test_a_cluster_whose_worker_cannot_see_the_output_still_reports_on_it(
     import duckdb
     import pyspark
 
+    before = walled_cluster.cluster.applications()
     data, domain = small_categories(walled_cluster.hidden / "in")
     bucket = on_cluster.create_bucket("stage2")
     bucket.blob("t/real.csv").upload_from_filename(str(data))
@@ -397,4 +398,23 @@ def test_a_cluster_whose_worker_cannot_see_the_output_still_reports_on_it(
     utility = spark["not_private"]["utility"]
     assert utility["holdout_rows"] == 240
     assert utility == pytest.approx(local["not_private"]["utility"])
-    assert walled_cluster.cluster.applications() == 1
+    assert walled_cluster.cluster.applications() == before + 1
+
+
+def test_a_local_input_the_workers_cannot_see_is_refused_with_sparks_reason(
+    tmp_path, walled_cluster, on_cluster
+):
+    """On a cluster a local input must be readable at its path by every executor. When it
+    is not, the error names the file and Spark's reason, not the JVM call that failed."""
+    data, domain = small_categories(walled_cluster.hidden / "local-in")
+    result = run_command(
+        str(data), "--domain", str(domain), "--epsilon", "4", "--seed", "3", "--iters", "30",
+        "--engine", "spark", "--spark-master", walled_cluster.cluster.url,
+        "--output", str(tmp_path / "out.csv"),
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"manatee-provision: error: cannot read {data}: ")
+    assert "[FAILED_READ_FILE.FILE_NOT_EXIST]" in last
+    assert "collectToPython" not in last
+    assert not (tmp_path / "out.csv").exists()

@@ -11,6 +11,7 @@ connector, which Dataproc has and any other cluster needs on its classpath
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -90,9 +91,20 @@ class SparkTable(Table):
         return histograms_of(cells, [tuple(row) for row in self._rows(statement)])
 
 
+#: Spark's own words for an error: its class in capitals and brackets, then the message
+_SPARK_REASON = re.compile(r"\[[A-Z][A-Z_]*(?:\.[A-Z][A-Z_]*)*\] [^\n]*")
+
+
 def _first_line(error: Exception) -> str:
-    """Spark's message without the JVM's stack trace."""
-    return str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    """Spark's message without the JVM's stack trace. A failure on an executor reaches the
+    driver as "An error occurred while calling o126.collectToPython", the reason deep in
+    the trace: the first error class there (such as ``[FAILED_READ_FILE.FILE_NOT_EXIST]``
+    with the path) is what the data owner can act on."""
+    text = str(error).strip()
+    reason = _SPARK_REASON.search(text)
+    if reason:
+        return reason.group(0).strip()
+    return text.splitlines()[0] if text else repr(error)
 
 
 def _columns(domain: TableDomain, rows: list[Any]) -> dict[str, np.ndarray]:

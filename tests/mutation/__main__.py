@@ -1,5 +1,5 @@
-"""``python -m tests.mutation [access|verify|identity|uuid|api_session|reply_head|isolation|all]
-[--jobs N] [--fail-under 0.9]``."""
+"""``python -m tests.mutation [MODULE ...|all] [--jobs N] [--fail-under 0.9]``, each MODULE a
+name in `TARGETS`: access, verify, identity, uuid, api_session, reply_head, isolation, draft."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ EQUIVALENT_FILE = Path(__file__).with_name("equivalent.toml")
 LINKED = ("jupyterlab_manatee", "sdk", "tests")
 #: mutmut's statuses that count as a kill (a timeout is a mutant the tests stopped).
 KILLING = ("killed", "timeout")
+#: the owner tests are named one by one: most of that file provisions, which is slow
+OWNER = "tests/test_provision_owner.py::"
 
 
 def is_killed(code: int | None) -> bool:
@@ -90,6 +92,17 @@ TARGETS = {
     "isolation": Target(
         "jupyterlab_manatee/local_backend/isolation.py",
         ("tests/local_backend/test_isolation_rules.py", "tests/local_backend/test_launcher.py"),
+    ),
+    # domain drafting: the DP quantiles and their warnings, and the owner tests that draft
+    # in-process
+    "draft": Target(
+        "jupyterlab_manatee/provision/draft.py",
+        (
+            "tests/test_provision_draft.py",
+            OWNER + "test_a_domain_is_drafted_from_public_facts_in_the_order_given",
+            OWNER + "test_a_drafted_edge_list_that_is_not_increasing_is_refused",
+            OWNER + "test_dp_quantiles_put_the_inner_edges_near_the_datas_quantiles",
+        ),
     ),
 }
 

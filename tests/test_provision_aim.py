@@ -4,6 +4,7 @@ command runs it with its plan and report. Small tables and few iterations keep i
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
@@ -207,3 +208,153 @@ def test_the_same_seed_gives_the_same_file(command_runs):
     first = (command_runs / "first.csv").read_bytes()
     assert first.startswith(b"a,b,c,d\n")
     assert first == (command_runs / "second.csv").read_bytes()
+
+
+def test_the_aim_plan_at_a_small_epsilon_warns_with_what_would_do():
+    from jupyterlab_manatee.provision.domain import load_domain
+
+    plan = aim.make_plan(load_domain(INSURANCE_DOMAIN), 1338, 0.3, 1e-9)
+    # sigma sqrt(112 / (1.8 rho)) = 205 rows; a column is swamped under 3 sigma = 616 rows
+    # a bin, a pair under 205 rows a cell; 2 bins at most: 1338 / 616 = 2.2
+    assert plan.lines() == [
+        "plan: 1338 input rows (not private), 7 columns, epsilon 0.3, delta 1e-09, AIM",
+        "  AIM measures every 1-way marginal, then in up to 112 adaptive rounds the marginal "
+        "(1-way or of the workload) the model gets most wrong; noise per measured bin or cell: "
+        "205 rows at first and at worst, halved each time a round finds the model already right",
+        "  warning: column 'age': 9 bins of 149 rows on average, under 3 times the first noise "
+        "616: its shape may be mostly noise",
+        "  warning: column 'bmi': 9 bins of 149 rows on average, under 3 times the first noise "
+        "616: its shape may be mostly noise",
+        "  warning: column 'children': 6 bins of 223 rows on average, under 3 times the first "
+        "noise 616: its shape may be mostly noise",
+        "  warning: column 'region': 4 bins of 334 rows on average, under 3 times the first "
+        "noise 616: its shape may be mostly noise",
+        "  warning: column 'charges': 15 bins of 89.2 rows on average, under 3 times the first "
+        "noise 616: its shape may be mostly noise",
+        "  warning: pair age-sex: 18 cells of 74.3 rows on average, under the first noise 205",
+        "  warning: pair age-bmi: 81 cells of 16.5 rows on average, under the first noise 205",
+        "  warning: pair age-children: 54 cells of 24.8 rows on average, under the first noise 205",
+        "  warning: pair age-smoker: 18 cells of 74.3 rows on average, under the first noise 205",
+        "  warning: pair age-region: 36 cells of 37.2 rows on average, under the first noise 205",
+        "  ... and 15 more such pairs",
+        "  suggestion: epsilon 7.4 or more, or at most 2 bins in 'age', 'bmi', 'children', "
+        "'region', 'charges' at epsilon 0.3",
+    ]
+
+
+# -- the command's options -------------------------------------------------------------------
+def _options(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    aim.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_the_aim_options_default_to_the_papers_settings():
+    options = _options()
+    assert (options.aim_degree, options.aim_max_model_size, options.aim_round_iters) == (
+        2,
+        80.0,
+        1000,
+    )
+
+
+def test_the_aim_options_are_read_as_numbers():
+    options = _options("--aim-degree", "3", "--aim-max-model-size", "2.5", "--aim-round-iters", "7")
+    assert (options.aim_degree, options.aim_max_model_size, options.aim_round_iters) == (3, 2.5, 7)
+
+
+def test_a_workload_of_another_degree_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        _options("--aim-degree", "4")
+    assert "argument --aim-degree: invalid choice: 4 (choose from 2, 3)" in capsys.readouterr().err
+
+
+def test_the_aim_options_help_says_what_each_sets(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    parser = argparse.ArgumentParser(prog="p")
+    aim.add_arguments(parser)
+    text = parser.format_help()
+    assert text[text.index("options:") :] == (
+        "options:\n"
+        "  -h, --help            show this help message and exit\n"
+        "  --aim-degree {2,3}    --method aim: the workload, every 2-way (default) or\n"
+        "                        3-way marginal\n"
+        "  --aim-max-model-size MB\n"
+        "                        --method aim: the cap on the model's size (default 80)\n"
+        "  --aim-round-iters AIM_ROUND_ITERS\n"
+        "                        --method aim: estimation iterations after each round\n"
+        "                        (default 1000; --iters is the final estimation's)\n"
+    )
+
+
+def test_the_commands_options_reach_the_fit():
+    domain, columns = _table(rows=300, wide=2)
+    counts = _counts(domain, columns, degree=3)
+    options = _options("--aim-degree", "3", "--aim-max-model-size", "5", "--aim-round-iters", "3")
+    options.epsilon, options.delta, options.iters = 1.0, 1e-9, 4
+    report = aim.fit_from_args(counts, domain, options, seed=5).report
+    assert report["workload"] == "every 3-way marginal"
+    assert (report["max_model_size_mb"], report["iterations"], report["round_iterations"]) == (
+        5.0,
+        4,
+        3,
+    )
+    assert (report["privacy"]["epsilon"], report["privacy"]["delta"]) == (1.0, 1e-9)
+
+
+def test_the_commands_seed_reaches_the_fit():
+    domain, columns = _table(rows=300, wide=2)
+    options = _options("--aim-round-iters", "2")
+    options.epsilon, options.delta, options.iters = 1.0, 1e-9, 2
+    fitted = aim.fit_from_args(_counts(domain, columns), domain, options, seed=5)
+    # the sampler's seed: the third of five generators spawned from SeedSequence(5)
+    assert fitted.numpy_seed == 3453382619
+
+
+def test_the_default_workload_is_every_pair():
+    assert aim.workload(["a", "b", "c"]) == [("a", "b"), ("a", "c"), ("b", "c")]
+    assert aim.cliques(["a", "b", "c"]) == [
+        ("a",), ("b",), ("c",), ("a", "b"), ("a", "c"), ("b", "c"),
+    ]  # fmt: skip
+
+
+def test_a_workload_of_another_degree_is_refused_by_name():
+    with pytest.raises(ValueError) as refused:
+        aim.workload(["a", "b", "c"], 4)
+    assert str(refused.value) == "the AIM workload is of 2-way or 3-way marginals, not 4-way"
+
+
+def test_a_columns_weight_counts_the_three_way_cliques_it_is_in():
+    # of five columns, 'a' is in 6 of the 10 triples (and in 4 of the 10 pairs)
+    assert aim.candidates(list("abcde"), degree=3)[("a",)] == 6.0
+
+
+def _categories(*sizes: int) -> TableDomain:
+    return parse_domain(
+        {
+            "columns": [
+                {"name": name, "type": "category", "categories": [f"v{i}" for i in range(size)]}
+                for name, size in zip("abc", sizes, strict=False)
+            ]
+        }
+    )
+
+
+def test_the_aim_plan_of_two_bin_columns_needs_the_epsilon_of_their_one_way_noise():
+    # sigma 42.2 (48 rounds, epsilon 1): 'a' and 'b' average 50 rows a bin, under 3 sigma;
+    # 'c' has one bin and is never swamped; the 1-way need (50 / 3 rows of sigma) binds
+    # before the pairs' (25), and not even 2 bins clear the threshold
+    plan = aim.make_plan(_categories(2, 2, 1), 100, 1.0, 1e-9)
+    assert plan.lines()[2:] == [
+        "  warning: column 'a': 2 bins of 50 rows on average, under 3 times the first noise "
+        "127: its shape may be mostly noise",
+        "  warning: column 'b': 2 bins of 50 rows on average, under 3 times the first noise "
+        "127: its shape may be mostly noise",
+        "  warning: pair a-b: 4 cells of 25 rows on average, under the first noise 42.2",
+        "  suggestion: epsilon 2.7 or more",
+    ]
+
+
+def test_the_aim_plan_of_one_bin_columns_warns_of_nothing():
+    plan = aim.make_plan(_categories(1, 1), 100, 1.0, 1e-9)
+    assert (plan.swamped, plan.noisy_pairs, plan.epsilon_needed) == ([], [], 1.1)

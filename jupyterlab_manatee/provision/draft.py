@@ -129,8 +129,16 @@ def _cells(spec: Spec) -> sql.Cells:
 
 
 def _boundary(spec: Spec, cells: sql.Cells, k: int) -> float:
+    """Boundary ``k`` of the cells, in the fewest significant digits (six at least) that
+    keep it within a hundredth of a cell: six alone would round every boundary of a range
+    narrow beside its size (1000000..1000001) onto a bound."""
     value = cells.low + k * cells.width
-    return round(value) if spec.kind == INTEGER else _tidy(value)
+    if spec.kind == INTEGER:
+        return round(value)
+    digits = 6
+    while abs(float(f"{value:.{digits}g}") - value) > cells.width / 100:
+        digits += 1
+    return float(f"{value:.{digits}g}")
 
 
 def rounds(bins: int) -> int:
@@ -191,6 +199,8 @@ def expected_rank_error(counts: np.ndarray, bins: int, epsilon: float) -> float:
     quantile (beyond the best boundary's), each as if picked on all cells with ``epsilon /
     rounds`` by the exponential mechanism (OpenDP's noisy max does no worse). Uses the
     exact counts: not private, for the warning only."""
+    if len(counts) < 2:  # no inner boundary (bounds one whole number apart): no pick
+        return 0.0
     each = epsilon / rounds(bins)
     worst = 0.0
     for j in range(1, bins):
@@ -286,10 +296,15 @@ def dp_quantile_edges(
             warnings.append(noise)
         if len(edges) - 1 < bins:
             merged = bins - (len(edges) - 1)
+            advice = (  # --bins 1 would be refused
+                f"a larger --epsilon, or --bins {len(edges) - 1}"
+                if len(edges) > 2
+                else "wider bounds or public cut-offs (NAME=E1,E2,...)"
+            )
             warnings.append(
                 f"warning: column {spec.name!r}: {merged} of its {bins - 1} DP quantiles fell "
                 f"on an edge already taken and were merged: {len(edges) - 1} bins remain of "
-                f"the {bins} asked for; use a larger --epsilon, or --bins {len(edges) - 1}"
+                f"the {bins} asked for; use {advice}"
             )
         crowded = _crowded_bin(spec, cells[spec.name], histogram.counts, edges)
         if crowded:

@@ -1,5 +1,6 @@
-"""``python -m tests.mutation [access|verify|identity|uuid|api_session|reply_head|isolation|all]
-[--jobs N] [--fail-under 0.9]``."""
+"""``python -m tests.mutation [MODULE ...|all] [--jobs N] [--fail-under 0.9]``, each MODULE a
+name in `TARGETS`: access, verify, identity, uuid, api_session, reply_head, isolation, draft,
+aim."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ EQUIVALENT_FILE = Path(__file__).with_name("equivalent.toml")
 LINKED = ("jupyterlab_manatee", "sdk", "tests")
 #: mutmut's statuses that count as a kill (a timeout is a mutant the tests stopped).
 KILLING = ("killed", "timeout")
+#: the owner tests are named one by one: most of that file provisions, which is slow
+OWNER = "tests/test_provision_owner.py::"
 
 
 def is_killed(code: int | None) -> bool:
@@ -35,6 +38,10 @@ class Target:
 
     source: str
     tests: tuple[str, ...]
+    #: folders the tests read beside the package (found from the test file's own path)
+    data: tuple[str, ...] = ()
+    #: mutmut settings of its own
+    settings: tuple[tuple[str, str], ...] = ()
 
     @property
     def dotted(self) -> str:
@@ -90,6 +97,27 @@ TARGETS = {
     "isolation": Target(
         "jupyterlab_manatee/local_backend/isolation.py",
         ("tests/local_backend/test_isolation_rules.py", "tests/local_backend/test_launcher.py"),
+    ),
+    # domain drafting: the DP quantiles and their warnings, and the owner tests that draft
+    # in-process
+    "draft": Target(
+        "jupyterlab_manatee/provision/draft.py",
+        (
+            "tests/test_provision_draft.py",
+            OWNER + "test_a_domain_is_drafted_from_public_facts_in_the_order_given",
+            OWNER + "test_a_drafted_edge_list_that_is_not_increasing_is_refused",
+            OWNER + "test_dp_quantiles_put_the_inner_edges_near_the_datas_quantiles",
+        ),
+    ),
+    # AIM's rounds, accounting and plan (the tests that run the command do so in processes
+    # of their own, which mutmut does not trace)
+    "aim": Target(
+        "jupyterlab_manatee/provision/aim.py",
+        ("tests/test_provision_aim.py",),
+        ("tutorials",),
+        # mbi computes with JAX, whose threads deadlock a process forked after it ran: each
+        # mutant's tests run in a process forked from one that has not imported it
+        (("process_isolation", "forkserver"), ("forkserver_warmup", "none")),
     ),
 }
 
@@ -169,7 +197,7 @@ def prepare(name: str, target: Target) -> Path:
     work = ROOT / "build" / "mutation" / name
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    for part in LINKED:
+    for part in (*LINKED, *target.data):
         (work / part).symlink_to(ROOT / part, target_is_directory=True)
     configure(work, target)
     # Made before Python starts: a PYTHONPATH entry missing at start-up is cached as
@@ -183,12 +211,13 @@ def configure(work: Path, target: Target) -> None:
     config = {
         "source_paths": ["jupyterlab_manatee"],
         "only_mutate": [target.source],
-        "also_copy": ["sdk"],
+        "also_copy": ["sdk", *target.data],
         "pytest_add_cli_args_test_selection": list(target.tests),
         "pytest_add_cli_args": ["-p", "no:cacheprovider"],
         # mutmut's time estimate leaves out fixture setup (a backend, an issuer started per
         # test): without slack, a busy machine turns slow survivors into "timeouts"
         "timeout_constant": 20.0,
+        **dict(target.settings),
     }
     section = "\n".join(f"{key} = {json.dumps(value)}" for key, value in config.items())
     text = (ROOT / "pyproject.toml").read_text("utf-8")
